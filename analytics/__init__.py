@@ -1,0 +1,1 @@
+"""Quality inspection and analytics: QA scores, reports and charts."""

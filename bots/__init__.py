@@ -1,0 +1,1 @@
+"""AI bots: providers, the answer pipeline and the knowledge bases they draw on."""

@@ -1,0 +1,10 @@
+"""Django app config for bots."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class BotsConfig(AppConfig):
+    name = "bots"
+    verbose_name = _("AI bots")
+    default_auto_field = "django.db.models.BigAutoField"

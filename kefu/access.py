@@ -1,0 +1,77 @@
+"""The only fetch path for tenant-owned rows: a miss and a foreign row look the same."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.db import models
+
+from kefu.errors import NotFound
+from kefu.models import Agent, Attachment, CannedReply, Conversation, Message, Tag, Team, Tenant, Visitor
+
+M = TypeVar("M", bound=models.Model)
+
+
+def _get(qs: models.QuerySet[M], **lookup: object) -> M:
+    try:
+        return qs.get(**lookup)
+    except (qs.model.DoesNotExist, ValueError, TypeError):
+        raise NotFound() from None
+
+
+def agent_for_user(user: AbstractBaseUser | AnonymousUser | None) -> Agent | None:
+    """The active agent record of a signed-in user, or None."""
+    if user is None or not user.is_authenticated:
+        return None
+    try:
+        agent = Agent.objects.select_related("tenant").get(user=user)
+    except Agent.DoesNotExist:
+        return None
+    if not agent.is_active or not agent.tenant.is_active or not user.is_active:
+        return None
+    return agent
+
+
+def access_conversation(*, tenant: Tenant, conversation_id: object, for_update: bool = False) -> Conversation:
+    qs = Conversation.objects.filter(tenant=tenant)
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    return _get(qs.select_related("visitor", "assignee"), pk=conversation_id)
+
+
+def access_message(*, tenant: Tenant, message_id: object) -> Message:
+    return _get(Message.objects.filter(tenant=tenant), pk=message_id)
+
+
+def access_visitor(*, tenant: Tenant, visitor_id: object) -> Visitor:
+    return _get(Visitor.objects.filter(tenant=tenant), pk=visitor_id)
+
+
+def access_visitor_by_external_id(*, tenant: Tenant, external_id: str) -> Visitor:
+    return _get(Visitor.objects.filter(tenant=tenant), external_id=external_id)
+
+
+def access_attachment(*, tenant: Tenant, attachment_id: object) -> Attachment:
+    return _get(Attachment.objects.filter(tenant=tenant), pk=attachment_id)
+
+
+def access_agent(*, tenant: Tenant, agent_id: object) -> Agent:
+    return _get(Agent.objects.filter(tenant=tenant).select_related("user"), pk=agent_id)
+
+
+def access_team(*, tenant: Tenant, team_id: object) -> Team:
+    return _get(Team.objects.filter(tenant=tenant), pk=team_id)
+
+
+def access_tag(*, tenant: Tenant, tag_id: object) -> Tag:
+    return _get(Tag.objects.filter(tenant=tenant), pk=tag_id)
+
+
+def access_canned_reply(*, tenant: Tenant, canned_reply_id: object) -> CannedReply:
+    return _get(CannedReply.objects.filter(tenant=tenant), pk=canned_reply_id)
+
+
+def tenant_by_widget_key(*, widget_key: str) -> Tenant:
+    return _get(Tenant.objects.filter(is_active=True), widget_key=widget_key)

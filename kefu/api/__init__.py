@@ -1,0 +1,1 @@
+"""The REST API (v1), documented with OpenAPI at /api/schema/."""

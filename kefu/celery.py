@@ -1,0 +1,13 @@
+"""The Celery application; every task in the project uses KefuTask as its base."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kefu.settings")
+
+app = Celery("kefu", task_cls="kefu.tasking:KefuTask")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

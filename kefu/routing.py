@@ -1,0 +1,5 @@
+"""WebSocket routes of the core."""
+
+from django.urls import path  # noqa: F401
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,177 @@
+"""Conversation lifecycle: open, assign, transfer, close, reopen, rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from kefu import events, signals
+from kefu.errors import Conflict, InvalidInput
+from kefu.models import Agent, Channel, Conversation, Status, Team, Tenant, Visitor
+from kefu.payloads import conversation_payload
+from kefu.services.messages import _announce_status, _reopen_locked, system_event
+
+
+def _broadcast_conversation(conv: Conversation, event_type: str, **extra: Any) -> None:
+    groups = [events.inbox_group(conv.tenant_id), events.conversation_group(conv.pk)]
+    events.broadcast_on_commit(groups, {"type": event_type, "conversation": conversation_payload(conv), **extra})
+
+
+def _lock(conversation: Conversation) -> Conversation:
+    return (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("assignee", "visitor")
+        .get(pk=conversation.pk)
+    )
+
+
+def conversation_open(
+    *, tenant: Tenant, visitor: Visitor, channel: str = Channel.WIDGET, team: Team | None = None
+) -> tuple[Conversation, bool]:
+    """The visitor's open conversation, created if there is none (at most one, by constraint)."""
+    if visitor.tenant_id != tenant.pk or (team is not None and team.tenant_id != tenant.pk):
+        raise InvalidInput(_("Visitor or team belongs to another tenant."))
+    existing = Conversation.objects.filter(visitor=visitor).exclude(status=Status.CLOSED).first()
+    if existing is not None:
+        return existing, False
+    status = Status.BOT if signals.bot_enabled_for(tenant, channel) else Status.QUEUED
+    try:
+        with transaction.atomic():
+            conv = Conversation.objects.create(
+                tenant=tenant, visitor=visitor, channel=channel, team=team, status=status,
+                last_message_at=timezone.now(),
+            )
+            _broadcast_conversation(conv, "kefu.conversation.opened")
+            signals.send_on_commit(signals.conversation_opened, sender=Conversation, conversation=conv)
+    except IntegrityError:
+        # A concurrent request won the race; the constraint makes that safe.
+        existing = Conversation.objects.filter(visitor=visitor).exclude(status=Status.CLOSED).first()
+        if existing is None:
+            raise
+        return existing, False
+    return conv, True
+
+
+@transaction.atomic
+def conversation_assign(*, conversation: Conversation, agent: Agent, actor: Agent | None = None) -> Conversation:
+    conv = _lock(conversation)
+    if agent.tenant_id != conv.tenant_id or not agent.is_active:
+        raise InvalidInput(_("That agent cannot take this conversation."), code="bad_agent")
+    if conv.status == Status.CLOSED:
+        raise Conflict(_("The conversation is closed."), code="conversation_closed")
+    if conv.assignee_id == agent.pk and conv.status == Status.ASSIGNED:
+        return conv
+    old_status = conv.status
+    now = timezone.now()
+    conv.assignee, conv.status, conv.assigned_at = agent, Status.ASSIGNED, now
+    conv.save(update_fields=["assignee", "status", "assigned_at"])
+    Agent.objects.filter(pk=agent.pk).update(last_assigned_at=now)
+    system_event(
+        conversation=conv, event="assigned", text=_("%(agent)s joined the conversation.") % {"agent": agent},
+        data={"agent_id": agent.pk, "agent_name": str(agent), "by": actor.pk if actor else None},
+    )
+    _broadcast_conversation(conv, "kefu.conversation.assigned", previous_status=old_status)
+    _announce_status(conv, old_status)
+    return conv
+
+
+@transaction.atomic
+def conversation_transfer(
+    *, conversation: Conversation, actor: Agent | None, to_agent: Agent | None = None,
+    to_team: Team | None = None, note: str = "",
+) -> Conversation:
+    if (to_agent is None) == (to_team is None):
+        raise InvalidInput(_("Transfer to exactly one agent or one team."), code="bad_transfer")
+    conv = _lock(conversation)
+    if conv.status == Status.CLOSED:
+        raise Conflict(_("The conversation is closed."), code="conversation_closed")
+    if to_agent is not None:
+        if to_agent.tenant_id != conv.tenant_id or not to_agent.is_active:
+            raise InvalidInput(_("That agent cannot take this conversation."), code="bad_agent")
+        from_agent = conv.assignee
+        old_status = conv.status
+        conv.assignee, conv.status, conv.assigned_at = to_agent, Status.ASSIGNED, timezone.now()
+        conv.save(update_fields=["assignee", "status", "assigned_at"])
+        text = _("Transferred to %(agent)s.") % {"agent": to_agent}
+        data = {"to_agent_id": to_agent.pk, "to_agent_name": str(to_agent)}
+    else:
+        assert to_team is not None
+        if to_team.tenant_id != conv.tenant_id:
+            raise InvalidInput(_("That team belongs to another tenant."), code="bad_team")
+        from_agent = conv.assignee
+        old_status = conv.status
+        conv.team, conv.assignee, conv.status = to_team, None, Status.QUEUED
+        conv.save(update_fields=["team", "assignee", "status"])
+        text = _("Transferred to team %(team)s.") % {"team": to_team}
+        data = {"to_team_id": to_team.pk, "to_team_name": str(to_team)}
+    data.update({"from_agent_id": from_agent.pk if from_agent else None, "by": actor.pk if actor else None})
+    if note:
+        data["note"] = note[:1000]
+    system_event(conversation=conv, event="transferred", text=text, data=data)
+    _broadcast_conversation(conv, "kefu.conversation.transferred", from_agent_id=data["from_agent_id"])
+    _announce_status(conv, old_status)
+    return conv
+
+
+@transaction.atomic
+def conversation_close(*, conversation: Conversation, actor: Agent | None = None, by: str = "agent") -> Conversation:
+    conv = _lock(conversation)
+    if conv.status == Status.CLOSED:
+        return conv
+    old_status = conv.status
+    conv.status, conv.closed_at = Status.CLOSED, timezone.now()
+    conv.save(update_fields=["status", "closed_at"])
+    system_event(conversation=conv, event="closed", text=_("The conversation was closed."), data={"by": by})
+    _broadcast_conversation(conv, "kefu.conversation.closed")
+    _announce_status(conv, old_status)
+    return conv
+
+
+@transaction.atomic
+def conversation_reopen(*, conversation: Conversation, actor: Agent | None = None) -> Conversation:
+    conv = _lock(conversation)
+    if conv.status != Status.CLOSED:
+        return conv
+    try:
+        with transaction.atomic():
+            _reopen_locked(conv)
+    except IntegrityError:
+        raise Conflict(_("The visitor already has an open conversation."), code="already_open") from None
+    system_event(conversation=conv, event="reopened", text=_("The conversation was reopened."))
+    _broadcast_conversation(conv, "kefu.conversation.reopened")
+    _announce_status(conv, Status.CLOSED)
+    return conv
+
+
+@transaction.atomic
+def conversation_rate(*, conversation: Conversation, rating: int, comment: str = "") -> Conversation:
+    if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+        raise InvalidInput(_("The rating must be a whole number from 1 to 5."), code="bad_rating")
+    conv = _lock(conversation)
+    conv.rating, conv.rating_comment = rating, (comment or "")[:2000]
+    conv.save(update_fields=["rating", "rating_comment"])
+    _broadcast_conversation(conv, "kefu.conversation.rated")
+    return conv
+
+
+@transaction.atomic
+def conversation_set_status(*, conversation: Conversation, status: str) -> Conversation:
+    """Move between bot and queue (handoff and hand-back); assignment has its own service."""
+    if status not in (Status.BOT, Status.QUEUED):
+        raise InvalidInput(_("Unknown status."), code="bad_status")
+    conv = _lock(conversation)
+    if conv.status == Status.CLOSED:
+        raise Conflict(_("The conversation is closed."), code="conversation_closed")
+    if conv.status == status:
+        return conv
+    old_status = conv.status
+    conv.status = status
+    if status == Status.BOT:
+        conv.assignee = None
+    conv.save(update_fields=["status", "assignee"])
+    _broadcast_conversation(conv, "kefu.conversation.status", previous_status=old_status)
+    _announce_status(conv, old_status)
+    return conv

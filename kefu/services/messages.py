@@ -1,0 +1,156 @@
+"""Sending messages: one row per client message id, gap-free sequence numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from kefu import events, signals, tracing
+from kefu.errors import Conflict, InvalidInput
+from kefu.models import Agent, Attachment, Conversation, Kind, Message, SenderType, Status
+from kefu.payloads import message_payload
+from kefu.services.text import clean_plain, clean_rich
+
+ATTACHMENT_KINDS = {Kind.IMAGE, Kind.AUDIO, Kind.FILE}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: Message
+    created: bool
+
+
+def _clean_body(kind: str, body: str, attachment: Attachment | None) -> str:
+    if kind not in Kind.values:
+        raise InvalidInput(_("Unknown message kind."), code="bad_kind")
+    if kind in ATTACHMENT_KINDS:
+        if attachment is None:
+            raise InvalidInput(_("This kind of message needs an attachment."), code="attachment_required")
+        return clean_plain(body, allow_empty=True)
+    if attachment is not None:
+        raise InvalidInput(_("Only image, audio and file messages carry attachments."), code="bad_attachment")
+    if kind == Kind.RICH_TEXT:
+        return clean_rich(body)
+    return clean_plain(body)
+
+
+def message_send(
+    *,
+    conversation: Conversation,
+    sender_type: str,
+    body: str = "",
+    kind: str = Kind.TEXT,
+    client_msg_id: str | None = None,
+    agent: Agent | None = None,
+    attachment: Attachment | None = None,
+    is_internal: bool = False,
+    metadata: dict[str, Any] | None = None,
+) -> SendResult:
+    """Store a message and schedule its delivery.
+
+    The conversation row is locked, so the sequence number is the previous one plus one
+    and a repeated client message id finds the row stored by the first attempt.
+    """
+    if client_msg_id is not None:
+        client_msg_id = str(client_msg_id).strip()[:64] or None
+    if sender_type not in SenderType.values:
+        raise InvalidInput(_("Unknown sender."), code="bad_sender")
+    if is_internal and sender_type != SenderType.AGENT:
+        raise InvalidInput(_("Only agents write internal notes."), code="bad_internal")
+    body = _clean_body(kind, body, attachment) if kind != Kind.EVENT else clean_plain(body, allow_empty=True)
+
+    with transaction.atomic():
+        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if client_msg_id:
+            existing = Message.objects.filter(conversation=conv, client_msg_id=client_msg_id).first()
+            if existing is not None:
+                return SendResult(existing, False)
+        if attachment is not None and (attachment.tenant_id != conv.tenant_id or (
+            attachment.conversation_id not in (None, conv.pk)
+        )):
+            raise InvalidInput(_("That attachment does not belong to this conversation."), code="bad_attachment")
+
+        old_status = conv.status
+        now = timezone.now()
+        if conv.status == Status.CLOSED and sender_type != SenderType.SYSTEM:
+            if sender_type != SenderType.VISITOR:
+                raise Conflict(_("The conversation is closed."), code="conversation_closed")
+            _reopen_locked(conv)
+
+        conv.last_seq += 1
+        message = Message.objects.create(
+            tenant_id=conv.tenant_id,
+            conversation=conv,
+            seq=conv.last_seq,
+            client_msg_id=client_msg_id,
+            sender_type=sender_type,
+            sender_agent=agent,
+            kind=kind,
+            body=body,
+            attachment=attachment,
+            is_internal=is_internal,
+            metadata=metadata or {},
+            trace_id=tracing.get_trace_id(),
+        )
+        fields = ["last_seq", "status", "closed_at"]
+        if not is_internal and kind != Kind.EVENT:
+            conv.last_message_at = now
+            fields.append("last_message_at")
+        if sender_type == SenderType.VISITOR:
+            conv.last_visitor_message_at = now
+            fields.append("last_visitor_message_at")
+        if sender_type == SenderType.AGENT and not is_internal and conv.first_response_at is None:
+            conv.first_response_at = now
+            fields.append("first_response_at")
+        conv.save(update_fields=fields)
+        if attachment is not None and attachment.conversation_id is None:
+            attachment.conversation = conv
+            attachment.save(update_fields=["conversation"])
+
+        message.conversation = conv
+        payload = message_payload(message)
+        groups = [events.inbox_group(conv.tenant_id), events.conversation_group(conv.pk)]
+        events.broadcast_on_commit(
+            groups,
+            {"type": "kefu.message", "message": payload, "status": conv.status},
+        )
+        signals.send_on_commit(signals.message_stored, sender=Message, message=message)
+        if old_status != conv.status:
+            _announce_status(conv, old_status)
+    return SendResult(message, True)
+
+
+def _reopen_locked(conv: Conversation) -> None:
+    """Reopen inside the caller's transaction; the partial unique index guards races."""
+    if Conversation.objects.filter(visitor_id=conv.visitor_id).exclude(status=Status.CLOSED).exists():
+        raise Conflict(_("The visitor already has an open conversation."), code="already_open")
+    assignee = conv.assignee
+    if assignee is not None and assignee.is_active:
+        conv.status = Status.ASSIGNED
+    else:
+        conv.status = Status.QUEUED
+        conv.assignee = None
+    conv.closed_at = None
+    conv.save(update_fields=["status", "assignee", "closed_at"])
+
+
+def _announce_status(conv: Conversation, old_status: str) -> None:
+    signals.send_on_commit(
+        signals.conversation_status_changed, sender=Conversation, conversation=conv,
+        old_status=old_status, new_status=conv.status,
+    )
+
+
+def system_event(*, conversation: Conversation, event: str, text: str, data: dict[str, Any] | None = None) -> Message:
+    """A visible event line in the conversation (assigned, transferred, closed...)."""
+    return message_send(
+        conversation=conversation,
+        sender_type=SenderType.SYSTEM,
+        kind=Kind.EVENT,
+        body=text,
+        metadata={"event": event, **(data or {})},
+    ).message

@@ -1,0 +1,46 @@
+"""Shared fixtures; service-dependent tests are skipped loudly, or fail in CI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+
+REQUIRE = os.environ.get("KEFU_REQUIRE_SERVICES") == "1"
+
+
+def _missing(marker: str) -> str | None:
+    if marker == "postgres" and not settings.IS_POSTGRES:
+        return "PostgreSQL is not reachable (set DATABASE_URL or start it on 127.0.0.1:5432)"
+    if marker == "redis" and not settings.REDIS_URL:
+        return "Redis is not reachable (set REDIS_URL or start it on 127.0.0.1:6379)"
+    if marker == "browser" and not shutil.which("chromium"):
+        return "Chromium is not installed (apt-get install chromium fonts-noto-cjk)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker in ("postgres", "redis", "browser"):
+            if item.get_closest_marker(marker) is None:
+                continue
+            reason = _missing(marker)
+            if reason is None:
+                continue
+            if REQUIRE:
+                item.add_marker(pytest.mark.xfail(reason=f"REQUIRED but {reason}", strict=True, run=False))
+            else:
+                item.add_marker(pytest.mark.skip(reason=f"NOT RUN: {reason}"))
+
+
+def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: pytest.Config) -> None:
+    db = "PostgreSQL" if settings.IS_POSTGRES else "SQLite"
+    redis = "Redis" if settings.REDIS_URL else "no Redis (in-memory layer)"
+    terminalreporter.write_line(f"kefu test services: {db}, {redis}")  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: object, tmp_path: object) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"  # type: ignore[attr-defined]

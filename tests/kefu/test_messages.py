@@ -1,0 +1,146 @@
+"""message_send: idempotency by client message id, gap-free sequence numbers, cleaning."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import IntegrityError, close_old_connections, connection, transaction
+
+from kefu.errors import Conflict, InvalidInput
+from kefu.models import Kind, Message, SenderType, Status
+from kefu.services.conversations import conversation_close
+from kefu.services.messages import message_send
+from tests.factories import AgentFactory, ConversationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sequence_numbers_start_at_one_and_increase():
+    conv = ConversationFactory()
+    seqs = [message_send(conversation=conv, sender_type=SenderType.VISITOR, body=f"m{i}").message.seq for i in range(3)]
+    assert seqs == [1, 2, 3]
+    conv.refresh_from_db()
+    assert conv.last_seq == 3
+    assert conv.last_visitor_message_at is not None
+
+
+def test_repeated_client_message_id_returns_the_first_row():
+    conv = ConversationFactory()
+    first = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="hi", client_msg_id="c-1")
+    again = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="hi (retry)", client_msg_id="c-1")
+    assert first.created and not again.created
+    assert again.message.pk == first.message.pk and again.message.body == "hi"
+    assert Message.objects.filter(conversation=conv).count() == 1
+
+
+def test_same_client_message_id_in_two_conversations_is_two_rows():
+    a, b = ConversationFactory(), ConversationFactory()
+    message_send(conversation=a, sender_type=SenderType.VISITOR, body="x", client_msg_id="same")
+    message_send(conversation=b, sender_type=SenderType.VISITOR, body="x", client_msg_id="same")
+    assert Message.objects.filter(client_msg_id="same").count() == 2
+
+
+def test_database_rejects_duplicate_sequence_and_client_id():
+    conv = ConversationFactory()
+    msg = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="x", client_msg_id="dup").message
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Message.objects.create(tenant=conv.tenant, conversation=conv, seq=msg.seq, sender_type="visitor", body="y")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Message.objects.create(
+            tenant=conv.tenant, conversation=conv, seq=99, client_msg_id="dup", sender_type="visitor", body="y"
+        )
+
+
+def test_first_agent_response_time_recorded_once():
+    conv = ConversationFactory()
+    agent = AgentFactory(tenant=conv.tenant)
+    message_send(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="note", is_internal=True)
+    conv.refresh_from_db()
+    assert conv.first_response_at is None  # internal notes are not a response
+    message_send(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="hello")
+    conv.refresh_from_db()
+    first = conv.first_response_at
+    assert first is not None
+    message_send(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="again")
+    conv.refresh_from_db()
+    assert conv.first_response_at == first
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"body": "   "}, "empty"),
+        ({"body": "x" * 10_001}, "too_long"),
+        ({"body": "x", "kind": "video"}, "bad_kind"),
+        ({"body": "x", "kind": Kind.IMAGE}, "attachment_required"),
+        ({"body": "x", "is_internal": True}, "bad_internal"),
+    ],
+)
+def test_bad_input_is_refused_with_a_code_and_stores_nothing(kwargs, code):
+    conv = ConversationFactory()
+    with pytest.raises(InvalidInput) as err:
+        message_send(conversation=conv, sender_type=SenderType.VISITOR, **kwargs)
+    assert err.value.code == code
+    assert not Message.objects.filter(conversation=conv).exists()
+    conv.refresh_from_db()
+    assert conv.last_seq == 0
+
+
+def test_rich_text_is_sanitized_on_the_server():
+    conv = ConversationFactory()
+    body = '<p onclick="x()">Hi <script>alert(1)</script><a href="javascript:alert(1)">x</a><b>b</b></p>'
+    msg = message_send(conversation=conv, sender_type=SenderType.AGENT, kind=Kind.RICH_TEXT, body=body).message
+    assert "script" not in msg.body and "onclick" not in msg.body and "javascript" not in msg.body
+    assert "<b>b</b>" in msg.body
+
+
+def test_control_characters_are_stripped_from_text():
+    conv = ConversationFactory()
+    msg = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="a\x00b\x1bc\nd").message
+    assert msg.body == "abc\nd"
+
+
+def test_visitor_message_reopens_a_closed_conversation_but_agent_cannot_write():
+    conv = ConversationFactory(status=Status.QUEUED)
+    conversation_close(conversation=conv)
+    with pytest.raises(Conflict):
+        message_send(conversation=conv, sender_type=SenderType.BOT, body="late")
+    message_send(conversation=conv, sender_type=SenderType.VISITOR, body="back again")
+    conv.refresh_from_db()
+    assert conv.status == Status.QUEUED and conv.closed_at is None
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_senders_get_unique_gap_free_sequence_numbers():
+    conv = ConversationFactory()
+    senders, per_sender = 8, 15
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(senders)
+
+    def send(worker: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(per_sender):
+                # Every other message is sent twice, as a client retry would.
+                cid = f"w{worker}-{i}"
+                message_send(conversation=conv, sender_type=SenderType.VISITOR, body=cid, client_msg_id=cid)
+                if i % 2:
+                    message_send(conversation=conv, sender_type=SenderType.VISITOR, body=cid, client_msg_id=cid)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    seqs = list(Message.objects.filter(conversation=conv).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, senders * per_sender + 1))
+    conv.refresh_from_db()
+    assert conv.last_seq == senders * per_sender
