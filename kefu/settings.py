@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "channels",
     "kefu.apps.KefuConfig",
     "bots.apps.BotsConfig",
+    "bots.knowledge.apps.KnowledgeConfig",
     "analytics.apps.AnalyticsConfig",
 ]
 

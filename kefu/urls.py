@@ -19,6 +19,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("kefu.api.urls")),
+    path("widget/", include("kefu.widget_urls")),
+    path("console/", include("kefu.console.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("attachments/<int:attachment_id>/", views.attachment_download, name="attachment-download"),

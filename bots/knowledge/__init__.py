@@ -1,0 +1,1 @@
+"""Knowledge bases: documents, FAQs, ingestion and retrieval."""

@@ -1,0 +1,1 @@
+"""The agent console: Django templates and static ES modules."""

@@ -1,0 +1,3 @@
+"""Routes of the agent console."""
+
+urlpatterns: list = []

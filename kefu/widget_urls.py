@@ -1,0 +1,3 @@
+"""HTTP endpoints the widget calls (bootstrap, history, uploads)."""
+
+urlpatterns: list = []
