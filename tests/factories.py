@@ -5,7 +5,7 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
-from kefu.models import Agent, CannedReply, Conversation, Role, Team, Tenant, Visitor
+from kefu.models import Agent, CannedReply, Conversation, Role, Tag, Team, Tenant, Visitor
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -75,3 +75,11 @@ class CannedReplyFactory(factory.django.DjangoModelFactory):
     shortcut = factory.Sequence(lambda n: f"reply{n}")
     title = "Title"
     body = "Body"
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"tag{n}")
