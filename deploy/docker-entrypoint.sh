@@ -1,0 +1,57 @@
+#!/bin/sh
+# Entrypoint of the Kefu image. The first argument picks the process role:
+#   web          daphne serving kefu.asgi:application (HTTP + WebSocket) on 0.0.0.0:$PORT
+#   web-uvicorn  the same application under uvicorn (alternative ASGI server)
+#   worker       Celery worker consuming the "kefu" queue
+#   beat         Celery beat scheduler (run exactly one)
+#   migrate      one-off job: apply database migrations, then exit
+#   manage ...   any other manage.py command, e.g. `manage createsuperuser`
+# Anything else is executed as given (e.g. `sh` for debugging).
+#
+# Variables read here (everything else is read by kefu/settings.py):
+#   PORT                 web listen port (default 8000)
+#   WORKER_CONCURRENCY   Celery worker processes (default: number of CPUs)
+#   UVICORN_WORKERS      uvicorn worker processes for web-uvicorn (default 1)
+#   FORWARDED_ALLOW_IPS  proxies whose X-Forwarded-* headers uvicorn trusts (default 127.0.0.1)
+set -eu
+
+PORT="${PORT:-8000}"
+role="${1:-web}"
+[ "$#" -gt 0 ] && shift
+
+case "$role" in
+  web)
+    # --proxy-headers: the client address comes from X-Forwarded-For, which the load
+    # balancer in front must overwrite (not append to), see deploy/nginx/kefu.conf.
+    exec daphne --bind 0.0.0.0 --port "$PORT" --proxy-headers \
+      --application-close-timeout 10 \
+      kefu.asgi:application "$@"
+    ;;
+  web-uvicorn)
+    exec uvicorn kefu.asgi:application --host 0.0.0.0 --port "$PORT" \
+      --workers "${UVICORN_WORKERS:-1}" --proxy-headers \
+      --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" --no-server-header "$@"
+    ;;
+  worker)
+    # Celery's default concurrency is the CPU count; the queue name matches
+    # CELERY_TASK_DEFAULT_QUEUE in kefu/settings.py.
+    if [ -n "${WORKER_CONCURRENCY:-}" ]; then
+      set -- --concurrency "$WORKER_CONCURRENCY" "$@"
+    fi
+    exec celery -A kefu worker --queues kefu --loglevel INFO --without-mingle "$@"
+    ;;
+  beat)
+    # The schedule state is disposable; /tmp keeps the root filesystem read-only.
+    exec celery -A kefu beat --loglevel INFO --schedule /tmp/celerybeat-schedule "$@"
+    ;;
+  migrate)
+    python manage.py migrate --noinput "$@"
+    exec python manage.py check --deploy --fail-level ERROR
+    ;;
+  manage)
+    exec python manage.py "$@"
+    ;;
+  *)
+    exec "$role" "$@"
+    ;;
+esac
