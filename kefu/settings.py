@@ -175,7 +175,19 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 3}
 CELERY_TASK_DEFAULT_QUEUE = "kefu"
+# Keep Django's LOGGING (JSON with trace ids) in the worker too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Live chat housekeeping (kefu/tasks.py). In thread/eager mode the server runs these
+# itself on its event loop (kefu/consumers/base.py), so no beat process is needed.
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "kefu-route-queues": {"task": "kefu.route_all_queues", "schedule": 30.0},
+        "kefu-reassign-unanswered": {"task": "kefu.reassign_unanswered", "schedule": 15.0},
+        "kefu-close-inactive": {"task": "kefu.close_inactive", "schedule": 60.0},
+        "kefu-presence-sweep": {"task": "kefu.presence_sweep", "schedule": 30.0},
+    }
+)
 
 # --- Auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -210,6 +222,18 @@ KEFU_MAX_IMAGE_PIXELS = env.int("KEFU_MAX_IMAGE_PIXELS", default=40_000_000)
 KEFU_MAX_MESSAGE_CHARS = env.int("KEFU_MAX_MESSAGE_CHARS", default=10_000)
 KEFU_VISITOR_TOKEN_MAX_AGE = env.int("KEFU_VISITOR_TOKEN_MAX_AGE", default=7 * 24 * 3600)
 KEFU_PUBLIC_URL = env.str("KEFU_PUBLIC_URL", default="http://127.0.0.1:8000")
+
+# --- Live chat (kefu/consumers, kefu/ratelimit.py) ---------------------------------------
+# Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges); empty = none.
+KEFU_TRUSTED_PROXIES = env.list("KEFU_TRUSTED_PROXIES", default=[])
+# An agent whose last socket closed stays "online" this long (page reloads, flaky Wi-Fi).
+KEFU_PRESENCE_GRACE_SECONDS = env.int("KEFU_PRESENCE_GRACE_SECONDS", default=30)
+# Shared per-minute limits; 0 disables one. Benchmarks from one address raise the IP ones.
+KEFU_RL_IP_CONNECTS_PER_MINUTE = env.int("KEFU_RL_IP_CONNECTS_PER_MINUTE", default=120)
+KEFU_RL_VISITOR_CONNECTS_PER_MINUTE = env.int("KEFU_RL_VISITOR_CONNECTS_PER_MINUTE", default=30)
+KEFU_RL_IP_MESSAGES_PER_MINUTE = env.int("KEFU_RL_IP_MESSAGES_PER_MINUTE", default=240)
+KEFU_RL_IP_BOOTSTRAPS_PER_MINUTE = env.int("KEFU_RL_IP_BOOTSTRAPS_PER_MINUTE", default=60)
+KEFU_RL_IP_UPLOADS_PER_MINUTE = env.int("KEFU_RL_IP_UPLOADS_PER_MINUTE", default=20)
 
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
