@@ -1,0 +1,146 @@
+"""Tokenization for retrieval: jieba words plus character bigrams for Chinese, plain words for Latin.
+
+Chinese paraphrases often share characters but not jieba words (账号/帐号, 下载下来/下载),
+so every CJK run also yields its character bigrams; BM25 statistics keep the two
+kinds of term separate by prefixing bigrams.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+
+import jieba
+
+_tokenizer: jieba.Tokenizer | None = None
+_lock = threading.Lock()
+
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_LATIN = re.compile(r"[a-z0-9]+")
+_SPLIT = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
+
+# Question scaffolding and function words: they match everything and mean nothing.
+CJK_STOP = frozenset(
+    """的 了 吗 呢 吧 啊 呀 哦 嘛 么 是 在 有 和 与 或 及 把 被 让 就 都 也 还 又 很 太 再 才 这 那 这个 那个
+    这样 那样 我 我们 你 你们 您 他 她 它 他们 咱们 自己 怎么 怎么样 怎样 如何 什么 哪 哪里 哪儿 哪个 为什么
+    吗 能 能不能 可以 可不可以 可否 会 要 想 需要 请问 请 一下 一个 个 一些 些 下 上 中 里 去 来 到 给 对 从
+    之 其 该 此 啥 咋 多少 几 吧 嗯 么 得 地 着 过 没 不 没有 是否 时 时候 后 前 能否 如果 怎么办 办""".split()
+)
+EN_STOP = frozenset(
+    """a an the and or but if then else of to in on at by for with from into onto about as is are was were be
+    been being am do does did doing have has had having i me my mine we us our ours you your yours he him his
+    she her hers it its they them their theirs this that these those there here what which who whom whose when
+    where why how can could should would will shall may might must not no nor so than too very just also only
+    any some all each every other such own same s t don doesn didn isn aren wasn weren won wouldn shouldn couldn
+    please hi hello thanks thank get got want need let lets up out over again further once more most""".split()
+)
+_BIGRAM_STOP_CHARS = frozenset("的了吗呢吧啊呀么是我你他她它们这那在有和就都也还能要想会吧嘛哦您咱")
+
+# A small, generic vocabulary of customer-support synonyms (not tuned to any test
+# set): each group maps to one extra token so a query and a text that use different
+# members still share a term.
+SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("账号", "帐号", "账户", "帐户", "account", "accounts"),
+    ("客服", "坐席", "座席", "agent", "agents", "seat", "seats"),
+    ("人工", "真人", "人工客服", "human", "person"),
+    ("机器人", "ai", "bot", "chatbot", "智能客服"),
+    ("导出", "下载", "export", "download"),
+    ("聊天", "对话", "会话", "聊天记录", "chat", "conversation", "conversations"),
+    ("价格", "费用", "收费", "价钱", "钱", "price", "pricing", "cost", "fee"),
+    ("折扣", "优惠", "打折", "discount"),
+    ("登录", "登陆", "login", "log", "signin"),
+    ("删除", "清除", "移除", "抹掉", "delete", "remove", "erase"),
+    ("取消", "退订", "关闭", "关掉", "cancel", "unsubscribe"),
+    ("续费", "订阅", "renew", "renewal", "subscription"),
+    ("部署", "安装", "装", "install", "deploy", "deployment"),
+    ("私有化", "自建", "本地部署", "self-host", "selfhost", "on-premise", "onprem"),
+    ("webhook", "webhooks", "回调", "推送", "callback", "push"),
+    ("2fa", "mfa", "otp", "authenticator", "两步验证", "双重验证", "二次验证"),
+    ("快捷回复", "常用语", "canned", "shortcut", "shortcuts", "macro", "macros"),
+    ("回复", "答复", "回答", "reply", "replies", "response", "responses", "answer", "answers"),
+    ("网站", "网页", "页面", "website", "site", "page", "webpage"),
+    ("密钥", "key", "token"),
+    ("接口", "api"),
+    ("邀请", "invite", "invitation"),
+    ("同事", "成员", "队友", "teammate", "colleague", "member", "members"),
+    ("评价", "评分", "打分", "满意度", "rating", "rate", "survey"),
+    ("离线", "不在线", "下班", "offline", "away"),
+    ("留言", "message", "messages"),
+    ("密码", "password"),
+    ("退款", "refund"),
+    ("发票", "invoice"),
+    ("手机", "phone", "mobile"),
+)
+_SYNONYMS: dict[str, str] = {member: f"~{i}" for i, group in enumerate(SYNONYM_GROUPS) for member in group}
+
+
+def _get_tokenizer() -> jieba.Tokenizer:
+    """jieba builds its prefix dictionary lazily (about a second); do it once, quietly."""
+    global _tokenizer
+    if _tokenizer is None:
+        with _lock:
+            if _tokenizer is None:
+                jieba.setLogLevel(logging.WARNING)
+                tokenizer = jieba.Tokenizer()
+                tokenizer.initialize()
+                _tokenizer = tokenizer
+    return _tokenizer
+
+
+def normalize(text: str) -> str:
+    """Full-width to half-width and lower case, so ＡＰＩ and api are one term."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+@lru_cache(maxsize=4096)
+def _cjk_words(run: str) -> tuple[str, ...]:
+    return tuple(_get_tokenizer().cut_for_search(run))
+
+
+def tokenize(text: str) -> list[str]:
+    """Terms for BM25: words, '#'-prefixed CJK bigrams and '~'-prefixed synonym groups."""
+    terms: list[str] = []
+    for part in _SPLIT.split(normalize(text)):
+        if not part:
+            continue
+        if _CJK_RUN.fullmatch(part):
+            for word in _cjk_words(part):
+                if word in CJK_STOP:
+                    continue
+                terms.append(word)
+                syn = _SYNONYMS.get(word)
+                if syn:
+                    terms.append(syn)
+            for char in part:
+                if char not in _BIGRAM_STOP_CHARS and char not in CJK_STOP:
+                    terms.append("!" + char)
+                    # Colloquial one-character verbs (装, 钱) hide inside jieba words (能装).
+                    syn = _SYNONYMS.get(char)
+                    if syn:
+                        terms.append(syn)
+            for i in range(len(part) - 1):
+                pair = part[i : i + 2]
+                # A bigram with a function character mostly spans two words (的服, 们自).
+                if pair[0] in _BIGRAM_STOP_CHARS or pair[1] in _BIGRAM_STOP_CHARS:
+                    continue
+                if pair in CJK_STOP:
+                    continue
+                terms.append("#" + pair)
+        else:
+            for word in _LATIN.findall(part):
+                if word in EN_STOP or (len(word) == 1 and not word.isdigit()):
+                    continue
+                terms.append(word)
+                syn = _SYNONYMS.get(word)
+                if syn:
+                    terms.append(syn)
+    return terms
+
+
+def token_count(text: str) -> int:
+    """A rough model-token estimate: one per CJK character, one per Latin word."""
+    text = normalize(text)
+    return sum(len(run) for run in _CJK_RUN.findall(text)) + len(_LATIN.findall(text))
