@@ -1,0 +1,201 @@
+"""Provider registry and facade: `build_provider(config)` and `stream(provider, request)`.
+
+Built-in providers are registered here directly (the project is not pip-installed, so
+its own entry points are not visible); third-party packages add providers through the
+`kefu.providers` entry-point group, whose objects are `Provider` subclasses or factories
+taking a `ProviderConfig`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import weakref
+from asyncio import AbstractEventLoop, get_running_loop
+from collections.abc import AsyncIterator, Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+import httpx2
+import orjson
+
+from bots.interface import (
+    BotRequest,
+    Delta,
+    Done,
+    ProviderAuthError,
+    ProviderBadResponse,
+    ProviderConfig,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    StreamEvent,
+)
+from bots.resilience import timed_stream
+
+logger = logging.getLogger(__name__)
+
+ProviderFactory = Callable[[ProviderConfig], "Provider"]
+
+BUILTINS: dict[str, str] = {
+    "openai": "bots.providers.openai_compat:OpenAICompatProvider",
+    "openai_compat": "bots.providers.openai_compat:OpenAICompatProvider",
+    "dify": "bots.providers.dify:DifyProvider",
+    "coze": "bots.providers.coze:CozeProvider",
+    "fastgpt": "bots.providers.fastgpt:FastGPTProvider",
+    "local": "bots.providers.local:LocalProvider",
+}
+ENTRY_POINT_GROUP = "kefu.providers"
+
+_registry: dict[str, ProviderFactory] = {}
+
+
+class Provider:
+    """Base class: subclasses implement `_stream` yielding Delta events and exactly one final Done."""
+
+    kind: str = ""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.config.breaker_key
+
+    def _stream(self, request: BotRequest) -> AsyncIterator[StreamEvent]:
+        raise NotImplementedError
+
+
+def register_provider(kind: str, factory: ProviderFactory) -> None:
+    _registry[kind] = factory
+
+
+def _load(target: str) -> ProviderFactory:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def provider_factory(kind: str) -> ProviderFactory:
+    if kind in _registry:
+        return _registry[kind]
+    if kind in BUILTINS:
+        factory = _load(BUILTINS[kind])
+    else:
+        matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == kind]
+        if not matches:
+            raise KeyError(f"unknown provider kind {kind!r}")
+        factory = matches[0].load()
+    _registry[kind] = factory
+    return factory
+
+
+def available_kinds() -> list[str]:
+    names = set(BUILTINS) | set(_registry) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(names)
+
+
+def build_provider(config: ProviderConfig, **kwargs: Any) -> Provider:
+    return provider_factory(config.kind)(config, **kwargs)
+
+
+async def stream(provider: Provider, request: BotRequest) -> AsyncIterator[StreamEvent]:
+    """Run one provider call under its hard timeouts.
+
+    Guarantees to the caller: every failure surfaces as a ProviderError carrying the text
+    already streamed in `partial_text`, and a stream that ends without a Done is an error,
+    so a truncated answer can never be mistaken for a complete one.
+    """
+    timeouts = provider.config.timeouts
+    parts: list[str] = []
+    try:
+        async for event in timed_stream(provider._stream(request), timeouts, request.deadline):
+            if isinstance(event, Delta):
+                if event.text:
+                    parts.append(event.text)
+                    yield event
+                continue
+            yield Done(
+                text=event.text, usage=event.usage, sources=event.sources, quick_replies=event.quick_replies,
+                provider_state=event.provider_state, confidence=event.confidence, matched=event.matched,
+                provider=provider.name,
+            )
+            return
+    except ProviderError as exc:
+        exc.partial_text = "".join(parts)
+        raise
+    raise ProviderBadResponse("stream ended without a final event", partial_text="".join(parts))
+
+
+# --- shared HTTP plumbing for the httpx2-based adapters -------------------------------------
+
+_clients: weakref.WeakKeyDictionary[AbstractEventLoop, httpx2.AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def http_client() -> httpx2.AsyncClient:
+    """One pooled client per event loop, shared by every adapter (and by the OpenAI SDK)."""
+    loop = get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        # follow_redirects stays False: a redirect could lead past the SSRF guard.
+        client = httpx2.AsyncClient(
+            limits=httpx2.Limits(max_connections=2000, max_keepalive_connections=500),
+            timeout=httpx2.Timeout(60.0, connect=5.0),
+            follow_redirects=False,
+        )
+        _clients[loop] = client
+    return client
+
+
+def http_timeout(config: ProviderConfig) -> httpx2.Timeout:
+    t = config.timeouts
+    return httpx2.Timeout(t.total, connect=t.connect, read=max(t.idle, t.first_token))
+
+
+def parse_retry_after(headers: httpx2.Headers) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return float(value) * scale
+            except ValueError:
+                return None
+    return None
+
+
+def error_for_status(status: int, message: str, *, retry_after: float | None = None,
+                     transient: bool | None = None) -> ProviderError:
+    if status in (401, 403):
+        return ProviderAuthError(message, status=status)
+    if status == 429:
+        return ProviderRateLimited(message, status=status, retry_after=retry_after,
+                                   transient=True if transient is None else transient)
+    if status == 408 or status >= 500:
+        return ProviderError(message, status=status, transient=True if transient is None else transient)
+    return ProviderBadResponse(message, status=status, transient=False if transient is None else transient)
+
+
+def transport_error(exc: httpx2.HTTPError) -> ProviderError:
+    if isinstance(exc, httpx2.TimeoutException):
+        return ProviderTimeout(f"{type(exc).__name__}: {exc}")
+    # RemoteProtocolError covers a connection closed mid-body (a truncated stream).
+    return ProviderError(f"{type(exc).__name__}: {exc}", transient=True)
+
+
+def is_event_stream(response: httpx2.Response) -> bool:
+    return response.headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
+
+
+async def read_json_body(response: httpx2.Response) -> Any:
+    raw = await response.aread()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {"message": raw[:500].decode("utf-8", errors="replace")}
+
+
+def auth_headers(config: ProviderConfig) -> dict[str, str]:
+    return {"Authorization": f"Bearer {config.api_key}", "Accept": "text/event-stream"}
+
+
+def join_url(base: str, path: str) -> str:
+    return base.rstrip("/") + "/" + path.lstrip("/")
