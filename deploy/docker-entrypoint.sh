@@ -12,7 +12,11 @@
 #   PORT                 web listen port (default 8000)
 #   WORKER_CONCURRENCY   Celery worker processes (default: number of CPUs)
 #   UVICORN_WORKERS      uvicorn worker processes for web-uvicorn (default 1)
-#   FORWARDED_ALLOW_IPS  proxies whose X-Forwarded-* headers uvicorn trusts (default 127.0.0.1)
+#
+# The ASGI servers run WITHOUT proxy-header rewriting on purpose: the application reads
+# X-Forwarded-For itself, from the right, and only when the peer is listed in
+# KEFU_TRUSTED_PROXIES (kefu/ratelimit.py). Letting daphne take the left-most address
+# would let a client pick its own rate-limit identity.
 set -eu
 
 PORT="${PORT:-8000}"
@@ -21,16 +25,12 @@ role="${1:-web}"
 
 case "$role" in
   web)
-    # --proxy-headers: the client address comes from X-Forwarded-For, which the load
-    # balancer in front must overwrite (not append to), see deploy/nginx/kefu.conf.
-    exec daphne --bind 0.0.0.0 --port "$PORT" --proxy-headers \
-      --application-close-timeout 10 \
+    exec daphne --bind 0.0.0.0 --port "$PORT" --application-close-timeout 10 \
       kefu.asgi:application "$@"
     ;;
   web-uvicorn)
     exec uvicorn kefu.asgi:application --host 0.0.0.0 --port "$PORT" \
-      --workers "${UVICORN_WORKERS:-1}" --proxy-headers \
-      --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" --no-server-header "$@"
+      --workers "${UVICORN_WORKERS:-1}" --no-proxy-headers --no-server-header "$@"
     ;;
   worker)
     # Celery's default concurrency is the CPU count; the queue name matches
