@@ -235,6 +235,9 @@ KEFU_RL_IP_MESSAGES_PER_MINUTE = env.int("KEFU_RL_IP_MESSAGES_PER_MINUTE", defau
 KEFU_RL_IP_BOOTSTRAPS_PER_MINUTE = env.int("KEFU_RL_IP_BOOTSTRAPS_PER_MINUTE", default=60)
 KEFU_RL_IP_UPLOADS_PER_MINUTE = env.int("KEFU_RL_IP_UPLOADS_PER_MINUTE", default=20)
 
+# Keys for credentials encrypted at rest (first encrypts, all decrypt); SECRET_KEY if unset.
+KEFU_ENCRYPTION_KEYS = env.list("KEFU_ENCRYPTION_KEYS", default=[])
+
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
