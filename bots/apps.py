@@ -8,3 +8,8 @@ class BotsConfig(AppConfig):
     name = "bots"
     verbose_name = _("AI bots")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from bots import receivers
+
+        receivers.connect()

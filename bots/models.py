@@ -153,3 +153,30 @@ class ConversationBotState(models.Model):
     class Meta:
         verbose_name = _("bot state")
         verbose_name_plural = _("bot states")
+
+
+class AlertKind(models.TextChoices):
+    WECOM = "wecom", _("WeCom (企业微信)")
+    DINGTALK = "dingtalk", _("DingTalk (钉钉)")
+    FEISHU = "feishu", _("Feishu (飞书)")
+    SLACK = "slack", _("Slack")
+    WEBHOOK = "webhook", _("Generic webhook")
+
+
+class AlertChannel(models.Model):
+    """Where operators hear that a provider's circuit opened or recovered."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alert_channels", verbose_name=_("tenant"))
+    name = models.CharField(_("name"), max_length=80)
+    kind = models.CharField(_("kind"), max_length=10, choices=AlertKind.choices)
+    url = models.URLField(_("webhook URL"), max_length=500)
+    secret = EncryptedTextField(_("signing secret"), blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+
+    class Meta:
+        verbose_name = _("alert channel")
+        verbose_name_plural = _("alert channels")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -49,11 +50,23 @@ def visitor_group(visitor_id: int) -> str:
     return f"kefu.visitor.{visitor_id}"
 
 
+def tenant_visitors_group(tenant_id: int) -> str:
+    """Every visitor socket of a tenant: only for rare tenant-wide news (online flips, shutdown)."""
+    return f"kefu.tvis.{tenant_id}"
+
+
+def _stamp(event: dict[str, Any]) -> None:
+    # One id per event, shared by all its groups: a socket in two of them (an agent's
+    # inbox and a watched conversation) delivers it once.
+    event.setdefault("trace_id", tracing.get_trace_id())
+    event.setdefault("eid", secrets.token_hex(8))
+
+
 async def abroadcast(groups: Iterable[str], event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    event.setdefault("trace_id", tracing.get_trace_id())
+    _stamp(event)
     for group in groups:
         try:
             await layer.group_send(group, event)
@@ -61,9 +74,20 @@ async def abroadcast(groups: Iterable[str], event: dict[str, Any]) -> None:
             logger.warning("broadcast to %s failed", group, exc_info=True)
 
 
+async def apublish(groups: Iterable[str], event: dict[str, Any]) -> None:
+    """Broadcast from any event loop: a worker's own loop, or the server's in embedded mode."""
+    groups = list(groups)
+    loop = _server_loop
+    if loop is not None and loop.is_running() and asyncio.get_running_loop() is not loop:
+        event.setdefault("trace_id", tracing.get_trace_id())
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(abroadcast(groups, event), loop))
+        return
+    await abroadcast(groups, event)
+
+
 def broadcast(groups: Iterable[str], event: dict[str, Any]) -> None:
     groups = list(groups)
-    event.setdefault("trace_id", tracing.get_trace_id())
+    _stamp(event)
     loop = _server_loop
     try:
         running = asyncio.get_running_loop()
@@ -84,5 +108,5 @@ def broadcast(groups: Iterable[str], event: dict[str, Any]) -> None:
 
 def broadcast_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:
     groups = list(groups)
-    event.setdefault("trace_id", tracing.get_trace_id())
+    _stamp(event)
     transaction.on_commit(lambda: broadcast(groups, event))
