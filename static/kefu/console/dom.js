@@ -1,0 +1,143 @@
+// DOM helpers. Everything from the network is put in with textContent or attributes
+// we check: never innerHTML, so a visitor's "<img onerror>" stays text.
+
+let messages = {};
+export function setMessages(dict) { messages = dict || {}; }
+export function t(key, vars) {
+  let s = messages[key] ?? key;
+  if (vars) for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, String(v));
+  return s;
+}
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function clear(node) { while (node.firstChild) node.firstChild.remove(); return node; }
+
+export function safeUrl(url) {
+  // Only http(s) links and our own relative paths become clickable.
+  try {
+    const u = new URL(url, location.origin);
+    if (u.protocol === "http:" || u.protocol === "https:") return u.href;
+  } catch (e) { /* not a URL */ }
+  return null;
+}
+
+// Inline markdown subset: **bold**, *em*, `code`, [text](url), bare http(s) URLs.
+const INLINE = /(\*\*([^*]+)\*\*)|(`([^`]+)`)|(\*([^*\s][^*]*)\*)|(\[([^\]]+)\]\((https?:\/\/[^\s)]+)\))|(https?:\/\/[^\s<>"']+)/g;
+
+function inline(text) {
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(INLINE)) {
+    if (m.index > last) out.push(document.createTextNode(text.slice(last, m.index)));
+    if (m[1]) out.push(el("strong", { text: m[2] }));
+    else if (m[3]) out.push(el("code", { text: m[4] }));
+    else if (m[5]) out.push(el("em", { text: m[6] }));
+    else if (m[7]) out.push(link(m[8], m[9]));
+    else if (m[10]) out.push(link(m[10], m[10]));
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push(document.createTextNode(text.slice(last)));
+  return out;
+}
+
+function link(label, href) {
+  const url = safeUrl(href);
+  if (!url) return document.createTextNode(label);
+  return el("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow", text: label });
+}
+
+// Block level: ``` fences, "- " lists, "> " quotes, paragraphs. Text is escaped by
+// construction (text nodes), formatting is added around it.
+export function renderMarkdown(source) {
+  const root = document.createDocumentFragment();
+  const lines = String(source ?? "").split("\n");
+  let i = 0;
+  while (i < lines.length) {
+    const line = lines[i];
+    if (line.startsWith("```")) {
+      const body = [];
+      i += 1;
+      while (i < lines.length && !lines[i].startsWith("```")) body.push(lines[i++]);
+      i += 1;
+      root.append(el("pre", {}, el("code", { text: body.join("\n") })));
+      continue;
+    }
+    if (/^\s*[-*] /.test(line)) {
+      const ul = el("ul");
+      while (i < lines.length && /^\s*[-*] /.test(lines[i])) ul.append(el("li", {}, inline(lines[i++].replace(/^\s*[-*] /, ""))));
+      root.append(ul);
+      continue;
+    }
+    if (/^\s*\d+[.)] /.test(line)) {
+      const ol = el("ol");
+      while (i < lines.length && /^\s*\d+[.)] /.test(lines[i])) ol.append(el("li", {}, inline(lines[i++].replace(/^\s*\d+[.)] /, ""))));
+      root.append(ol);
+      continue;
+    }
+    if (line.startsWith("> ")) {
+      const q = [];
+      while (i < lines.length && lines[i].startsWith("> ")) q.push(lines[i++].slice(2));
+      root.append(el("blockquote", {}, inline(q.join("\n"))));
+      continue;
+    }
+    const para = [];
+    while (i < lines.length && lines[i].trim() !== "" && !lines[i].startsWith("```") && !/^\s*([-*]|\d+[.)]) /.test(lines[i]) && !lines[i].startsWith("> ")) para.push(lines[i++]);
+    if (para.length) {
+      const p = el("p");
+      para.forEach((l, n) => { if (n) p.append(el("br")); p.append(...inline(l)); });
+      root.append(p);
+    } else i += 1;
+  }
+  return root;
+}
+
+export function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const now = new Date();
+  const sameDay = d.toDateString() === now.toDateString();
+  return sameDay ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+export function fmtSize(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+export function initials(name) {
+  const s = String(name || "?").replace(/^#/, "").trim();
+  return (s[0] || "?").toUpperCase();
+}
+
+export function avatar(name, cls = "") {
+  // A stable hue per name so the same visitor keeps one colour.
+  let h = 0;
+  for (const ch of String(name || "")) h = (h * 31 + ch.codePointAt(0)) % 360;
+  return el("span", { class: `avatar ${cls}`, style: `background:hsl(${h} 55% 52%)`, text: initials(name) });
+}
+
+export function toast(text, kind = "info") {
+  const box = document.getElementById("toasts");
+  if (!box) return;
+  const node = el("div", { class: `toast ${kind}`, role: "status", text });
+  box.append(node);
+  setTimeout(() => node.remove(), 4000);
+}
