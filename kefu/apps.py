@@ -11,3 +11,6 @@ class KefuConfig(AppConfig):
 
     def ready(self) -> None:
         from kefu import checks  # noqa: F401  (registers system checks)
+        from kefu import receivers
+
+        receivers.connect()

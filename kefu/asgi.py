@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP goes to Django, WebSockets through auth to the consumers."""
+"""ASGI entry point: HTTP goes to Django, WebSockets to the consumers (kefu/routing.py).
+
+Origin checks live in the consumers because they differ: the agent socket is same-origin
+only, the visitor socket accepts the sites its tenant listed, which it knows after `hello`.
+"""
 
 import os
 
@@ -7,7 +11,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kefu.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from kefu.routing import websocket_urlpatterns  # noqa: E402
@@ -15,6 +18,6 @@ from kefu.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "websocket": URLRouter(websocket_urlpatterns),
     }
 )

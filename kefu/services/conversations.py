@@ -175,3 +175,26 @@ def conversation_set_status(*, conversation: Conversation, status: str) -> Conve
     _broadcast_conversation(conv, "kefu.conversation.status", previous_status=old_status)
     _announce_status(conv, old_status)
     return conv
+
+
+def conversation_mark_read(*, conversation_id: int, reader: str, seq: int) -> int | None:
+    """Move the visitor's or the agents' read marker forward (never back, never past last_seq).
+
+    Returns the new marker, or None when nothing moved (a repeated or stale receipt).
+    """
+    from django.db.models import F
+    from django.db.models.functions import Least
+
+    field = {"visitor": "visitor_read_seq", "agent": "agent_read_seq"}.get(reader)
+    if field is None or not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise InvalidInput(_("Bad read receipt."), code="invalid")
+    updated = Conversation.objects.filter(pk=conversation_id, **{f"{field}__lt": seq}, last_seq__gt=F(field)).update(
+        **{field: Least(seq, F("last_seq"))}
+    )
+    if not updated:
+        return None
+    value = Conversation.objects.filter(pk=conversation_id).values_list(field, flat=True).first()
+    groups = [events.conversation_group(conversation_id)]
+    events.broadcast_on_commit(groups, {"type": "kefu.read", "conversation_id": conversation_id, "reader": reader,
+                                        "seq": value})
+    return value

@@ -116,7 +116,9 @@ def message_send(
         groups = [events.inbox_group(conv.tenant_id), events.conversation_group(conv.pk)]
         events.broadcast_on_commit(
             groups,
-            {"type": "kefu.message", "message": payload, "status": conv.status},
+            # assignee_id and team_id let agent sockets filter the inbox without a query.
+            {"type": "kefu.message", "message": payload, "status": conv.status,
+             "assignee_id": conv.assignee_id, "team_id": conv.team_id},
         )
         signals.send_on_commit(signals.message_stored, sender=Message, message=message)
         if old_status != conv.status:

@@ -1,0 +1,1 @@
+"""WebSocket consumers of the live chat: visitors (widget) and agents (console)."""

@@ -1,0 +1,310 @@
+"""The console's socket: Django session, same origin only, live inbox and conversations.
+
+The agent's identity, role and teams are cached at connect. Which conversations the
+socket may see is decided from fields carried by the events themselves (assignee,
+status, team), so the inbox fan-out costs no query per event; inbox counts are
+recomputed at most twice a second per socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db.models import Count, F, Q
+from django.utils.translation import gettext as _
+
+from kefu import access, events
+from kefu.consumers.base import (
+    CLOSE_REVOKED,
+    PROTOCOL_VERSION,
+    KefuConsumer,
+    frame_int,
+    frame_str,
+    public_event_fields,
+)
+from kefu.errors import Forbidden, KefuError
+from kefu.models import Agent, Conversation, Presence, SenderType, Status
+from kefu.payloads import agent_payload
+from kefu.services import presence
+from kefu.services.conversations import conversation_assign, conversation_mark_read
+from kefu.services.messages import message_send
+
+COUNTS_DEBOUNCE = 0.5
+TYPING_MIN_INTERVAL = 1.5
+
+
+def same_origin(scope: dict[str, Any]) -> bool:
+    """The Origin must be this host (or an explicitly trusted origin): cookies alone prove nothing."""
+    headers = dict(scope.get("headers", []))
+    origin = headers.get(b"origin", b"").decode("latin-1").strip().rstrip("/").lower()
+    host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+    if not origin or origin == "null":
+        return False
+    trusted = {o.rstrip("/").lower() for o in settings.CSRF_TRUSTED_ORIGINS}
+    public = urlsplit(settings.KEFU_PUBLIC_URL)
+    trusted.add(f"{public.scheme}://{public.netloc}".lower())
+    if origin in trusted:
+        return True
+    return bool(host) and urlsplit(origin).netloc == host
+
+
+def visible(cache: dict[str, Any], *, assignee_id: int | None, status: str | None, team_id: int | None) -> bool:
+    if cache["is_admin"] or (assignee_id is not None and assignee_id == cache["agent_id"]):
+        return True
+    return status in (Status.QUEUED, Status.BOT) and (team_id is None or team_id in cache["team_ids"])
+
+
+@database_sync_to_async
+def _load_agent(user: Any, channel_name: str) -> dict[str, Any] | None:
+    agent = access.agent_for_user(user)
+    if agent is None:
+        return None
+    presence.presence_socket_opened(agent=agent, channel_name=channel_name)
+    return {
+        "agent_id": agent.pk, "tenant_id": agent.tenant_id, "is_admin": agent.is_admin,
+        "team_ids": frozenset(agent.teams.values_list("pk", flat=True)), "name": str(agent),
+        "payload": agent_payload(agent),
+    }
+
+
+def _counts(cache: dict[str, Any]) -> dict[str, int]:
+    me = cache["agent_id"]
+    qs = Conversation.objects.filter(tenant_id=cache["tenant_id"]).exclude(status=Status.CLOSED)
+    return qs.aggregate(
+        mine=Count("pk", filter=Q(status=Status.ASSIGNED, assignee_id=me)),
+        queued=Count("pk", filter=Q(status=Status.QUEUED)),
+        bot=Count("pk", filter=Q(status=Status.BOT)),
+        all=Count("pk"),
+        unread=Count("pk", filter=Q(assignee_id=me, last_seq__gt=F("agent_read_seq"))),
+    )
+
+
+class AgentConsumer(KefuConsumer):
+    bucket_capacity = 60
+    bucket_rate = 30
+    include_internal = True
+    handlers = {
+        "hello": "on_hello", "send": "on_send", "typing": "on_typing", "read": "on_read", "resume": "on_resume",
+        "ping": "on_ping", "watch": "on_watch", "unwatch": "on_unwatch", "presence": "on_presence",
+    }
+
+    async def connect(self) -> None:
+        self.me: dict[str, Any] | None = None
+        self.watched: set[int] = set()
+        self.typing_sent: dict[int, tuple[bool, float]] = {}
+        self._counts_pending = False
+        self._last_heartbeat = time.monotonic()
+        user = self.scope.get("user")
+        if not same_origin(self.scope) or user is None or not user.is_authenticated:
+            await self.close()
+            return
+        self.me = await _load_agent(user, self.channel_name)
+        if self.me is None:
+            await self.close()
+            return
+        await self.join(events.agent_group(self.me["agent_id"]))
+        await self.join(events.inbox_group(self.me["tenant_id"]))
+        await self.accept()
+        counts = await database_sync_to_async(_counts)(self.me)
+        await self.send_frame({"type": "welcome", "v": PROTOCOL_VERSION, "agent": self.me["payload"],
+                               "counts": counts})
+
+    async def disconnect(self, code: int) -> None:
+        await super().disconnect(code)
+        if self.me is None:
+            return
+        agent_id = self.me["agent_id"]
+        last = await database_sync_to_async(presence.presence_socket_closed)(
+            agent_id=agent_id, channel_name=self.channel_name
+        )
+        if not last:
+            return
+        grace = settings.KEFU_PRESENCE_GRACE_SECONDS
+        check = database_sync_to_async(presence.presence_check_offline)
+        if grace <= 0:
+            await check(agent_id=agent_id)
+        else:
+            # The process keeps the timer; if it dies first, the periodic sweep decides.
+            asyncio.get_running_loop().call_later(grace, lambda: asyncio.ensure_future(check(agent_id=agent_id)))
+
+    # --- helpers
+    @database_sync_to_async
+    def _conversation(self, conversation_id: object) -> Conversation:
+        """Fetch through access (tenant-scoped, 404 for foreign) and apply the visibility rule."""
+        assert self.me is not None
+        agent = Agent.objects.filter(pk=self.me["agent_id"], is_active=True).first()
+        if agent is None:
+            raise Forbidden()
+        conv = access.access_conversation(tenant=agent.tenant, conversation_id=conversation_id)
+        if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
+            raise Forbidden()
+        return conv
+
+    def _schedule_counts(self) -> None:
+        if self._counts_pending or self.me is None:
+            return
+        self._counts_pending = True
+        asyncio.get_running_loop().call_later(COUNTS_DEBOUNCE, lambda: asyncio.ensure_future(self._send_counts()))
+
+    async def _send_counts(self) -> None:
+        self._counts_pending = False
+        if self.closing or self.me is None:
+            return
+        counts = await database_sync_to_async(_counts)(self.me)
+        await self.send_frame({"type": "inbox", "counts": counts})
+
+    # --- frames
+    async def on_hello(self, frame: dict[str, Any]) -> None:
+        if frame.get("v", PROTOCOL_VERSION) != PROTOCOL_VERSION:
+            raise KefuError(_("Unsupported protocol version."), code="bad_version")
+
+    async def on_send(self, frame: dict[str, Any]) -> None:
+        assert self.me is not None
+        conversation_id = frame_int(frame, "conversation_id")
+        client_msg_id = frame_str(frame, "client_msg_id", max_len=64, required=True).strip()
+        if conversation_id is None or not client_msg_id:
+            raise KefuError(_("conversation_id and client_msg_id are required."), code="bad_frame")
+        ack = await self._store(
+            conversation_id, client_msg_id, frame_str(frame, "kind", max_len=20) or "text",
+            frame_str(frame, "body", max_len=settings.KEFU_MAX_MESSAGE_CHARS * 2),
+            frame_int(frame, "attachment_id"), bool(frame.get("is_internal")),
+        )
+        await self.send_frame(ack)
+
+    @database_sync_to_async
+    def _store(self, conversation_id: int, client_msg_id: str, kind: str, body: str, attachment_id: int | None,
+               is_internal: bool) -> dict[str, Any]:
+        assert self.me is not None
+        agent = Agent.objects.select_related("tenant").filter(pk=self.me["agent_id"], is_active=True).first()
+        if agent is None:
+            raise Forbidden()
+        conv = access.access_conversation(tenant=agent.tenant, conversation_id=conversation_id)
+        if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
+            raise Forbidden()
+        attachment = None
+        if attachment_id is not None:
+            attachment = access.access_attachment(tenant=agent.tenant, attachment_id=attachment_id)
+        if conv.status == Status.QUEUED and not is_internal:
+            # Replying to a queued visitor takes the conversation, as in every help-desk inbox.
+            conv = conversation_assign(conversation=conv, agent=agent, actor=agent)
+        result = message_send(
+            conversation=conv, sender_type=SenderType.AGENT, body=body, kind=kind, client_msg_id=client_msg_id,
+            agent=agent, attachment=attachment, is_internal=is_internal,
+        )
+        message = result.message
+        if not is_internal:
+            conversation_mark_read(conversation_id=conv.pk, reader="agent", seq=message.seq)
+        return {
+            "type": "ack", "client_msg_id": message.client_msg_id, "conversation_id": conv.pk, "id": message.pk,
+            "seq": message.seq, "created_at": message.created_at.isoformat(), "duplicate": not result.created,
+        }
+
+    async def on_typing(self, frame: dict[str, Any]) -> None:
+        assert self.me is not None
+        conversation_id = frame_int(frame, "conversation_id")
+        if conversation_id not in self.watched:
+            raise KefuError(_("Watch the conversation first."), code="forbidden", )
+        state = bool(frame.get("state"))
+        now = time.monotonic()
+        last_state, last_at = self.typing_sent.get(conversation_id, (False, 0.0))
+        if state == last_state and now - last_at < TYPING_MIN_INTERVAL:
+            return
+        self.typing_sent[conversation_id] = (state, now)
+        await events.abroadcast([events.conversation_group(conversation_id)], {
+            "type": "kefu.typing", "conversation_id": conversation_id, "sender_type": SenderType.AGENT,
+            "name": self.me["name"], "state": state, "sender_channel": self.channel_name,
+        })
+
+    async def on_read(self, frame: dict[str, Any]) -> None:
+        conversation_id = frame_int(frame, "conversation_id")
+        seq = frame_int(frame, "seq")
+        conv = await self._conversation(conversation_id)
+        if seq:
+            await database_sync_to_async(conversation_mark_read)(conversation_id=conv.pk, reader="agent", seq=seq)
+            self._schedule_counts()
+
+    async def on_resume(self, frame: dict[str, Any]) -> None:
+        conv = await self._conversation(frame_int(frame, "conversation_id"))
+        await self.rejoin_all()
+        await self.send_replay(conv.pk, frame_int(frame, "last_seq", 0) or 0)
+
+    async def on_watch(self, frame: dict[str, Any]) -> None:
+        conv = await self._conversation(frame_int(frame, "conversation_id"))
+        self.watched.add(conv.pk)
+        await self.join(events.conversation_group(conv.pk))
+        last_seq = frame_int(frame, "last_seq")
+        if last_seq is not None and last_seq < conv.last_seq:
+            await self.send_replay(conv.pk, last_seq)
+
+    async def on_unwatch(self, frame: dict[str, Any]) -> None:
+        conversation_id = frame_int(frame, "conversation_id")
+        if conversation_id in self.watched:
+            self.watched.discard(conversation_id)
+            await self.leave(events.conversation_group(conversation_id))
+
+    async def on_presence(self, frame: dict[str, Any]) -> None:
+        assert self.me is not None
+        status = frame_str(frame, "status", max_len=10, required=True)
+        if status not in Presence.values:
+            raise KefuError(_("Unknown presence."), code="invalid")
+
+        def _set() -> None:
+            agent = Agent.objects.get(pk=self.me["agent_id"])  # type: ignore[index]
+            presence.agent_set_presence(agent=agent, status=status)
+
+        await database_sync_to_async(_set)()
+
+    async def on_ping(self, frame: dict[str, Any]) -> None:
+        await self.send_frame({"type": "pong", "ts": frame.get("ts")})
+        now = time.monotonic()
+        if self.me is not None and now - self._last_heartbeat > presence.HEARTBEAT_INTERVAL / 2:
+            self._last_heartbeat = now
+            await database_sync_to_async(presence.presence_heartbeat)(
+                agent_id=self.me["agent_id"], channel_name=self.channel_name
+            )
+            await self.rejoin_all()
+
+    # --- channel-layer events
+    async def on_event(self, kind: str, event: dict[str, Any]) -> None:
+        if kind == "kefu.revoke":
+            await self.close_with(int(event.get("code") or CLOSE_REVOKED))
+            return
+        me = self.me
+        if me is None:
+            return
+        if kind == "kefu.message":
+            message = event["message"]
+            conv_id = message.get("conversation_id")
+            if conv_id in self.watched or visible(
+                me, assignee_id=event.get("assignee_id"), status=event.get("status"), team_id=event.get("team_id")
+            ):
+                await self.send_frame({"type": "message", "message": message, "status": event.get("status")})
+                self._schedule_counts()
+        elif kind.startswith("kefu.conversation."):
+            conv = event["conversation"]
+            assignee = (conv.get("assignee") or {}).get("id")
+            was_mine = event.get("from_agent_id") == me["agent_id"]
+            if conv["id"] in self.watched or was_mine or visible(
+                me, assignee_id=assignee, status=conv.get("status"), team_id=conv.get("team_id")
+            ):
+                await self.send_frame({"type": "conversation", "event": kind.rsplit(".", 1)[1], "conversation": conv})
+            if conv["id"] in self.watched and not visible(
+                me, assignee_id=assignee, status=conv.get("status"), team_id=conv.get("team_id")
+            ) and conv.get("status") != Status.CLOSED:
+                self.watched.discard(conv["id"])
+                await self.leave(events.conversation_group(conv["id"]))
+            self._schedule_counts()
+        elif kind in ("kefu.typing", "kefu.read"):
+            if event.get("sender_channel") != self.channel_name and event.get("conversation_id") in self.watched:
+                await self.send_frame({"type": kind[5:], **public_event_fields(event)})
+        elif kind in ("kefu.bot.delta", "kefu.bot.done", "kefu.bot.failed"):
+            if event.get("conversation_id") in self.watched:
+                await self.send_frame({"type": kind[5:], **public_event_fields(event)})
+        elif kind == "kefu.presence":
+            await self.send_frame({"type": "presence", "agent_id": event.get("agent_id"),
+                                   "status": event.get("status")})

@@ -1,0 +1,271 @@
+"""What both sockets share: frame parsing and limits, error frames, event fan-in.
+
+A frame goes through size check, token bucket, JSON decode and a handler table. Any
+failure becomes an `error` frame; only floods, oversized frames and repeated errors
+close the socket, so one bad frame never takes down the consumer or its neighbours.
+Channel-layer events (`kefu.*`) arrive through `on_event`, deduplicated by the event id
+that kefu/events.py stamps, because one socket may sit in two groups that both get it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+import orjson
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from kefu import events, tracing
+from kefu.errors import KefuError
+from kefu.models import Message
+from kefu.payloads import message_payload
+from kefu.ratelimit import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024
+PAGE_SIZE = 200
+MAX_REPLAY_PAGES = 10
+ERROR_WINDOW_SECONDS = 10.0
+MAX_ERRORS_IN_WINDOW = 20
+MAX_DROPPED_FRAMES = 50
+
+CLOSE_AUTH = 4001
+CLOSE_FORBIDDEN = 4003
+CLOSE_FLOOD = 4008
+CLOSE_TOO_LARGE = 4009
+CLOSE_REVOKED = 4010
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def dumps(frame: dict[str, Any]) -> str:
+    return orjson.dumps(frame).decode()
+
+
+def frame_int(frame: dict[str, Any], key: str, default: int | None = None) -> int | None:
+    value = frame.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > 2**62:
+        raise KefuError(_("Field %(f)s must be a non-negative integer.") % {"f": key}, code="bad_frame")
+    return value
+
+
+def frame_str(frame: dict[str, Any], key: str, *, max_len: int, required: bool = False) -> str:
+    value = frame.get(key)
+    if value is None:
+        if required:
+            raise KefuError(_("Field %(f)s is required.") % {"f": key}, code="bad_frame")
+        return ""
+    if not isinstance(value, str) or len(value) > max_len:
+        raise KefuError(_("Field %(f)s is not valid.") % {"f": key}, code="bad_frame")
+    return value
+
+
+@database_sync_to_async
+def replay_page(conversation_id: int, after_seq: int, include_internal: bool) -> tuple[list[dict[str, Any]], bool]:
+    qs = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq).select_related(
+        "attachment", "sender_agent"
+    )
+    if not include_internal:
+        qs = qs.filter(is_internal=False)
+    rows = list(qs.order_by("seq")[: PAGE_SIZE + 1])
+    return [message_payload(m) for m in rows[:PAGE_SIZE]], len(rows) > PAGE_SIZE
+
+
+# --- In-process housekeeping (embedded default, no Celery beat) ---------------------------
+
+_housekeeping: asyncio.Task | None = None
+
+
+def ensure_housekeeping() -> None:
+    """With KEFU_TASKS_MODE=thread nobody runs beat, so the server process does it."""
+    global _housekeeping
+    if settings.KEFU_TASKS_MODE != "thread":
+        return
+    if _housekeeping is not None and not _housekeeping.done():
+        return
+    _housekeeping = asyncio.get_running_loop().create_task(_housekeeping_loop())
+
+
+async def _housekeeping_loop() -> None:
+    from kefu import tasks
+
+    schedule = [
+        (tasks.route_all_queues, 30.0), (tasks.reassign_unanswered, 15.0),
+        (tasks.close_inactive, 60.0), (tasks.presence_sweep, 30.0),
+    ]
+    due = {task.name: time.monotonic() + period for task, period in schedule}
+    while True:
+        await asyncio.sleep(5)
+        now = time.monotonic()
+        for task, period in schedule:
+            if now >= due[task.name]:
+                due[task.name] = now + period
+                try:
+                    await sync_to_async(task.apply, thread_sensitive=False)()
+                except Exception:
+                    logger.exception("housekeeping task %s failed", task.name)
+
+
+class KefuConsumer(AsyncWebsocketConsumer):
+    """Frame plumbing shared by the visitor and agent consumers."""
+
+    bucket_capacity: ClassVar[float] = 20
+    bucket_rate: ClassVar[float] = 10
+    handlers: ClassVar[dict[str, str]] = {}
+    include_internal: ClassVar[bool] = False
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        if settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer"):
+            events.bind_server_loop(asyncio.get_running_loop())
+        ensure_housekeeping()
+        self.bucket = TokenBucket(self.bucket_capacity, self.bucket_rate)
+        self.dropped = 0
+        self.errors: deque[float] = deque()
+        self.joined: set[str] = set()
+        self._seen_ids: deque[str] = deque(maxlen=512)
+        self._seen_set: set[str] = set()
+        self.closing = False
+        await super().websocket_connect(message)
+
+    # --- groups (tolerant of a channel layer outage: the database still has everything)
+    async def join(self, group: str) -> None:
+        self.joined.add(group)
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception:
+            logger.warning("group_add %s failed", group, exc_info=True)
+
+    async def leave(self, group: str) -> None:
+        self.joined.discard(group)
+        try:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception:
+            logger.warning("group_discard %s failed", group, exc_info=True)
+
+    async def rejoin_all(self) -> None:
+        """Re-add memberships; Redis may have restarted and forgotten them."""
+        for group in list(self.joined):
+            try:
+                await self.channel_layer.group_add(group, self.channel_name)
+            except Exception:
+                return
+
+    async def disconnect(self, code: int) -> None:
+        for group in list(self.joined):
+            await self.leave(group)
+
+    # --- outgoing
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        await self.send(text_data=dumps(frame))
+
+    async def send_error(self, code: str, message: str = "", ref: object = None) -> None:
+        await self.send_frame({"type": "error", "code": code, "message": message, "ref": ref})
+        now = time.monotonic()
+        self.errors.append(now)
+        while self.errors and self.errors[0] < now - ERROR_WINDOW_SECONDS:
+            self.errors.popleft()
+        if len(self.errors) > MAX_ERRORS_IN_WINDOW:
+            await self.close_with(CLOSE_FLOOD)
+
+    async def close_with(self, code: int) -> None:
+        if not self.closing:
+            self.closing = True
+            await self.close(code=code)
+
+    async def send_replay(self, conversation_id: int, after_seq: int) -> None:
+        """Everything after `after_seq`, in pages; the client asks again when has_more stays true."""
+        for _page in range(MAX_REPLAY_PAGES):
+            messages, has_more = await replay_page(conversation_id, after_seq, self.include_internal)
+            await self.send_frame({
+                "type": "messages", "conversation_id": conversation_id, "messages": messages, "has_more": has_more,
+            })
+            if not has_more or not messages:
+                return
+            after_seq = messages[-1]["seq"]
+
+    # --- incoming
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
+        raw: str | bytes = text_data if text_data is not None else (bytes_data or b"")
+        size = len(raw)
+        if isinstance(raw, str) and size * 4 > MAX_FRAME_BYTES:
+            size = len(raw.encode())
+        if size > MAX_FRAME_BYTES:
+            await self.send_frame({"type": "error", "code": "too_large", "message": _("Frame too large."),
+                                   "ref": None})
+            await self.close_with(CLOSE_TOO_LARGE)
+            return
+        if not self.bucket.take():
+            self.dropped += 1
+            if self.dropped == 1:
+                await self.send_frame({"type": "error", "code": "rate_limited", "message": _("Slow down."),
+                                       "ref": None})
+            if self.dropped > MAX_DROPPED_FRAMES:
+                await self.close_with(CLOSE_FLOOD)
+            return
+        self.dropped = 0
+        try:
+            frame = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            await self.send_error("bad_json", _("The frame is not valid JSON."))
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.send_error("bad_frame", _("A frame is an object with a type."))
+            return
+        kind = frame["type"]
+        method = self.handlers.get(kind)
+        if method is None:
+            await self.send_error("unknown_type", _("Unknown frame type."), ref=kind[:40])
+            return
+        ref = frame.get("client_msg_id") if isinstance(frame.get("client_msg_id"), str) else kind
+        token = tracing.set_trace_id(tracing.new_trace_id())
+        try:
+            await getattr(self, method)(frame)
+        except KefuError as exc:
+            await self.send_error(exc.code, exc.message, ref=ref)
+        except Exception:
+            logger.exception("frame %s failed", kind)
+            await self.send_error("invalid", _("The frame could not be handled."), ref=ref)
+        finally:
+            tracing.reset_trace_id(token)
+
+    # --- channel-layer events
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type", "")
+        if not kind.startswith("kefu."):
+            await super().dispatch(message)
+            return
+        eid = message.get("eid")
+        if eid:
+            if eid in self._seen_set:
+                return
+            if len(self._seen_ids) == self._seen_ids.maxlen:
+                self._seen_set.discard(self._seen_ids[0])
+            self._seen_ids.append(eid)
+            self._seen_set.add(eid)
+        try:
+            await self.on_event(kind, message)
+        except Exception:
+            logger.exception("event %s failed", kind)
+
+    async def on_event(self, kind: str, event: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+def public_event_fields(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k not in ("type", "eid", "trace_id", "sender_channel")}

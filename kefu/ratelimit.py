@@ -1,0 +1,123 @@
+"""Rate limits: a token bucket per socket, and shared fixed-window counters per identity.
+
+The per-socket bucket lives in memory and costs nothing per frame. The shared counters
+(per visitor, per IP) live in the cache, which is Redis when there are several
+processes; they are only touched on paths that already leave the event loop (connect
+authorization, message writes). A cache outage fails open: availability of the chat
+matters more than a limit that Redis cannot count for a minute.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections import OrderedDict
+
+from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+
+class TokenBucket:
+    """`capacity` frames at once, refilled at `rate` per second."""
+
+    __slots__ = ("capacity", "rate", "tokens", "stamp")
+
+    def __init__(self, capacity: float, rate: float) -> None:
+        self.capacity, self.rate = capacity, rate
+        self.tokens = capacity
+        self.stamp = time.monotonic()
+
+    def take(self, cost: float = 1.0) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= cost:
+            self.tokens -= cost
+            return True
+        return False
+
+
+class LocalWindowCounter:
+    """Per-process counters for the cheapest checks (connects before any thread hop)."""
+
+    def __init__(self, limit_per_minute: int, max_keys: int = 50_000) -> None:
+        self.limit = limit_per_minute
+        self.max_keys = max_keys
+        self._counts: OrderedDict[tuple[str, int], int] = OrderedDict()
+
+    def hit(self, key: str) -> bool:
+        if self.limit <= 0:
+            return True
+        window = int(time.time() // 60)
+        slot = (key, window)
+        count = self._counts.pop(slot, 0) + 1
+        self._counts[slot] = count
+        while len(self._counts) > self.max_keys:
+            self._counts.popitem(last=False)
+        return count <= self.limit
+
+
+def hit(scope: str, key: object, limit_per_minute: int) -> bool:
+    """Count one event in the shared fixed window; False when over the limit. Sync: call from a thread."""
+    if limit_per_minute <= 0:
+        return True
+    window = int(time.time() // 60)
+    cache_key = f"rl:{scope}:{key}:{window}"
+    try:
+        if cache.add(cache_key, 1, timeout=70):
+            count = 1
+        else:
+            count = cache.incr(cache_key)
+    except Exception:
+        logger.warning("rate limit counter unavailable; allowing", exc_info=True)
+        return True
+    return count <= limit_per_minute
+
+
+def _trusted(peer: str) -> bool:
+    proxies = settings.KEFU_TRUSTED_PROXIES
+    if not proxies or not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    for entry in proxies:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def client_ip(peer: str | None, forwarded_for: str | None) -> str:
+    """The client address; X-Forwarded-For counts only when the peer is a trusted proxy.
+
+    Walks the header from the right and stops at the first address that is not one of
+    our proxies, so a client cannot prepend a forged address to get a fresh limit.
+    """
+    peer = peer or ""
+    if not forwarded_for or not _trusted(peer):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer
+    return peer
+
+
+def scope_client_ip(scope: dict) -> str:
+    client = scope.get("client") or (None, None)
+    forwarded = None
+    for name, value in scope.get("headers", []):
+        if name == b"x-forwarded-for":
+            forwarded = value.decode("latin-1")
+            break
+    return client_ip(client[0], forwarded)

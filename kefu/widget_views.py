@@ -1,0 +1,277 @@
+"""HTTP endpoints of the widget: bootstrap, history, uploads, attachment downloads, close.
+
+These are called from third-party sites, so they authenticate with the signed visitor
+token (never cookies, hence no CSRF) and answer CORS only for origins the tenant
+listed. Every lookup is scoped to the token's visitor: another visitor's conversation
+or attachment is a 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+
+from kefu import access, ratelimit
+from kefu.consumers.visitor import origin_allowed, visitor_conversation_payload, visitor_message
+from kefu.errors import Forbidden, InvalidInput, KefuError, NotFound, RateLimited
+from kefu.models import Attachment, Conversation, Status, Tenant, Visitor
+from kefu.payloads import attachment_payload, message_payload
+from kefu.services.attachments import attachment_create
+from kefu.services.conversations import conversation_close, conversation_open
+from kefu.services.presence import tenant_is_online
+from kefu.services.routing import routing_queue_position
+from kefu.services.visitors import visitor_get_or_create, visitor_identify
+from kefu.views import serve_attachment
+from kefu.visitor_tokens import BadToken, attachment_link_read, token_from_header, token_issue
+
+ALLOWED_HEADERS = "Authorization, Content-Type"
+
+
+def _origin(request: HttpRequest) -> str:
+    return request.headers.get("Origin", "")
+
+
+def _known_origins() -> set[str]:
+    """Every origin some tenant allows; only for preflights, which carry no tenant."""
+    key = "kefu:widget:origins"
+    origins = cache.get(key)
+    if origins is None:
+        origins = {
+            str(o).strip().rstrip("/").lower()
+            for listed in Tenant.objects.filter(is_active=True).values_list("allowed_origins", flat=True)
+            for o in (listed or [])
+        }
+        cache.set(key, origins, timeout=60)
+    return origins
+
+
+def _cors(response: HttpResponse, origin: str) -> HttpResponse:
+    response["Access-Control-Allow-Origin"] = origin
+    response["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+    response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response["Access-Control-Max-Age"] = "600"
+    response["Vary"] = "Origin"
+    return response
+
+
+def _error(exc: KefuError) -> JsonResponse:
+    return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
+
+
+def _ip(request: HttpRequest) -> str:
+    return ratelimit.client_ip(request.META.get("REMOTE_ADDR"), request.headers.get("X-Forwarded-For"))
+
+
+class _Auth:
+    def __init__(self, tenant: Tenant, visitor: Visitor) -> None:
+        self.tenant, self.visitor = tenant, visitor
+
+
+def widget_endpoint(*, methods: tuple[str, ...], token: bool = True) -> Callable:
+    """CORS for the tenant's origins, token authentication, errors as JSON."""
+
+    def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        def handler(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            origin = _origin(request)
+            if request.method == "OPTIONS":
+                response = HttpResponse(status=204)
+                if origin and origin.rstrip("/").lower() in _known_origins():
+                    _cors(response, origin)
+                return response
+            if request.method not in methods:
+                return JsonResponse({"error": {"code": "method", "message": _("Method not allowed.")}}, status=405)
+            allowed_origin = None
+            try:
+                if token:
+                    claims = token_from_header(request.headers.get("Authorization"))
+                    tenant = Tenant.objects.filter(pk=claims.tenant_id, is_active=True).first()
+                    visitor = Visitor.objects.filter(pk=claims.visitor_id, tenant=tenant).first() if tenant else None
+                    if tenant is None or visitor is None:
+                        raise BadToken()
+                    if origin and not origin_allowed(origin, tenant.allowed_origins):
+                        raise Forbidden(_("This site may not use the widget."), code="origin")
+                    if visitor.is_blocked:
+                        raise Forbidden(_("This visitor is blocked."), code="blocked")
+                    allowed_origin = origin or None
+                    response = view(request, _Auth(tenant, visitor), *args, **kwargs)
+                else:
+                    response = view(request, *args, **kwargs)
+                    allowed_origin = getattr(response, "_kefu_origin", None)
+            except BadToken:
+                response = JsonResponse({"error": {"code": "auth_failed", "message": _("Invalid token.")}}, status=401)
+            except KefuError as exc:
+                response = _error(exc)
+                if exc.code not in ("origin",) and token:
+                    allowed_origin = None
+            if allowed_origin:
+                _cors(response, allowed_origin)
+            response["Cache-Control"] = "no-store"
+            return response
+
+        return handler
+
+    return wrap
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(_("The body is not valid JSON."), code="bad_json") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(_("The body must be a JSON object."), code="bad_json")
+    return data
+
+
+def _str(data: dict[str, Any], key: str, limit: int) -> str:
+    value = data.get(key)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+@widget_endpoint(methods=("POST",), token=False)
+def bootstrap(request: HttpRequest) -> HttpResponse:
+    data = _json_body(request)
+    tenant = access.tenant_by_widget_key(widget_key=_str(data, "widget_key", 64))
+    origin = _origin(request)
+    if not origin_allowed(origin, tenant.allowed_origins):
+        raise Forbidden(_("This site may not use the widget."), code="origin")
+    if not ratelimit.hit("ipboot", _ip(request), settings.KEFU_RL_IP_BOOTSTRAPS_PER_MINUTE):
+        raise RateLimited()
+    anon_id = _str(data, "visitor_id", 64).strip() or secrets.token_urlsafe(16)
+    visitor = visitor_get_or_create(
+        tenant=tenant, anon_id=anon_id, ip=_ip(request) or None,
+        user_agent=request.headers.get("User-Agent", ""), current_url=_str(data, "page_url", 1000),
+        referrer=_str(data, "referrer", 1000),
+    )
+    if data.get("user_id") and data.get("user_hash"):
+        visitor = visitor_identify(
+            visitor=visitor, external_id=str(data["user_id"]), signature=str(data["user_hash"]),
+            name=_str(data, "name", 120), email=_str(data, "email", 254),
+        )
+    conv = (
+        Conversation.objects.filter(visitor=visitor).select_related("visitor", "assignee")
+        .order_by("-created_at", "-pk").first()
+    )
+    widget = tenant.widget_settings or {}
+    locale = _str(data, "locale", 10) or tenant.locale
+    response = JsonResponse({
+        "visitor_id": visitor.anon_id,
+        "token": token_issue(tenant_id=tenant.pk, visitor_id=visitor.pk),
+        "expires_in": settings.KEFU_VISITOR_TOKEN_MAX_AGE,
+        "conversation": visitor_conversation_payload(conv) if conv else None,
+        "queue_position": routing_queue_position(conversation=conv) if conv else None,
+        "settings": {
+            "color": widget.get("color", "#1677ff"), "position": widget.get("position", "right"),
+            "welcome": widget.get("welcome", ""), "avatar": widget.get("avatar", ""),
+            "prechat": bool(widget.get("prechat", False)), "locale": locale, "name": tenant.name,
+        },
+        "online": tenant_is_online(tenant),
+        "ws_path": "/ws/visitor/",
+    })
+    response._kefu_origin = origin  # type: ignore[attr-defined]
+    return response
+
+
+def _visitor_conversation(auth: _Auth, conversation_id: str | None) -> Conversation:
+    qs = Conversation.objects.filter(tenant=auth.tenant, visitor=auth.visitor).select_related("visitor", "assignee")
+    if conversation_id:
+        try:
+            return qs.get(pk=int(conversation_id))
+        except (Conversation.DoesNotExist, ValueError):
+            raise NotFound() from None
+    conv = qs.order_by("-created_at", "-pk").first()
+    if conv is None:
+        raise NotFound()
+    return conv
+
+
+def _int_param(request: HttpRequest, name: str, default: int) -> int:
+    try:
+        return max(0, int(request.GET.get(name, default)))
+    except (TypeError, ValueError):
+        raise InvalidInput(_("Bad %(name)s.") % {"name": name}, code="invalid") from None
+
+
+@widget_endpoint(methods=("GET",))
+def messages(request: HttpRequest, auth: _Auth) -> HttpResponse:
+    from kefu.models import Message
+
+    conv = _visitor_conversation(auth, request.GET.get("conversation_id"))
+    limit = min(max(_int_param(request, "limit", 100), 1), 200)
+    qs = Message.objects.filter(conversation=conv, is_internal=False).select_related("attachment", "sender_agent")
+    before = request.GET.get("before_seq")
+    if before:
+        page = list(qs.filter(seq__lt=_int_param(request, "before_seq", 0)).order_by("-seq")[: limit + 1])
+        has_more = len(page) > limit
+        page = list(reversed(page[:limit]))
+    else:
+        page = list(qs.filter(seq__gt=_int_param(request, "after_seq", 0)).order_by("seq")[: limit + 1])
+        has_more = len(page) > limit
+        page = page[:limit]
+    return JsonResponse({
+        "conversation_id": conv.pk,
+        "conversation": visitor_conversation_payload(conv),
+        "messages": [visitor_message(message_payload(m), auth.visitor.pk) for m in page],
+        "has_more": has_more,
+    })
+
+
+@widget_endpoint(methods=("POST",))
+def upload(request: HttpRequest, auth: _Auth) -> HttpResponse:
+    if not ratelimit.hit("ipupload", _ip(request), settings.KEFU_RL_IP_UPLOADS_PER_MINUTE):
+        raise RateLimited()
+    upload_file = request.FILES.get("file")
+    if upload_file is None:
+        raise InvalidInput(_("Attach a file in the field 'file'."), code="attachment_required")
+    limit = min(settings.KEFU_MAX_UPLOAD_BYTES, auth.tenant.max_upload_mb * 1024 * 1024)
+    if upload_file.size and upload_file.size > limit:
+        raise InvalidInput(_("The file is too large."), code="too_large")
+    conv, _created = conversation_open(tenant=auth.tenant, visitor=auth.visitor)
+    attachment = attachment_create(
+        tenant=auth.tenant, data=upload_file.read(limit + 1), filename=upload_file.name or "file", conversation=conv,
+    )
+    payload = attachment_payload(attachment)
+    payload["url"] = visitor_message({"attachment": payload}, auth.visitor.pk)["attachment"]["url"]
+    return JsonResponse({"attachment": payload, "conversation_id": conv.pk}, status=201)
+
+
+@csrf_exempt
+def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
+    """Bearer token, or the short-lived `s` link the socket put in the message (for <img>)."""
+    visitor_id: int | None = None
+    try:
+        if request.GET.get("s"):
+            visitor_id = attachment_link_read(request.GET["s"], attachment_id=attachment_id)
+        else:
+            visitor_id = token_from_header(request.headers.get("Authorization")).visitor_id
+    except BadToken:
+        return JsonResponse({"error": {"code": "auth_failed", "message": _("Invalid token.")}}, status=401)
+    item = (
+        Attachment.objects.filter(pk=attachment_id, conversation__visitor_id=visitor_id, conversation__isnull=False)
+        .select_related("conversation__visitor").first()
+    )
+    if item is None or item.conversation.visitor.is_blocked:  # type: ignore[union-attr]
+        return JsonResponse({"error": {"code": "not_found", "message": _("Not found.")}}, status=404)
+    response: FileResponse = serve_attachment(item)
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
+
+
+@widget_endpoint(methods=("POST",))
+def close(request: HttpRequest, auth: _Auth) -> HttpResponse:
+    data = _json_body(request)
+    conv = _visitor_conversation(auth, str(data["conversation_id"]) if data.get("conversation_id") else None)
+    if conv.status != Status.CLOSED:
+        conv = conversation_close(conversation=conv, by="visitor")
+    return JsonResponse({"conversation": visitor_conversation_payload(conv)})
+
+
