@@ -144,8 +144,14 @@ def iter_events(chunks: Iterator[bytes]) -> Iterator[SSEEvent]:
 
 async def aiter_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
     parser = SSEParser()
-    async for chunk in chunks:
-        for event in parser.feed(chunk):
+    try:
+        async for chunk in chunks:
+            for event in parser.feed(chunk):
+                yield event
+        for event in parser.flush():
             yield event
-    for event in parser.flush():
-        yield event
+    finally:
+        # Close the byte source in this task; left to the GC it would be closed in another.
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()

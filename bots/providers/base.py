@@ -13,6 +13,7 @@ import logging
 import weakref
 from asyncio import AbstractEventLoop, get_running_loop
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -108,18 +109,19 @@ async def stream(provider: Provider, request: BotRequest) -> AsyncIterator[Strea
     timeouts = provider.config.timeouts
     parts: list[str] = []
     try:
-        async for event in timed_stream(provider._stream(request), timeouts, request.deadline):
-            if isinstance(event, Delta):
-                if event.text:
-                    parts.append(event.text)
-                    yield event
-                continue
-            yield Done(
-                text=event.text, usage=event.usage, sources=event.sources, quick_replies=event.quick_replies,
-                provider_state=event.provider_state, confidence=event.confidence, matched=event.matched,
-                provider=provider.name,
-            )
-            return
+        async with aclosing(timed_stream(provider._stream(request), timeouts, request.deadline)) as events:
+            async for event in events:
+                if isinstance(event, Delta):
+                    if event.text:
+                        parts.append(event.text)
+                        yield event
+                    continue
+                yield Done(
+                    text=event.text, usage=event.usage, sources=event.sources, quick_replies=event.quick_replies,
+                    provider_state=event.provider_state, confidence=event.confidence, matched=event.matched,
+                    provider=provider.name,
+                )
+                return
     except ProviderError as exc:
         exc.partial_text = "".join(parts)
         raise

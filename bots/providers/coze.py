@@ -7,6 +7,7 @@ type is checked before any SSE parsing.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx2
@@ -33,7 +34,7 @@ from bots.providers.base import (
     read_json_body,
     transport_error,
 )
-from bots.sse import aiter_events
+from bots.sse import SSEEvent, aiter_events
 
 STATE_KEY = "coze_conversation_id"
 
@@ -77,19 +78,21 @@ class CozeProvider(Provider):
                                      parse_retry_after(response.headers))
                 if response.status_code != 200:
                     raise coze_error({}, response.status_code)
-                async for event in self._events(response, request):
-                    yield event
+                async with aclosing(aiter_events(response.aiter_bytes())) as sse_events, \
+                        aclosing(self._events(sse_events, request)) as events:
+                    async for event in events:
+                        yield event
         except httpx2.HTTPError as exc:
             raise transport_error(exc)
 
-    async def _events(self, response: httpx2.Response, request: BotRequest) -> AsyncIterator[StreamEvent]:
+    async def _events(self, stream: AsyncIterator[SSEEvent], request: BotRequest) -> AsyncIterator[StreamEvent]:
         state = dict(request.provider_state)
         answers: list[str] = []
         follow_ups: list[str] = []
         current_id = ""
         usage = Usage()
         completed = False
-        async for sse in aiter_events(response.aiter_bytes()):
+        async for sse in stream:
             name = sse.event
             if name == "done" or sse.is_done_sentinel():
                 break

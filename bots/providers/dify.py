@@ -7,6 +7,7 @@ provider state and send it back with the same `user` on later turns.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx2
@@ -33,7 +34,7 @@ from bots.providers.base import (
     read_json_body,
     transport_error,
 )
-from bots.sse import aiter_events
+from bots.sse import SSEEvent, aiter_events
 
 STATE_KEY = "dify_conversation_id"
 # 429 too_many_requests is the concurrency cap (retry); rate_limit_error is the plan quota (do not).
@@ -89,17 +90,19 @@ class DifyProvider(Provider):
                     payload = await read_json_body(response)
                     status = response.status_code if response.status_code != 200 else 502
                     raise dify_error(status, payload, parse_retry_after(response.headers))
-                async for event in self._events(response, request):
-                    yield event
+                async with aclosing(aiter_events(response.aiter_bytes())) as sse_events, \
+                        aclosing(self._events(sse_events, request)) as events:
+                    async for event in events:
+                        yield event
         except httpx2.HTTPError as exc:
             raise transport_error(exc)
 
-    async def _events(self, response: httpx2.Response, request: BotRequest) -> AsyncIterator[StreamEvent]:
+    async def _events(self, stream: AsyncIterator[SSEEvent], request: BotRequest) -> AsyncIterator[StreamEvent]:
         state = dict(request.provider_state)
         parts: list[str] = []
         replaced: str | None = None
         workflow_failed = ""
-        async for sse in aiter_events(response.aiter_bytes()):
+        async for sse in stream:
             if not sse.has_data or sse.event == "ping":
                 continue
             try:

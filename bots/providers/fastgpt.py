@@ -7,6 +7,7 @@ and the detail stream continues after `[DONE]` (flowResponses), so it is read to
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx2
@@ -33,7 +34,7 @@ from bots.providers.base import (
     read_json_body,
     transport_error,
 )
-from bots.sse import aiter_events
+from bots.sse import SSEEvent, aiter_events
 
 STATE_KEY = "fastgpt_chat_id"
 AUTH_STATUS_TEXTS = {"unAuthApiKey", "unAuthorization", "unAuthApp"}
@@ -101,16 +102,19 @@ class FastGPTProvider(Provider):
                     raise fastgpt_error(payload, response.status_code)
                 if response.status_code != 200:
                     raise error_for_status(response.status_code, "fastgpt stream with error status")
-                async for event in self._events(response, {**request.provider_state, STATE_KEY: chat_id}):
-                    yield event
+                state = {**request.provider_state, STATE_KEY: chat_id}
+                async with aclosing(aiter_events(response.aiter_bytes())) as sse_events, \
+                        aclosing(self._events(sse_events, state)) as events:
+                    async for event in events:
+                        yield event
         except httpx2.HTTPError as exc:
             raise transport_error(exc)
 
-    async def _events(self, response: httpx2.Response, state: dict[str, Any]) -> AsyncIterator[StreamEvent]:
+    async def _events(self, stream: AsyncIterator[SSEEvent], state: dict[str, Any]) -> AsyncIterator[StreamEvent]:
         parts: list[str] = []
         done_seen = False
         tokens = 0
-        async for sse in aiter_events(response.aiter_bytes()):
+        async for sse in stream:
             if not sse.has_data:
                 continue
             name = sse.event or "answer"

@@ -123,6 +123,7 @@ class FakeServer:
 
         def run() -> None:
             loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
             self._loop = loop
             self._server = loop.run_until_complete(
                 asyncio.start_server(self._client, "127.0.0.1", self._port, backlog=2048))
