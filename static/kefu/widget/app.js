@@ -266,11 +266,11 @@
       if (a && m.kind === "image") {
         const img = h("img", {alt: a.name || t("image")});
         img.addEventListener("click", () => zoom(img.src));
-        attachmentUrl(a.id).then((u) => { img.src = u; }, () => { img.alt = t("uploadFailed"); });
+        attachmentUrl(a).then((u) => { img.src = u; }, () => { img.alt = t("uploadFailed"); });
         bubble.appendChild(img);
       } else if (a && m.kind === "audio") {
         const au = h("audio", {controls: true, preload: "metadata"});
-        attachmentUrl(a.id).then((u) => { au.src = u; }, () => {});
+        attachmentUrl(a).then((u) => { au.src = u; }, () => {});
         bubble.appendChild(au);
       } else if (a) {
         bubble.appendChild(fileLink(a));
@@ -284,7 +284,7 @@
     function fileLink(a) {
       return h("a", {class: "fl", href: "#", onclick: (e) => {
         e.preventDefault();
-        attachmentUrl(a.id).then((u) => {
+        attachmentUrl(a).then((u) => {
           const dl = h("a", {href: u, download: a.name || "file"});
           root.appendChild(dl); dl.click(); dl.remove();
         });
@@ -293,7 +293,11 @@
     const fmtSize = (n) => n > 1048576 ? (n / 1048576).toFixed(1) + " MB" : Math.max(1, Math.round(n / 1024)) + " KB";
 
     const blobs = {};
-    function attachmentUrl(id) {
+    function attachmentUrl(a) {
+      const id = a.id;
+      // The server signs a per-visitor link (?s=...), usable as a plain src; without
+      // one, fetch with the token in a header (never in a URL) and use a blob.
+      if (!blobs[id] && a.url && /[?&]s=/.test(a.url) && /^\/[^/]/.test(a.url)) blobs[id] = Promise.resolve(base + a.url);
       if (!blobs[id]) {
         blobs[id] = fetch(base + "/widget/api/attachments/" + id, {headers: {Authorization: "Bearer " + S.token}})
           .then((r) => { if (!r.ok) throw new Error(r.status); return r.blob(); })
@@ -573,7 +577,13 @@
     function bootstrap() {
       const body = {widget_key: boot.key, visitor_id: S.vid, page_url: location.href, referrer: D.referrer,
         locale: S.locale};
-      if (S.user) body.user = S.user;
+      if (S.user) {
+        // Verified on the server: hash = HMAC-SHA256(identity secret, user id).
+        body.user_id = S.user.id;
+        body.user_hash = S.user.hash;
+        body.name = S.user.name;
+        body.email = S.user.email;
+      }
       if (S.attrs) body.attributes = S.attrs;
       return fetch(base + "/widget/api/bootstrap", {method: "POST", mode: "cors", credentials: "omit",
         headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})
@@ -594,6 +604,7 @@
           store.set("settings", S.settings);
           S.online = b.online !== false;
           if (b.conversation) { S.conv = b.conversation; setConversation(b.conversation.id); }
+          S.queue = b.queue_position || 0;
           const loc = S.locale;
           if (!S.localeForced) setLocaleCode(pickLocale(), false);
           if (before !== JSON.stringify(S.settings) || loc !== S.locale) buildShell();
@@ -651,6 +662,7 @@
         S.ready = true;
         S.retry = 0;
         S.disconnectedAt = 0;
+        if ("online" in f) S.online = f.online !== false;
         if (f.conversation) { S.conv = f.conversation; setConversation(f.conversation.id); }
         if (f.last_seq > S.lastSeq) {
           // The server replays after hello; ask explicitly only if that did not happen.
@@ -728,6 +740,7 @@
         fail(f.ref, f.message);
       },
       pong() {},
+      contact() {},
     };
 
     function dropStream(id) {

@@ -1,0 +1,186 @@
+"""Shared fixtures for browser tests (headless Chromium through Playwright's sync API).
+
+Fixtures, all generic so that the widget and the agent-console tests share them:
+
+- ``browser``: one Chromium for the session (``/usr/bin/chromium``, headless).
+- ``kefu_server``: a real daphne process (``tests.liveserver``) on the test database and
+  Redis, on a port in 8400-8499, started once per session. Tests using it must be marked
+  ``@pytest.mark.django_db(transaction=True)`` so their rows are committed and visible
+  to the server. ``kefu_server.restart()`` stops and starts it on the same port.
+- ``demo_site``: a second origin (another port) that plays a customer's website. It
+  serves ``templates/demo/site.html`` for ``demo_site.url(widget_key)``, or any HTML
+  registered with ``demo_site.add_page(path, html)``. Its ``origin`` goes into
+  ``Tenant.allowed_origins``.
+- ``new_page``: a factory of pages, each in a fresh browser context (own storage), with
+  ``page.kefu_dialogs`` and ``page.kefu_errors`` collecting any JavaScript dialog and
+  uncaught page error. Pass ``open_shadow=True`` to make closed shadow roots open so a
+  test can look inside the widget (the product itself always uses a closed root).
+- ``widget_tenant``: a tenant whose allowed origins contain the demo site.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.liveserver import Server, server_env, start_server
+
+PORTS = range(8400, 8500)  # the range this machine reserves for our test servers
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+# Test-only: turns attachShadow({mode: "closed"}) into an open root so Playwright's
+# selectors can pierce it. Installed per page, only when a test asks for it.
+OPEN_SHADOW_ROOTS = """
+(() => {
+  const attach = Element.prototype.attachShadow;
+  Element.prototype.attachShadow = function (init) {
+    return attach.call(this, Object.assign({}, init, {mode: "open"}));
+  };
+})();
+"""
+
+
+def port_in_range(exclude: set[int] | None = None) -> int:
+    """A free TCP port in 8400-8499 (other engineers' servers may hold some of them)."""
+    import random
+
+    candidates = [p for p in PORTS if p not in (exclude or set())]
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 8400-8499")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
+def kefu_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Server]:
+    with django_db_blocker.unblock():
+        env = server_env()
+    server = start_server(port=port_in_range(), env=env)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class DemoSite:
+    port: int
+    product_url: str
+    pages: dict[str, bytes] = field(default_factory=dict)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, widget_key: str, path: str = "/") -> str:
+        """The demo shop page with the widget of ``widget_key`` (or a page added at ``path``)."""
+        return f"{self.origin}{path}?key={widget_key}"
+
+    def add_page(self, path: str, html: str) -> str:
+        """Serve ``html`` at ``path``; ``{product_url}`` and ``{widget_key}`` are filled per request."""
+        self.pages[path] = html.encode()
+        return f"{self.origin}{path}"
+
+    def render(self, path: str, key: str) -> bytes:
+        if path in self.pages:
+            return self.pages[path].replace(b"{product_url}", self.product_url.encode()).replace(
+                b"{widget_key}", key.encode()
+            )
+        from kefu.management.commands.run_demo import demo_page
+
+        return demo_page(product_url=self.product_url, widget_key=key)
+
+
+@pytest.fixture(scope="session")
+def demo_site(kefu_server: Server) -> Iterator[DemoSite]:
+    site = DemoSite(port=port_in_range(exclude={kefu_server.port}), product_url=kefu_server.url)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            parts = urlsplit(self.path)
+            if parts.path == "/favicon.ico":
+                self.send_response(404)
+                self.end_headers()
+                return
+            key = parse_qs(parts.query).get("key", [""])[0]
+            body = site.render(parts.path, key)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    site.server = ThreadingHTTPServer(("127.0.0.1", site.port), Handler)
+    threading.Thread(target=site.server.serve_forever, daemon=True).start()
+    try:
+        yield site
+    finally:
+        site.server.shutdown()
+        site.server.server_close()
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
+    contexts: list[Any] = []
+
+    def make(*, open_shadow: bool = False, context: Any = None, **context_options: Any) -> Any:
+        if context is None:
+            context = browser.new_context(locale=context_options.pop("locale", "en-US"), **context_options)
+            contexts.append(context)
+        if open_shadow:
+            context.add_init_script(OPEN_SHADOW_ROOTS)
+        page = context.new_page()
+        page.kefu_dialogs = []
+        page.kefu_errors = []
+
+        def on_dialog(dialog: Any) -> None:
+            page.kefu_dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        page.on("pageerror", lambda exc: page.kefu_errors.append(str(exc)))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def widget_tenant(demo_site: DemoSite) -> Any:
+    from tests.factories import TenantFactory
+
+    return TenantFactory(allowed_origins=[demo_site.origin], widget_settings={
+        "color": "#1677ff", "position": "right", "welcome": "", "avatar": "", "prechat": False,
+        "name": "Demo Shop",
+    })

@@ -1,0 +1,72 @@
+"""Helpers for widget browser tests: drive the widget in a page, act as the agent, wait on the database."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db import close_old_connections
+
+from kefu.models import Conversation, Message, Presence, Tenant
+
+T = TypeVar("T")
+WAIT = 20.0  # generous: the machine is shared; this bounds a hang, it measures nothing
+
+
+def wait_for(check: Callable[[], T], *, timeout: float = WAIT, what: str = "condition") -> T:
+    """Poll ``check`` until it returns something truthy (reads what the server committed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        close_old_connections()
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def widget(page: Any) -> Any:
+    """The widget's shadow host; locators under it pierce the (test-opened) shadow root."""
+    return page.locator("[data-kefu]")
+
+
+def open_widget(page: Any, url: str) -> Any:
+    page.goto(url)
+    w = widget(page)
+    w.locator(".lau").click()
+    w.locator(".isopen .panel").wait_for(state="visible")
+    return w
+
+
+def type_and_send(page: Any, text: str) -> None:
+    box = widget(page).locator("textarea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def conversation_of(tenant: Tenant) -> Conversation:
+    return wait_for(lambda: Conversation.objects.filter(tenant=tenant).order_by("-pk").first(), what="a conversation")
+
+
+def visitor_messages(conversation: Conversation) -> list[Message]:
+    return list(Message.objects.filter(conversation=conversation, sender_type="visitor").order_by("seq"))
+
+
+def api_post(url: str, token: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Act as the agent through the public REST API (the same path an integration would use)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def online_agent(tenant: Tenant, name: str = "Alice") -> Any:
+    from tests.factories import AgentFactory
+
+    return AgentFactory(tenant=tenant, display_name=name, presence=Presence.ONLINE)
