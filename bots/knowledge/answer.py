@@ -1,0 +1,59 @@
+"""kb_answer: the best FAQ answer or passage with its source, or an honest "I don't know"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils.translation import gettext
+
+from bots.knowledge.search import Hit, kb_search
+from kefu.models import Tenant
+
+DEFAULT_THRESHOLD = 0.45
+# A curated FAQ answer beats a passage of similar strength.
+FAQ_PREFERENCE = 0.1
+MAX_PASSAGE_CHARS = 800
+MAX_SOURCES = 3
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    sources: list[dict] = field(default_factory=list)
+    confidence: float = 0.0
+    matched: bool = False
+
+
+def answer_threshold() -> float:
+    return float(getattr(settings, "KEFU_KB_ANSWER_THRESHOLD", DEFAULT_THRESHOLD))
+
+
+def not_known_text() -> str:
+    return gettext("Sorry, I don't know the answer to that. Shall I get a human agent for you?")
+
+
+def _passage(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= MAX_PASSAGE_CHARS else text[: MAX_PASSAGE_CHARS - 1] + "…"
+
+
+def choose_answer(hits: list[Hit], threshold: float | None = None) -> Answer:
+    threshold = answer_threshold() if threshold is None else threshold
+    if not hits:
+        return Answer(text=not_known_text(), confidence=0.0, matched=False)
+    best = max(hits, key=lambda h: (h.confidence + (FAQ_PREFERENCE if h.type == "faq" else 0.0), h.score))
+    if best.confidence < threshold:
+        return Answer(text=not_known_text(), sources=[], confidence=best.confidence, matched=False)
+    others = [h for h in hits if h is not best and h.confidence >= threshold][: MAX_SOURCES - 1]
+    text = best.text.strip() if best.type == "faq" else _passage(best.text)
+    return Answer(
+        text=text, sources=[h.as_source() for h in [best, *others]], confidence=best.confidence, matched=True
+    )
+
+
+def kb_answer(*, tenant: Tenant, knowledge_base_ids: Iterable[object], question: str) -> Answer:
+    """Answer from the tenant's knowledge bases; matched=False below the confidence threshold."""
+    hits = kb_search(tenant=tenant, knowledge_base_ids=knowledge_base_ids, query=question, k=8)
+    return choose_answer(hits)

@@ -1,0 +1,165 @@
+"""Retrieval: BM25 over FAQ entries and chunks, vector search when configured, fused by RRF."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bots.knowledge.access import access_knowledge_bases
+from bots.knowledge.embeddings import EmbeddingConfig, EmbeddingError, embed_query
+from bots.knowledge.index import KbIndex, get_indexes
+from bots.knowledge.models import KnowledgeBase
+from bots.knowledge.text import tokenize
+from kefu.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+RRF_K = 60
+# Field weights for FAQ entries: the question (and its alternates) says what the
+# entry is about; the answer only corroborates.
+QUESTION_WEIGHT = 1.0
+ANSWER_WEIGHT = 0.5
+CANDIDATES = 20
+SNIPPET_CHARS = 160
+
+
+@dataclass(frozen=True)
+class Hit:
+    type: str  # "faq" or "chunk"
+    id: int
+    knowledge_base_id: int
+    title: str
+    text: str
+    score: float  # the fused rank score; comparable within one result list only
+    confidence: float  # 0..1: how much of the question this hit accounts for
+
+    @property
+    def snippet(self) -> str:
+        text = " ".join(self.text.split())
+        return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
+
+    def as_source(self) -> dict:
+        return {"type": self.type, "id": self.id, "title": self.title, "score": round(self.score, 4),
+                "snippet": self.snippet}
+
+
+def rrf(rankings: Iterable[list[tuple[str, int]]], k: int = RRF_K) -> dict[tuple[str, int], float]:
+    """Reciprocal rank fusion: each list adds 1/(k + rank) to the items it contains."""
+    fused: dict[tuple[str, int], float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, start=1):
+            fused[key] = fused.get(key, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def similarity_confidence(similarity: float) -> float:
+    """Map cosine similarity to 0..1; below 0.5 an embedding match means little."""
+    return float(min(1.0, max(0.0, (similarity - 0.5) / 0.4)))
+
+
+def _faq_keyword(index: KbIndex, terms: list[str]) -> tuple[list[int], dict[int, float]]:
+    faqs = index.faqs
+    if not faqs.ids or not terms:
+        return [], {}
+    q_scores, _, _ = faqs.question_index.scores(terms)
+    a_scores, _, _ = faqs.answer_index.scores(terms)
+    scores = QUESTION_WEIGHT * q_scores + ANSWER_WEIGHT * a_scores
+    nz = np.flatnonzero(scores)
+    order = nz[np.argsort(-scores[nz], kind="stable")][:CANDIDATES]
+    if not len(order):
+        return [], {}
+    cov_q = faqs.question_index.coverage(terms, order)
+    cov_a = faqs.answer_index.coverage(terms, order)
+    confidence = cov_q + 0.5 * (1 - cov_q) * cov_a
+    return [int(i) for i in order], {int(i): float(c) for i, c in zip(order, confidence, strict=True)}
+
+
+def _chunk_keyword(index: KbIndex, terms: list[str]) -> tuple[list[int], dict[int, float]]:
+    chunks = index.chunks
+    if not chunks.ids or not terms:
+        return [], {}
+    hits = chunks.index.search(terms, CANDIDATES)
+    return [int(i) for i in hits.indices], {int(i): float(c) for i, c in zip(hits.indices, hits.coverage, strict=True)}
+
+
+def _top_by_vector(vectors: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    sims = vectors @ query
+    k = min(k, len(sims))
+    top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
+    top = top[np.argsort(-sims[top], kind="stable")]
+    return top, sims[top]
+
+
+def search_indexes(
+    indexes: list[KbIndex], query: str, *, k: int = 5, query_vectors: dict[int, np.ndarray] | None = None
+) -> list[Hit]:
+    """Search prepared indexes; query_vectors maps kb id to the query's embedding."""
+    terms = tokenize(query)
+    rankings: list[list[tuple[str, int]]] = []
+    confidence: dict[tuple[str, int], float] = {}
+    located: dict[tuple[str, int], tuple[KbIndex, int]] = {}
+
+    def note(kind: str, index: KbIndex, positions: list[int], conf: dict[int, float]) -> None:
+        ids = index.faqs.ids if kind == "faq" else index.chunks.ids
+        ranking = []
+        for pos in positions:
+            key = (kind, ids[pos])
+            ranking.append(key)
+            located[key] = (index, pos)
+            confidence[key] = max(confidence.get(key, 0.0), conf.get(pos, 0.0))
+        if ranking:
+            rankings.append(ranking)
+
+    for index in indexes:
+        note("faq", index, *_faq_keyword(index, terms))
+        note("chunk", index, *_chunk_keyword(index, terms))
+        vector = (query_vectors or {}).get(index.kb_id)
+        if vector is None:
+            continue
+        if index.faqs.vectors is not None and len(index.faqs.ids):
+            top, sims = _top_by_vector(index.faqs.vectors, vector, CANDIDATES)
+            note("faq", index, [int(i) for i in top],
+                 {int(i): similarity_confidence(float(s)) for i, s in zip(top, sims, strict=True)})
+        if index.chunks.vectors is not None and index.chunks.vector_rows is not None:
+            top, sims = _top_by_vector(index.chunks.vectors, vector, CANDIDATES)
+            rows = index.chunks.vector_rows[top]
+            note("chunk", index, [int(i) for i in rows],
+                 {int(r): similarity_confidence(float(s)) for r, s in zip(rows, sims, strict=True)})
+
+    fused = rrf(rankings)
+    ordered = sorted(fused, key=lambda key: (-fused[key], -confidence.get(key, 0.0), key[0] != "faq", key[1]))
+    hits = []
+    for key in ordered[:k]:
+        index, pos = located[key]
+        if key[0] == "faq":
+            title, text = index.faqs.questions[pos], index.faqs.answers[pos]
+        else:
+            title, text = index.chunks.titles[pos], index.chunks.texts[pos]
+        hits.append(Hit(key[0], key[1], index.kb_id, title, text, fused[key], round(confidence.get(key, 0.0), 4)))
+    return hits
+
+
+def query_vectors_for(kbs: list[KnowledgeBase], query: str) -> dict[int, np.ndarray]:
+    """The query embedded once per distinct provider; a failing provider only costs recall."""
+    vectors: dict[int, np.ndarray] = {}
+    for kb in kbs:
+        config = EmbeddingConfig.for_knowledge_base(kb)
+        if config is None:
+            continue
+        try:
+            vectors[kb.pk] = embed_query(config, query)
+        except EmbeddingError:
+            logger.warning("embedding the query failed for knowledge base %s; keyword search only", kb.pk)
+    return vectors
+
+
+def kb_search(*, tenant: Tenant, knowledge_base_ids: Iterable[object], query: str, k: int = 5) -> list[Hit]:
+    """Best FAQ entries and passages of the tenant's knowledge bases for a question."""
+    kbs = access_knowledge_bases(tenant=tenant, knowledge_base_ids=knowledge_base_ids)
+    if not query.strip():
+        return []
+    indexes = get_indexes(kbs)
+    return search_indexes(indexes, query, k=k, query_vectors=query_vectors_for(kbs, query))
