@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import get_language
@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 from kefu import access
 from kefu.console import forms, services
 from kefu.console.i18n import js_messages
-from kefu.errors import KefuError
+from kefu.errors import Forbidden, KefuError, NotFound
 from kefu.models import Agent, CannedReply, Role
 
 
@@ -105,7 +105,12 @@ def settings_page(request: HttpRequest, section: str) -> HttpResponse:
     handler = _HANDLERS.get(section)
     if handler is None:
         raise PermissionDenied()  # unknown section; nothing to reveal
-    return handler(request)
+    try:
+        return handler(request)
+    except NotFound:
+        raise Http404() from None
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message) from None
 
 
 def _widget(request: HttpRequest) -> HttpResponse:
