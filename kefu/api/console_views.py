@@ -232,9 +232,9 @@ class VisitorApi(ConsoleApi):
     def _visitor(self, visitor_id: int) -> Any:
         agent = self.agent()
         visitor = access.access_visitor(tenant=agent.tenant, visitor_id=visitor_id)
-        if not agent.is_admin and not Conversation.objects.filter(visitor=visitor).filter(
-            assignee__isnull=True
-        ).exists() and not Conversation.objects.filter(visitor=visitor, assignee=agent).exists():
+        # A visitor is visible through any conversation of theirs the agent may see.
+        if not any(console_selectors.conversation_visible(agent=agent, conversation=c)
+                   for c in Conversation.objects.filter(visitor=visitor).only("assignee_id", "status", "team_id")):
             raise NotFound()
         return visitor
 

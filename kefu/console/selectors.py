@@ -19,9 +19,28 @@ logger = logging.getLogger(__name__)
 BOXES = ("mine", "queued", "bot", "all", "closed")
 
 
+def _team_ids(agent: Agent) -> set[int]:
+    cached = getattr(agent, "_console_team_ids", None)
+    if cached is None:
+        cached = set(agent.teams.values_list("pk", flat=True))
+        agent._console_team_ids = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def conversation_visible(*, agent: Agent, conversation: Conversation) -> bool:
-    """Admins supervise everything; an agent sees unassigned work and their own."""
-    return agent.is_admin or conversation.assignee_id in (None, agent.pk)
+    """The same rule as the agent socket: admins supervise everything; an agent sees their
+    own conversations and the unassigned (queued or bot) work of their teams."""
+    if agent.is_admin or (conversation.assignee_id is not None and conversation.assignee_id == agent.pk):
+        return True
+    return conversation.status in (Status.QUEUED, Status.BOT) and (
+        conversation.team_id is None or conversation.team_id in _team_ids(agent)
+    )
+
+
+def _visible_q(agent: Agent) -> Q:
+    return Q(assignee=agent) | (
+        Q(status__in=[Status.QUEUED, Status.BOT]) & (Q(team__isnull=True) | Q(team__in=_team_ids(agent)))
+    )
 
 
 def conversation_for_agent(*, agent: Agent, conversation: Conversation) -> Conversation:
@@ -46,11 +65,8 @@ def inbox_list(
         qs = qs.filter(status=Status.BOT)
     elif box == "closed":
         qs = qs.filter(status=Status.CLOSED)
-        if not agent.is_admin:
-            qs = qs.filter(assignee=agent)
-    elif box == "all":
-        if not agent.is_admin:
-            qs = qs.filter(Q(assignee__isnull=True) | Q(assignee=agent))
+    if not agent.is_admin:
+        qs = qs.filter(_visible_q(agent))
     if team_id:
         qs = qs.filter(team_id=team_id)
     if tag_id:
@@ -70,6 +86,8 @@ def inbox_list(
 
 def inbox_counts(*, agent: Agent) -> dict[str, int]:
     base = Conversation.objects.filter(tenant_id=agent.tenant_id)
+    if not agent.is_admin:
+        base = base.filter(_visible_q(agent))
     open_mine = base.filter(assignee=agent).exclude(status=Status.CLOSED)
     return {
         "mine": open_mine.count(),

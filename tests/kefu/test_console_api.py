@@ -11,7 +11,13 @@ from kefu.console import assist
 from kefu.models import Conversation, Role, SenderType, Status
 from kefu.services.messages import message_send
 from tests.factories import (
-    AgentFactory, CannedReplyFactory, ConversationFactory, TagFactory, TeamFactory, TenantFactory, VisitorFactory,
+    AgentFactory,
+    CannedReplyFactory,
+    ConversationFactory,
+    TagFactory,
+    TeamFactory,
+    TenantFactory,
+    VisitorFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -109,7 +115,8 @@ def test_other_tenants_ids_are_404_everywhere(signed_in, agent):
     urls = [
         ("get", f"{API}conversations/{foreign.pk}/"), ("get", f"{API}conversations/{foreign.pk}/history/"),
         ("post", f"{API}conversations/{foreign.pk}/tags/"), ("post", f"{API}conversations/{foreign.pk}/transfer/"),
-        ("post", f"{API}conversations/{foreign.pk}/take-over/"), ("post", f"{API}conversations/{foreign.pk}/hand-back/"),
+        ("post", f"{API}conversations/{foreign.pk}/take-over/"),
+        ("post", f"{API}conversations/{foreign.pk}/hand-back/"),
         ("post", f"{API}conversations/{foreign.pk}/upload/"), ("post", f"{API}conversations/{foreign.pk}/assist/"),
         ("get", f"{API}visitors/{foreign.visitor_id}/"), ("patch", f"{API}visitors/{foreign.visitor_id}/"),
     ]

@@ -130,7 +130,8 @@ def test_invite_shows_the_password_once_and_it_works(client, admin):
 
 def test_deactivate_agent_and_no_foreign_agents(client, admin):
     target = AgentFactory(tenant=admin.tenant)
-    client.post("/console/settings/agents/", {"action": "update", "agent_id": target.pk, "role": "agent", "capacity": 7})
+    client.post("/console/settings/agents/",
+                {"action": "update", "agent_id": target.pk, "role": "agent", "capacity": 7})
     target.refresh_from_db()
     assert not target.is_active and target.capacity == 7
     foreign = AgentFactory()
