@@ -604,3 +604,9 @@ def test_worker_liveness_probe_pings_its_own_celery_node():
     assert "celery -A kefu inspect ping" in command and "celery@$HOSTNAME" in command
     compose_test = " ".join(compose()["services"]["worker"]["healthcheck"]["test"])
     assert "celery -A kefu inspect ping" in compose_test and "celery@$$HOSTNAME" in compose_test
+
+
+def test_deploy_doc_lists_every_setting_and_the_compose_and_entrypoint_variables():
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    missing = {name for name in settings_env_names() | ENTRYPOINT_VARS | COMPOSE_VARS if f"`{name}`" not in doc}
+    assert not missing, f"add to docs/deploy.md: {sorted(missing)}"
