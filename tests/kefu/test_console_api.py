@@ -81,6 +81,7 @@ def test_inbox_all_box_hides_other_agents_work_from_plain_agents(client, agent):
 def test_inbox_filters_by_team_tag_and_search(signed_in, agent):
     tenant = agent.tenant
     team, tag = TeamFactory(tenant=tenant), TagFactory(tenant=tenant)
+    agent.teams.add(team)
     a = _conv(tenant, team=team, visitor=VisitorFactory(tenant=tenant, name="Alice Zhang"))
     b = _conv(tenant)
     a.tags.add(tag)
@@ -182,9 +183,19 @@ def test_take_over_and_hand_back(signed_in, agent):
     res = signed_in.post(f"{API}conversations/{conv.pk}/hand-back/")
     assert res.status_code == 200 and res.json()["status"] == Status.BOT and res.json()["assignee"] is None
     conv.refresh_from_db()
-    conv.status = Status.CLOSED
+    conv.status, conv.assignee = Status.CLOSED, agent
     conv.save()
     assert signed_in.post(f"{API}conversations/{conv.pk}/take-over/").status_code == 409
+
+
+def test_team_queue_is_hidden_from_agents_outside_the_team(client, agent):
+    team = TeamFactory(tenant=agent.tenant)
+    conv = _conv(agent.tenant, status=Status.QUEUED, team=team)
+    client.force_login(agent.user)
+    assert client.get(f"{API}conversations/{conv.pk}/").status_code == 404
+    assert client.get(API + "inbox/", {"box": "queued"}).json()["results"] == []
+    agent.teams.add(team)
+    assert client.get(f"{API}conversations/{conv.pk}/").status_code == 200
 
 
 def test_upload_returns_attachment_and_kind(signed_in, agent):
