@@ -160,7 +160,7 @@ class AlertKind(models.TextChoices):
     DINGTALK = "dingtalk", _("DingTalk (钉钉)")
     FEISHU = "feishu", _("Feishu (飞书)")
     SLACK = "slack", _("Slack")
-    WEBHOOK = "webhook", _("Generic webhook")
+    GENERIC = "generic", _("Generic webhook")
 
 
 class AlertChannel(models.Model):

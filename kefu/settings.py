@@ -205,6 +205,7 @@ LOCALE_PATHS = [BASE_DIR / "kefu" / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now; silences the transition warning
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -237,6 +238,17 @@ KEFU_RL_IP_UPLOADS_PER_MINUTE = env.int("KEFU_RL_IP_UPLOADS_PER_MINUTE", default
 
 # Keys for credentials encrypted at rest (first encrypts, all decrypt); SECRET_KEY if unset.
 KEFU_ENCRYPTION_KEYS = env.list("KEFU_ENCRYPTION_KEYS", default=[])
+
+# Bots: a provider's circuit opens after this many consecutive failures and lets one
+# trial call through after the pause (seconds). Timeouts are per provider call.
+KEFU_BREAKER_THRESHOLD = env.int("KEFU_BREAKER_THRESHOLD", default=5)
+KEFU_BREAKER_PAUSE = env.float("KEFU_BREAKER_PAUSE", default=30.0)
+KEFU_BOT_TIMEOUTS = {
+    "connect": env.float("KEFU_BOT_CONNECT_TIMEOUT", default=5.0),
+    "first_token": env.float("KEFU_BOT_FIRST_TOKEN_TIMEOUT", default=15.0),
+    "idle": env.float("KEFU_BOT_IDLE_TIMEOUT", default=20.0),
+    "total": env.float("KEFU_BOT_TOTAL_TIMEOUT", default=90.0),
+}
 
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

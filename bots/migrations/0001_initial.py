@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=80, verbose_name='name')),
-                ('kind', models.CharField(choices=[('wecom', 'WeCom (企业微信)'), ('dingtalk', 'DingTalk (钉钉)'), ('feishu', 'Feishu (飞书)'), ('slack', 'Slack'), ('webhook', 'Generic webhook')], max_length=10, verbose_name='kind')),
+                ('kind', models.CharField(choices=[('wecom', 'WeCom (企业微信)'), ('dingtalk', 'DingTalk (钉钉)'), ('feishu', 'Feishu (飞书)'), ('slack', 'Slack'), ('generic', 'Generic webhook')], max_length=10, verbose_name='kind')),
                 ('url', models.URLField(max_length=500, verbose_name='webhook URL')),
                 ('secret', kefu.crypto.EncryptedTextField(blank=True, verbose_name='signing secret')),
                 ('enabled', models.BooleanField(default=True, verbose_name='enabled')),
