@@ -206,6 +206,8 @@ class VisitorConsumer(KefuConsumer):
         ack, conv = await self._store(client_msg_id, kind, body, attachment_id)
         await self._follow(conv)
         await self.send_frame(ack)
+        if conv.get("position"):
+            await self.send_frame({"type": "queue", "conversation_id": conv["id"], "position": conv["position"]})
 
     @database_sync_to_async
     def _store(self, client_msg_id: str, kind: str, body: str, attachment_id: int | None) -> tuple[dict, dict]:
@@ -229,7 +231,10 @@ class VisitorConsumer(KefuConsumer):
             "type": "ack", "client_msg_id": message.client_msg_id, "conversation_id": conv.pk, "id": message.pk,
             "seq": message.seq, "created_at": message.created_at.isoformat(), "duplicate": not result.created,
         }
-        return ack, {"id": conv.pk, "status": conv.status}
+        # The socket joins a new conversation's group only after this returns, so it may
+        # have missed the queue broadcast of the routing pass: it gets its position here.
+        position = routing_queue_position(conversation=conv) if conv.pk != self.conv_id else None
+        return ack, {"id": conv.pk, "status": conv.status, "position": position}
 
     def _conversation(self, *, create: bool) -> Conversation | None:
         """The visitor's current conversation, opened on demand (sync, inside a DB thread)."""
