@@ -13,13 +13,15 @@ Fixtures, all generic so that the widget and the agent-console tests share them:
   ``Tenant.allowed_origins``.
 - ``new_page``: a factory of pages, each in a fresh browser context (own storage), with
   ``page.kefu_dialogs`` and ``page.kefu_errors`` collecting any JavaScript dialog and
-  uncaught page error. Pass ``open_shadow=True`` to make closed shadow roots open so a
+  uncaught page error, and ``page.kefu_log`` a transcript of console lines and WebSocket
+  frames (printed at teardown with KEFU_BROWSER_LOG=1). Pass ``open_shadow=True`` to make closed shadow roots open so a
   test can look inside the widget (the product itself always uses a closed root).
 - ``widget_tenant``: a tenant whose allowed origins contain the demo site.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -68,6 +70,11 @@ def port_in_range(exclude: set[int] | None = None) -> int:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread, which makes
+    # Django refuse ORM calls from the test body. The test thread is not really async
+    # (Playwright runs in a greenlet), so the documented escape hatch is safe here.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -126,7 +133,7 @@ def demo_site(kefu_server: Server) -> Iterator[DemoSite]:
         def do_GET(self) -> None:  # noqa: N802
             parts = urlsplit(self.path)
             if parts.path == "/favicon.ico":
-                self.send_response(404)
+                self.send_response(204)
                 self.end_headers()
                 return
             key = parse_qs(parts.query).get("key", [""])[0]
@@ -152,6 +159,7 @@ def demo_site(kefu_server: Server) -> Iterator[DemoSite]:
 @pytest.fixture
 def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
+    pages: list[Any] = []
 
     def make(*, open_shadow: bool = False, context: Any = None, **context_options: Any) -> Any:
         if context is None:
@@ -169,9 +177,24 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
 
         page.on("dialog", on_dialog)
         page.on("pageerror", lambda exc: page.kefu_errors.append(str(exc)))
+        # A transcript for failure reports: console lines and WebSocket frames.
+        page.kefu_log = []
+        page.on("console", lambda msg: page.kefu_log.append(f"console {msg.type}: {msg.text}"))
+
+        def on_socket(ws: Any) -> None:
+            page.kefu_log.append(f"ws open {ws.url}")
+            ws.on("framesent", lambda payload: page.kefu_log.append(f"ws > {str(payload)[:300]}"))
+            ws.on("framereceived", lambda payload: page.kefu_log.append(f"ws < {str(payload)[:300]}"))
+            ws.on("close", lambda _ws: page.kefu_log.append("ws closed"))
+
+        page.on("websocket", on_socket)
+        pages.append(page)
         return page
 
     yield make
+    if os.environ.get("KEFU_BROWSER_LOG"):
+        for page in pages:
+            print(f"--- {page.url}\n" + "\n".join(page.kefu_log))
     for context in contexts:
         context.close()
 

@@ -17,12 +17,14 @@ from kefu import events
 from kefu.api.auth import api_key_issue
 from kefu.models import Message
 from kefu.payloads import message_payload
-from kefu.services.messages import message_send
 from tests.browser.widget_helpers import (
     api_post,
+    broadcast,
     conversation_of,
+    off_loop,
     online_agent,
     open_widget,
+    send_message,
     type_and_send,
     visitor_messages,
     wait_for,
@@ -66,9 +68,9 @@ def test_visitor_chats_with_an_agent_across_origins(new_page, demo_site, kefu_se
 
     # The agent types: the indicator shows; the visitor's typing reaches the conversation group.
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(events.conversation_group(conv.pk), channel)
-    events.broadcast([events.conversation_group(conv.pk)], {
+    channel = off_loop(async_to_sync(layer.new_channel))
+    off_loop(async_to_sync(layer.group_add), events.conversation_group(conv.pk), channel)
+    broadcast([events.conversation_group(conv.pk)], {
         "type": "kefu.typing", "conversation_id": conv.pk, "sender_type": "agent", "name": "Alice", "state": True,
     })
     expect(w.locator(".row:not([hidden]) .who", has_text="Alice is typing")).to_be_visible()
@@ -86,12 +88,12 @@ def test_visitor_chats_with_an_agent_across_origins(new_page, demo_site, kefu_se
 
     # Read receipts both ways: the visitor read the reply (widget open), the agent reads ours.
     wait_for(lambda: _visitor_read_up_to(conv.pk) >= reply["seq"], what="the visitor's read receipt")
-    events.broadcast([events.conversation_group(conv.pk)], {
+    broadcast([events.conversation_group(conv.pk)], {
         "type": "kefu.read", "conversation_id": conv.pk, "reader": "agent", "seq": reply["seq"],
     })
     type_and_send(page, "Thanks")
     wait_for(lambda: len(visitor_messages(conv)) == 2, what="the second message")
-    events.broadcast([events.conversation_group(conv.pk)], {
+    broadcast([events.conversation_group(conv.pk)], {
         "type": "kefu.read", "conversation_id": conv.pk, "reader": "agent", "seq": reply["seq"] + 1,
     })
     expect(w.locator(".row.me .st").last).to_have_text("Read")
@@ -110,7 +112,7 @@ def _receive(layer, channel: str, event_type: str) -> dict | None:
         except TimeoutError:
             return None
 
-    return async_to_sync(take)()
+    return off_loop(async_to_sync(take))
 
 
 def _visitor_read_up_to(conversation_id: int) -> int:
@@ -129,18 +131,18 @@ def test_bot_reply_streams_token_by_token(new_page, demo_site, widget_tenant) ->
 
     stream = w.locator(".b.cur")
     for piece, seen in (("Your parcel ", "Your parcel"), ("is **on its", "is **on its"), (" way**.", "on its way")):
-        events.broadcast(group, {"type": "kefu.bot.delta", "conversation_id": conv.pk, "stream_id": "s1",
+        broadcast(group, {"type": "kefu.bot.delta", "conversation_id": conv.pk, "stream_id": "s1",
                                  "text": piece})
         expect(stream).to_contain_text(seen)
     expect(stream.locator("strong")).to_have_text("on its way")  # markdown re-rendered as it streams
 
-    stored = message_send(
+    stored = send_message(
         conversation=conv, sender_type="bot", body="Your parcel is **on its way**.",
         metadata={"sources": [{"title": "Shipping FAQ", "url": "https://shop.example.com/faq"},
                               {"title": "Bad link", "url": "javascript:alert(1)"}],
                   "quick_replies": ["Track it", "Talk to a human"]},
-    ).message
-    events.broadcast(group, {"type": "kefu.bot.done", "conversation_id": conv.pk, "stream_id": "s1",
+    )
+    broadcast(group, {"type": "kefu.bot.done", "conversation_id": conv.pk, "stream_id": "s1",
                              "message": message_payload(stored)})
     expect(stream).to_have_count(0)
     final = w.locator(".row:not(.me) .b", has_text="Your parcel is on its way")
@@ -240,8 +242,8 @@ def test_xss_payloads_show_as_text(new_page, demo_site, widget_tenant) -> None:
     wait_for(lambda: visitor_messages(conv), what="the visitor's payload")
     evil = AgentFactory(tenant=widget_tenant, display_name='<img src=x onerror="window.__pwned=9">Eve')
     for payload in XSS:
-        message_send(conversation=conv, sender_type="agent", agent=evil, body=payload)
-    message_send(conversation=conv, sender_type="bot", body="see sources",
+        send_message(conversation=conv, sender_type="agent", agent=evil, body=payload)
+    send_message(conversation=conv, sender_type="bot", body="see sources",
                  metadata={"sources": [{"title": "<b onmouseover=alert(6)>x</b>", "url": "javascript:alert(7)"}],
                            "quick_replies": ["<img src=x onerror=alert(8)>"]})
     expect(w.locator(".row:not(.me) .b", has_text="see sources")).to_be_visible()
@@ -317,13 +319,13 @@ def test_history_survives_reload_and_tabs_share_state(new_page, demo_site, widge
     type_and_send(first, "shared across tabs")
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the message")
-    message_send(conversation=conv, sender_type="agent", body="agent answer")
+    send_message(conversation=conv, sender_type="agent", body="agent answer")
     expect(w2.locator(".b", has_text="agent answer")).to_be_visible()
     w1.locator(".x").click()
     expect(w2.locator(".k.isopen")).to_have_count(0)  # closing syncs too
 
     # Unread badge: a reply while closed shows on the launcher in both tabs.
-    message_send(conversation=conv, sender_type="agent", body="are you there?")
+    send_message(conversation=conv, sender_type="agent", body="are you there?")
     expect(w1.locator(".badge")).to_have_text("1")
     expect(w2.locator(".badge")).to_have_text("1")
     first.reload()
@@ -387,7 +389,7 @@ def test_rating_when_the_conversation_closes(new_page, demo_site, widget_tenant)
     type_and_send(page, "bye")
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the message")
-    conversation_close(conversation=conv)
+    off_loop(conversation_close, conversation=conv)
     card = w.locator(".card", has_text="How did we do?")
     expect(card).to_be_visible()
     card.locator(".stars button").nth(3).click()
@@ -412,7 +414,7 @@ def test_screenshots_desktop_and_phone(new_page, demo_site, widget_tenant, brows
     type_and_send(page, "Hi, where is my order #10234?")
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the question")
-    message_send(conversation=conv, sender_type="bot",
+    send_message(conversation=conv, sender_type="bot",
                  body="Order **#10234** left our warehouse yesterday and should arrive within *2 days*.",
                  metadata={"sources": [{"title": "Shipping times", "url": "https://shop.example.com/help/shipping"}],
                            "quick_replies": ["Track parcel", "Change address", "Talk to a human"]})

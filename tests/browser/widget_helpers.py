@@ -6,11 +6,14 @@ import json
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
+from kefu import events
 from kefu.models import Conversation, Message, Presence, Tenant
+from kefu.services.messages import message_send
 
 T = TypeVar("T")
 WAIT = 20.0  # generous: the machine is shared; this bounds a hang, it measures nothing
@@ -27,6 +30,33 @@ def wait_for(check: Callable[[], T], *, timeout: float = WAIT, what: str = "cond
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+def off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn`` in a plain thread.
+
+    Playwright's sync API keeps an event loop in the test thread, where async_to_sync
+    refuses to run; so channel-layer calls (events.broadcast, and services that
+    broadcast on commit, such as message_send) must run elsewhere or they are dropped.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_with_fresh_connection, fn, *args, **kwargs).result(timeout=60)
+
+
+def _with_fresh_connection(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        connections.close_all()
+
+
+def broadcast(groups: list[str], event: dict[str, Any]) -> None:
+    off_loop(events.broadcast, groups, event)
+
+
+def send_message(**kwargs: Any) -> Any:
+    """message_send as the agent or bot would, with its live events actually delivered."""
+    return off_loop(message_send, **kwargs).message
 
 
 def widget(page: Any) -> Any:

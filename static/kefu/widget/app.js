@@ -11,6 +11,8 @@
     const base = boot.base;
     const NS = "kefu:" + boot.key + ":";
     const OTHER_SENDERS = {agent: 1, bot: 1};
+    const PERMANENT = {empty: 1, too_long: 1, bad_kind: 1, attachment_required: 1, bad_attachment: 1,
+      bad_frame: 1, forbidden: 1, not_found: 1, too_large: 1};
 
     // --- storage (localStorage is per host origin, so tabs share the visitor) ---------
     const store = {
@@ -373,10 +375,14 @@
     function markRead() {
       if (!S.open || D.hidden || !S.cid || !S.lastSeq) return;
       if (S.read.c === S.cid && S.read.s >= S.lastSeq) return;
+      const prev = S.read.c === S.cid ? S.read.s : 0;
+      // A receipt only matters when it covers something the other side wrote.
+      const news = S.list.some((m) => m.conversation_id === S.cid && m.seq > prev && m.seq <= S.lastSeq
+        && m.sender_type !== "visitor");
       S.read = {c: S.cid, s: S.lastSeq};
       store.set("read", S.read);
       tell({read: S.read});
-      wsSend({type: "read", seq: S.lastSeq});
+      if (news) wsSend({type: "read", seq: S.lastSeq});
       S.unread = 0;
       emit("unread", 0);
       renderChrome();
@@ -730,14 +736,18 @@
       presence(f) { if ("online" in f) { S.online = !!f.online; renderChrome(); } },
       queue(f) { S.queue = f.position || 0; if (S.conv && S.queue) S.conv.status = "queued"; renderChrome(); },
       error(f) {
-        if (!f.ref || !S.pend[f.ref]) return;
-        if (f.code === "rate_limited") {
-          const item = S.pend[f.ref].item;
-          setTimeout(() => trySend(item), 3000);
+        const p = f.ref && S.pend[f.ref];
+        if (!p) return;
+        if (PERMANENT[f.code]) {
+          dropOutbox(f.ref); // retrying the same frame cannot succeed
+          fail(f.ref, f.message);
           return;
         }
-        dropOutbox(f.ref); // permanent: retrying the same frame cannot succeed
-        fail(f.ref, f.message);
+        // Possibly transient (rate limit, a server hiccup): retrying is safe, because the
+        // same client_msg_id is stored at most once. After a few tries, wait for a reconnect.
+        p.tries = (p.tries || 0) + 1;
+        if (p.tries > 3) { fail(f.ref); return; }
+        setTimeout(() => trySend(p.item), 1000 * Math.pow(3, p.tries - 1));
       },
       pong() {},
       contact() {},

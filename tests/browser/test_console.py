@@ -1,0 +1,143 @@
+"""The agent console in headless Chromium against a real daphne, PostgreSQL and Redis:
+live inbox, reply, canned reply, transfer to a second agent, close, and inert XSS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import expect
+
+from kefu.models import Conversation, Message, Presence, Role, SenderType, Status, Visitor
+from tests.browser.console_fixtures import ScriptedVisitor, console_server, login  # noqa: F401
+from tests.browser.widget_helpers import wait_for
+from tests.factories import AgentFactory, CannedReplyFactory, TagFactory, TenantFactory
+
+pytestmark = [
+    pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
+    pytest.mark.django_db(transaction=True),
+]
+
+SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
+XSS_NAME = '<img src=x onerror=alert("name")>'
+XSS_BODY = '<script>alert("body")</script><img src=x onerror=alert(1)> [click](javascript:alert(2)) **bold**'
+VIEWPORT = {"width": 1440, "height": 900}
+
+
+def _online(agent) -> None:
+    wait_for(lambda: type(agent).objects.get(pk=agent.pk).presence == Presence.ONLINE, what=f"{agent} online")
+
+
+def _conversation(tenant) -> Conversation:
+    return wait_for(lambda: Conversation.objects.filter(tenant=tenant).select_related("assignee").first(),
+                    what="conversation")
+
+
+def test_agent_handles_a_live_conversation_end_to_end(new_page, console_server) -> None:  # noqa: F811
+    server = console_server
+    tenant = TenantFactory(allowed_origins=["http://shop.console-test"], name="Demo Shop")
+    alice = AgentFactory(tenant=tenant, display_name="Alice", role=Role.AGENT)
+    bob = AgentFactory(tenant=tenant, display_name="Bob", role=Role.AGENT)
+    CannedReplyFactory(tenant=tenant, shortcut="thanks", title="Thanks for waiting",
+                       body="Thanks for waiting! 感谢您的耐心等待。")
+    TagFactory(tenant=tenant, name="vip", color="#e8590c")
+
+    # Alice signs in; the console says "online" on its socket.
+    page = new_page(viewport=VIEWPORT)
+    login(page, server, alice.user.username)
+    _online(alice)
+
+    # A visitor arrives over the real protocol, with hostile text everywhere.
+    visitor = ScriptedVisitor(server, tenant.widget_key)
+    try:
+        visitor.contact(name=XSS_NAME, email="li@example.com")
+        wait_for(lambda: Visitor.objects.filter(tenant=tenant, name=XSS_NAME).exists(), what="contact stored")
+        Visitor.objects.filter(tenant=tenant).update(attributes={"<b>plan</b>": '<img src=x onerror=alert("attr")>'})
+        visitor.send("你好,我的订单还没有发货。Order #A-1024")
+        visitor.send(XSS_BODY)
+
+        # The conversation arrives live (routing gives it to Alice, the only agent online).
+        conv = _conversation(tenant)
+        wait_for(lambda: Conversation.objects.get(pk=conv.pk).assignee_id == alice.pk, what="assigned to Alice")
+        row = page.locator(f'.inbox-item[data-id="{conv.pk}"]')
+        expect(row).to_be_visible(timeout=15000)
+        expect(row.locator(".item-name")).to_have_text(XSS_NAME)
+        row.click()
+
+        messages = page.locator(".messages")
+        expect(messages.locator(".msg.in")).to_have_count(2)
+        expect(messages.locator(".msg.in").nth(1)).to_contain_text('<script>alert("body")</script>')
+        expect(messages.locator(".msg.in strong", has_text="bold")).to_have_count(1)
+        assert messages.locator("script, img[src=x], a[href^='javascript']").count() == 0
+        expect(page.locator(".visitor-name")).to_have_text(XSS_NAME)
+        expect(page.locator(".details")).to_contain_text("Safari")
+        expect(page.locator(".details")).to_contain_text("iOS")
+
+        # Reply in markdown.
+        box = page.locator("#composer-input")
+        box.fill("Hi! Let me check order **A-1024** for you.")
+        box.press("Enter")
+        reply = "Hi! Let me check order **A-1024** for you."
+        wait_for(lambda: Message.objects.filter(conversation=conv, sender_type=SenderType.AGENT, body=reply).exists(),
+                 what="agent reply stored")
+        wait_for(lambda: visitor.received(reply), what="visitor got the reply")
+        expect(messages.locator(".msg.out strong", has_text="A-1024")).to_have_count(1)
+
+        # A canned reply through /shortcut completion.
+        box.fill("/tha")
+        option = page.locator('.canned-menu li[data-shortcut="thanks"]')
+        expect(option).to_be_visible()
+        box.press("Enter")
+        expect(box).to_have_value("Thanks for waiting! 感谢您的耐心等待。")
+        box.press("Enter")
+        wait_for(lambda: visitor.received("Thanks for waiting! 感谢您的耐心等待。"), what="canned reply delivered")
+
+        # An internal note the visitor never sees.
+        page.locator("#internal-toggle").check()
+        box.fill("Customer is a VIP, escalate if needed")
+        box.press("Enter")
+        wait_for(lambda: Message.objects.filter(conversation=conv, is_internal=True).exists(), what="note stored")
+        page.locator("#internal-toggle").uncheck()
+
+        # Tag it.
+        tag_input = page.locator(".tag-input")
+        tag_input.fill("vip")
+        tag_input.press("Enter")
+        expect(page.locator(".tag-list .tag")).to_have_count(1)
+
+        # The visitor types; Alice sees it.
+        visitor.ws.send('{"type": "typing", "state": true}')
+        expect(page.locator(".typing")).to_be_visible()
+        visitor.send("好的,谢谢!")
+        expect(messages.locator(".msg.in")).to_have_count(3)
+
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "console.png"))
+        assert not visitor.received("Customer is a VIP, escalate if needed")
+
+        # Bob signs in in a second browser context and gets the conversation by transfer.
+        page2 = new_page(viewport=VIEWPORT)
+        login(page2, server, bob.user.username)
+        _online(bob)
+        page.locator('[data-action="Transfer"]').click()
+        page.locator("#transfer-target").select_option(f"agent:{bob.pk}")
+        page.locator("#transfer-note").fill("Order question, please follow up")
+        page.locator("#transfer-confirm").click()
+        wait_for(lambda: Conversation.objects.get(pk=conv.pk).assignee_id == bob.pk, what="transferred to Bob")
+
+        row2 = page2.locator(f'.inbox-item[data-id="{conv.pk}"]')
+        expect(row2).to_be_visible(timeout=15000)  # live, without a reload
+        row2.click()
+        expect(page2.locator(".event-line", has_text="Order question, please follow up")).to_have_count(1)
+        expect(page2.locator(".msg.internal")).to_have_count(1)  # notes travel with the conversation
+
+        page2.locator('[data-action="Close"]').click()
+        wait_for(lambda: Conversation.objects.get(pk=conv.pk).status == Status.CLOSED, what="closed")
+        expect(page2.locator('[data-action="Reopen"]')).to_be_visible()
+
+        for p in (page, page2):
+            assert p.kefu_dialogs == [], p.kefu_dialogs
+            assert p.kefu_errors == [], p.kefu_errors
+    finally:
+        visitor.close()
