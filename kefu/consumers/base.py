@@ -127,8 +127,9 @@ class KefuConsumer(AsyncWebsocketConsumer):
     include_internal: ClassVar[bool] = False
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
-        if settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer"):
-            events.bind_server_loop(asyncio.get_running_loop())
+        # Needed for the in-memory layer; with Redis it also saves worker threads a new
+        # event loop and Redis connection per broadcast (async_to_sync would make both).
+        events.bind_server_loop(asyncio.get_running_loop())
         ensure_housekeeping()
         self.bucket = TokenBucket(self.bucket_capacity, self.bucket_rate)
         self.dropped = 0
@@ -138,6 +139,35 @@ class KefuConsumer(AsyncWebsocketConsumer):
         self._seen_set: set[str] = set()
         self.closing = False
         await super().websocket_connect(message)
+
+    # --- channel layer outage: keep the socket, retry, and restore memberships afterwards.
+    # Channels assigns `channel_receive` inside __call__; this property wraps whatever it
+    # assigns, because an exception from the raw receive would kill the socket (1011).
+    @property
+    def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
+        return self._resilient_receive
+
+    @channel_receive.setter
+    def channel_receive(self, value: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        self._raw_channel_receive = value
+
+    async def _resilient_receive(self) -> dict[str, Any]:
+        failing = False
+        while True:
+            try:
+                if failing:
+                    # Redis may have restarted empty: memberships must be restored first.
+                    for group in list(self.joined):
+                        await self.channel_layer.group_add(group, self.channel_name)
+                    failing = False
+                return await self._raw_channel_receive()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not failing:
+                    logger.warning("channel layer receive failed; retrying", exc_info=True)
+                failing = True
+                await asyncio.sleep(1.0)
 
     # --- groups (tolerant of a channel layer outage: the database still has everything)
     async def join(self, group: str) -> None:

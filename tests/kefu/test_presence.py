@@ -1,0 +1,70 @@
+"""Presence across sockets, the grace period, the sweep, and business hours."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from kefu.models import Presence
+from kefu.services import presence
+from tests.factories import AgentFactory, TenantFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+
+def test_online_while_any_socket_lives():
+    agent = AgentFactory()
+    presence.presence_socket_opened(agent=agent, channel_name="tab-1")
+    presence.presence_socket_opened(agent=agent, channel_name="tab-2")
+    agent.refresh_from_db()
+    assert agent.presence == Presence.ONLINE
+    assert presence.presence_socket_closed(agent_id=agent.pk, channel_name="tab-1") is False
+    assert presence.presence_check_offline(agent_id=agent.pk) is False
+    assert presence.presence_socket_closed(agent_id=agent.pk, channel_name="tab-2") is True
+    assert presence.presence_check_offline(agent_id=agent.pk) is True
+    agent.refresh_from_db()
+    assert agent.presence == Presence.OFFLINE
+
+
+def test_reconnect_within_grace_keeps_agent_online():
+    agent = AgentFactory()
+    presence.presence_socket_opened(agent=agent, channel_name="old")
+    presence.presence_socket_closed(agent_id=agent.pk, channel_name="old")
+    presence.presence_socket_opened(agent=agent, channel_name="new")  # page reload
+    assert presence.presence_check_offline(agent_id=agent.pk) is False
+    agent.refresh_from_db()
+    assert agent.presence == Presence.ONLINE
+    presence.presence_socket_closed(agent_id=agent.pk, channel_name="new")
+
+
+def test_sweep_takes_agents_of_dead_processes_offline(settings):
+    settings.KEFU_PRESENCE_GRACE_SECONDS = 30
+    agent = AgentFactory(presence=Presence.ONLINE, presence_changed_at=timezone.now() - dt.timedelta(minutes=5))
+    fresh = AgentFactory(presence=Presence.AWAY, presence_changed_at=timezone.now())
+    assert presence.presence_sweep() == 1
+    agent.refresh_from_db()
+    fresh.refresh_from_db()
+    assert agent.presence == Presence.OFFLINE and fresh.presence == Presence.AWAY
+
+
+def test_business_hours_in_tenant_timezone():
+    tenant = TenantFactory(timezone="Asia/Shanghai", business_hours={"0": [["09:00", "18:00"]]})
+    monday_10_shanghai = dt.datetime(2026, 11, 16, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
+    monday_20_shanghai = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
+    tuesday_10_shanghai = dt.datetime(2026, 11, 17, 2, 0, tzinfo=dt.UTC)
+    assert presence.business_hours_open(tenant, monday_10_shanghai) is True
+    assert presence.business_hours_open(tenant, monday_20_shanghai) is False
+    assert presence.business_hours_open(tenant, tuesday_10_shanghai) is False
+    assert presence.business_hours_open(TenantFactory(business_hours={}), monday_20_shanghai) is True
+
+
+def test_tenant_online_needs_an_online_agent_inside_hours():
+    tenant = TenantFactory()
+    assert presence.tenant_is_online(tenant) is False
+    agent = AgentFactory(tenant=tenant)
+    presence.agent_set_presence(agent=agent, status=Presence.ONLINE)
+    assert presence.tenant_is_online(tenant) is True
+    presence.agent_set_presence(agent=agent, status=Presence.AWAY)
+    assert presence.tenant_is_online(tenant) is False
