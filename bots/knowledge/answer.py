@@ -48,9 +48,7 @@ def choose_answer(hits: list[Hit], threshold: float | None = None) -> Answer:
         return Answer(text=not_known_text(), sources=[], confidence=best.confidence, matched=False)
     others = [h for h in hits if h is not best and h.confidence >= threshold][: MAX_SOURCES - 1]
     text = best.text.strip() if best.type == "faq" else _passage(best.text)
-    return Answer(
-        text=text, sources=[h.as_source() for h in [best, *others]], confidence=best.confidence, matched=True
-    )
+    return Answer(text=text, sources=[h.as_source() for h in [best, *others]], confidence=best.confidence, matched=True)
 
 
 def kb_answer(*, tenant: Tenant, knowledge_base_ids: Iterable[object], question: str) -> Answer:

@@ -106,45 +106,70 @@ def _vectors(blobs: list[bytes | None]) -> tuple[np.ndarray | None, np.ndarray |
     return normalize_rows(np.stack([v for _, v in rows])), np.asarray([i for i, _ in rows], dtype=np.int64)
 
 
-def build_faq_index(questions: list[str], alternates: list[list[str]], answers: list[str], ids: list[int],
-                    blobs: list[bytes | None]) -> FaqIndex:
+def build_faq_index(
+    questions: list[str], alternates: list[list[str]], answers: list[str], ids: list[int], blobs: list[bytes | None]
+) -> FaqIndex:
     question_docs = [tokenize(" \n".join([q, *alts])) for q, alts in zip(questions, alternates, strict=True)]
     vectors, rows = _vectors(blobs)
     if rows is not None and len(rows) != len(ids):
         vectors = None
     return FaqIndex(
-        ids=ids, questions=questions, answers=answers, question_index=Bm25Index(question_docs),
-        answer_index=Bm25Index([tokenize(a) for a in answers]), vectors=vectors,
+        ids=ids,
+        questions=questions,
+        answers=answers,
+        question_index=Bm25Index(question_docs),
+        answer_index=Bm25Index([tokenize(a) for a in answers]),
+        vectors=vectors,
     )
 
 
-def build_chunk_index(ids: list[int], document_ids: list[int], titles: list[str], headings: list[str],
-                      texts: list[str], blobs: list[bytes | None]) -> ChunkIndex:
+def build_chunk_index(
+    ids: list[int],
+    document_ids: list[int],
+    titles: list[str],
+    headings: list[str],
+    texts: list[str],
+    blobs: list[bytes | None],
+) -> ChunkIndex:
     docs = [tokenize(f"{h}\n{t}") if h else tokenize(t) for h, t in zip(headings, texts, strict=True)]
     vectors, rows = _vectors(blobs)
     return ChunkIndex(
-        ids=ids, document_ids=document_ids, titles=titles, texts=texts, index=Bm25Index(docs),
-        vectors=vectors, vector_rows=rows,
+        ids=ids,
+        document_ids=document_ids,
+        titles=titles,
+        texts=texts,
+        index=Bm25Index(docs),
+        vectors=vectors,
+        vector_rows=rows,
     )
 
 
 def _build(kb: KnowledgeBase, version: int) -> KbIndex:
     faq_rows = list(
         FaqEntry.objects.filter(tenant_id=kb.tenant_id, knowledge_base=kb, enabled=True)
-        .order_by("pk").values_list("pk", "question", "alternates", "answer", "embedding")
+        .order_by("pk")
+        .values_list("pk", "question", "alternates", "answer", "embedding")
     )
     chunk_rows = list(
         Chunk.objects.filter(tenant_id=kb.tenant_id, knowledge_base=kb)
-        .order_by("pk").values_list("pk", "document_id", "document__title", "heading_path", "text", "embedding")
+        .order_by("pk")
+        .values_list("pk", "document_id", "document__title", "heading_path", "text", "embedding")
     )
     faqs = build_faq_index(
-        [r[1] for r in faq_rows], [list(r[2] or []) for r in faq_rows], [r[3] for r in faq_rows],
-        [r[0] for r in faq_rows], [r[4] for r in faq_rows],
+        [r[1] for r in faq_rows],
+        [list(r[2] or []) for r in faq_rows],
+        [r[3] for r in faq_rows],
+        [r[0] for r in faq_rows],
+        [r[4] for r in faq_rows],
     )
     titles = [f"{r[2]} > {r[3]}" if r[3] else r[2] for r in chunk_rows]
     chunks = build_chunk_index(
-        [r[0] for r in chunk_rows], [r[1] for r in chunk_rows], titles, [r[3] for r in chunk_rows],
-        [r[4] for r in chunk_rows], [r[5] for r in chunk_rows],
+        [r[0] for r in chunk_rows],
+        [r[1] for r in chunk_rows],
+        titles,
+        [r[3] for r in chunk_rows],
+        [r[4] for r in chunk_rows],
+        [r[5] for r in chunk_rows],
     )
     return KbIndex(kb.tenant_id, kb.pk, version, time.monotonic(), faqs, chunks)
 
@@ -179,8 +204,10 @@ def get_indexes(kbs: list[KnowledgeBase]) -> list[KbIndex]:
         key = (kb.tenant_id, kb.pk)
         version = int((versions or {}).get(_version_key(kb.pk)) or 0)
         current = _indexes.get(key)
-        if current is not None and now - current.built_at < INDEX_TTL_SECONDS and (
-            versions is None or current.version == version
+        if (
+            current is not None
+            and now - current.built_at < INDEX_TTL_SECONDS
+            and (versions is None or current.version == version)
         ):
             result.append(current)
             continue

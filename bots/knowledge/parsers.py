@@ -13,9 +13,14 @@ from bots.knowledge.models import SourceType
 MAX_TEXT_CHARS = 2_000_000
 
 EXTENSIONS = {
-    ".txt": SourceType.TEXT, ".text": SourceType.TEXT, ".md": SourceType.MARKDOWN,
-    ".markdown": SourceType.MARKDOWN, ".html": SourceType.HTML, ".htm": SourceType.HTML,
-    ".pdf": SourceType.PDF, ".docx": SourceType.DOCX,
+    ".txt": SourceType.TEXT,
+    ".text": SourceType.TEXT,
+    ".md": SourceType.MARKDOWN,
+    ".markdown": SourceType.MARKDOWN,
+    ".html": SourceType.HTML,
+    ".htm": SourceType.HTML,
+    ".pdf": SourceType.PDF,
+    ".docx": SourceType.DOCX,
 }
 
 

@@ -42,8 +42,13 @@ class Hit:
         return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
 
     def as_source(self) -> dict:
-        return {"type": self.type, "id": self.id, "title": self.title, "score": round(self.score, 4),
-                "snippet": self.snippet}
+        return {
+            "type": self.type,
+            "id": self.id,
+            "title": self.title,
+            "score": round(self.score, 4),
+            "snippet": self.snippet,
+        }
 
 
 def rrf(rankings: Iterable[list[tuple[str, int]]], k: int = RRF_K) -> dict[tuple[str, int], float]:
@@ -64,8 +69,8 @@ def _faq_keyword(index: KbIndex, terms: list[str]) -> tuple[list[int], dict[int,
     faqs = index.faqs
     if not faqs.ids or not terms:
         return [], {}
-    q_scores, _, _ = faqs.question_index.scores(terms)
-    a_scores, _, _ = faqs.answer_index.scores(terms)
+    q_scores = faqs.question_index.scores(terms)
+    a_scores = faqs.answer_index.scores(terms)
     scores = QUESTION_WEIGHT * q_scores + ANSWER_WEIGHT * a_scores
     nz = np.flatnonzero(scores)
     order = nz[np.argsort(-scores[nz], kind="stable")][:CANDIDATES]
@@ -121,13 +126,21 @@ def search_indexes(
             continue
         if index.faqs.vectors is not None and len(index.faqs.ids):
             top, sims = _top_by_vector(index.faqs.vectors, vector, CANDIDATES)
-            note("faq", index, [int(i) for i in top],
-                 {int(i): similarity_confidence(float(s)) for i, s in zip(top, sims, strict=True)})
+            note(
+                "faq",
+                index,
+                [int(i) for i in top],
+                {int(i): similarity_confidence(float(s)) for i, s in zip(top, sims, strict=True)},
+            )
         if index.chunks.vectors is not None and index.chunks.vector_rows is not None:
             top, sims = _top_by_vector(index.chunks.vectors, vector, CANDIDATES)
             rows = index.chunks.vector_rows[top]
-            note("chunk", index, [int(i) for i in rows],
-                 {int(r): similarity_confidence(float(s)) for r, s in zip(rows, sims, strict=True)})
+            note(
+                "chunk",
+                index,
+                [int(i) for i in rows],
+                {int(r): similarity_confidence(float(s)) for r, s in zip(rows, sims, strict=True)},
+            )
 
     fused = rrf(rankings)
     ordered = sorted(fused, key=lambda key: (-fused[key], -confidence.get(key, 0.0), key[0] != "faq", key[1]))

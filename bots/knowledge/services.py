@@ -48,14 +48,24 @@ def _enqueue_ingest(document: Document) -> None:
 
 # --- Knowledge bases -------------------------------------------------------------------
 
+
 @transaction.atomic
 def knowledge_base_create(
-    *, tenant: Tenant, name: str, description: str = "", embedding_base_url: str = "",
-    embedding_model: str = "", embedding_api_key: str = "",
+    *,
+    tenant: Tenant,
+    name: str,
+    description: str = "",
+    embedding_base_url: str = "",
+    embedding_model: str = "",
+    embedding_api_key: str = "",
 ) -> KnowledgeBase:
     kb = KnowledgeBase(
-        tenant=tenant, name=name.strip(), description=description, embedding_base_url=embedding_base_url,
-        embedding_model=embedding_model, embedding_api_key=embedding_api_key,
+        tenant=tenant,
+        name=name.strip(),
+        description=description,
+        embedding_base_url=embedding_base_url,
+        embedding_model=embedding_model,
+        embedding_api_key=embedding_api_key,
     )
     kb.full_clean()
     kb.save()
@@ -72,18 +82,30 @@ def knowledge_base_delete(*, knowledge_base: KnowledgeBase) -> None:
 
 # --- Documents --------------------------------------------------------------------------
 
+
 def _failed_document(*, kb: KnowledgeBase, title: str, source_type: str, error: IngestError, digest: str) -> Document:
     document = Document.objects.create(
-        tenant_id=kb.tenant_id, knowledge_base=kb, title=title, source_type=source_type,
-        status=DocumentStatus.FAILED, error_code=error.failure, error=error.detail, content_hash=digest,
+        tenant_id=kb.tenant_id,
+        knowledge_base=kb,
+        title=title,
+        source_type=source_type,
+        status=DocumentStatus.FAILED,
+        error_code=error.failure,
+        error=error.detail,
+        content_hash=digest,
     )
     return document
 
 
 @transaction.atomic
 def document_create(
-    *, knowledge_base: KnowledgeBase, title: str = "", text: str | None = None, data: bytes | None = None,
-    filename: str = "", source_type: str | None = None,
+    *,
+    knowledge_base: KnowledgeBase,
+    title: str = "",
+    text: str | None = None,
+    data: bytes | None = None,
+    filename: str = "",
+    source_type: str | None = None,
 ) -> Document:
     """A document from pasted text or file bytes; ingestion runs as a task after commit.
 
@@ -105,15 +127,14 @@ def document_create(
     digest = content_hash(raw)
     if len(raw) > max_document_bytes():
         limit = f"{max_document_bytes() // (1024 * 1024)} MB"
-        return _failed_document(kb=kb, title=title, source_type=kind, error=IngestError("too_large", limit),
-                                digest=digest)
+        return _failed_document(
+            kb=kb, title=title, source_type=kind, error=IngestError("too_large", limit), digest=digest
+        )
     if kind == SourceType.OTHER:
-        return _failed_document(kb=kb, title=title, source_type=kind, error=IngestError("unsupported"),
-                                digest=digest)
+        return _failed_document(kb=kb, title=title, source_type=kind, error=IngestError("unsupported"), digest=digest)
     if not raw.strip():
         return _failed_document(kb=kb, title=title, source_type=kind, error=IngestError("empty"), digest=digest)
-    document = Document(tenant_id=kb.tenant_id, knowledge_base=kb, title=title, source_type=kind,
-                        content_hash=digest)
+    document = Document(tenant_id=kb.tenant_id, knowledge_base=kb, title=title, source_type=kind, content_hash=digest)
     if text is not None:
         document.text = text
     else:
@@ -137,8 +158,9 @@ def document_update_text(*, document: Document, text: str) -> Document:
     document.progress = 0
     document.attempts = 0
     document.error_code = document.error = ""
-    document.save(update_fields=["text", "content_hash", "status", "progress", "attempts", "error_code", "error",
-                                 "updated_at"])
+    document.save(
+        update_fields=["text", "content_hash", "status", "progress", "attempts", "error_code", "error", "updated_at"]
+    )
     _enqueue_ingest(document)
     return document
 
@@ -151,8 +173,9 @@ def document_reingest(*, document: Document) -> Document:
     document.attempts = 0
     document.ingested_hash = ""
     document.error_code = document.error = ""
-    document.save(update_fields=["status", "progress", "attempts", "ingested_hash", "error_code", "error",
-                                 "updated_at"])
+    document.save(
+        update_fields=["status", "progress", "attempts", "ingested_hash", "error_code", "error", "updated_at"]
+    )
     _enqueue_ingest(document)
     return document
 
@@ -194,8 +217,10 @@ def document_ingest(*, document_id: int) -> str:
     """
     with transaction.atomic():
         document = (
-            Document.objects.select_for_update(of=("self",)).select_related("knowledge_base")
-            .filter(pk=document_id).first()
+            Document.objects.select_for_update(of=("self",))
+            .select_related("knowledge_base")
+            .filter(pk=document_id)
+            .first()
         )
         if document is None:
             logger.info("document %s vanished before ingestion", document_id)
@@ -227,6 +252,7 @@ def document_ingest(*, document_id: int) -> str:
         vectors = None
         config = EmbeddingConfig.for_knowledge_base(kb)
         if config is not None:
+
             def on_batch(done: int, total: int) -> None:
                 _set_progress(document.pk, 50 + int(40 * done / max(total, 1)))
 
@@ -252,8 +278,13 @@ def document_ingest(*, document_id: int) -> str:
         Chunk.objects.bulk_create(
             [
                 Chunk(
-                    tenant_id=document.tenant_id, knowledge_base_id=kb.pk, document_id=document.pk, position=i,
-                    heading_path=piece.heading_path[:500], text=piece.text, token_count=piece.token_count,
+                    tenant_id=document.tenant_id,
+                    knowledge_base_id=kb.pk,
+                    document_id=document.pk,
+                    position=i,
+                    heading_path=piece.heading_path[:500],
+                    text=piece.text,
+                    token_count=piece.token_count,
                     embedding=to_bytes(vectors[i]) if vectors is not None else None,
                 )
                 for i, piece in enumerate(pieces)
@@ -265,13 +296,15 @@ def document_ingest(*, document_id: int) -> str:
         current.content_hash = digest
         current.ingested_hash = digest
         current.error_code = current.error = ""
-        current.save(update_fields=["status", "progress", "content_hash", "ingested_hash", "error_code", "error",
-                                    "updated_at"])
+        current.save(
+            update_fields=["status", "progress", "content_hash", "ingested_hash", "error_code", "error", "updated_at"]
+        )
         _changed(kb)
     return DocumentStatus.READY
 
 
 # --- FAQ entries --------------------------------------------------------------------------
+
 
 def _clean_alternates(alternates: list[str] | None) -> list[str]:
     return [a.strip() for a in (alternates or []) if a and a.strip()]
@@ -286,12 +319,22 @@ def _enqueue_faq_embeddings(kb: KnowledgeBase) -> None:
 
 @transaction.atomic
 def faq_create(
-    *, knowledge_base: KnowledgeBase, question: str, answer: str, alternates: list[str] | None = None,
-    enabled: bool = True, external_id: str = "",
+    *,
+    knowledge_base: KnowledgeBase,
+    question: str,
+    answer: str,
+    alternates: list[str] | None = None,
+    enabled: bool = True,
+    external_id: str = "",
 ) -> FaqEntry:
     entry = FaqEntry(
-        tenant_id=knowledge_base.tenant_id, knowledge_base=knowledge_base, question=question.strip(),
-        answer=answer.strip(), alternates=_clean_alternates(alternates), enabled=enabled, external_id=external_id,
+        tenant_id=knowledge_base.tenant_id,
+        knowledge_base=knowledge_base,
+        question=question.strip(),
+        answer=answer.strip(),
+        alternates=_clean_alternates(alternates),
+        enabled=enabled,
+        external_id=external_id,
     )
     entry.full_clean()
     entry.save()
@@ -302,8 +345,12 @@ def faq_create(
 
 @transaction.atomic
 def faq_update(
-    *, entry: FaqEntry, question: str | None = None, answer: str | None = None,
-    alternates: list[str] | None = None, enabled: bool | None = None,
+    *,
+    entry: FaqEntry,
+    question: str | None = None,
+    answer: str | None = None,
+    alternates: list[str] | None = None,
+    enabled: bool | None = None,
 ) -> FaqEntry:
     fields = ["updated_at"]
     if question is not None and question.strip() != entry.question:
@@ -358,15 +405,24 @@ def faq_import(*, knowledge_base: KnowledgeBase, data: bytes, filename: str) -> 
         key = row.external_id or f"q:{row.question}"
         entry = existing.get(key)
         if entry is None:
-            new_entries.append(FaqEntry(
-                tenant_id=knowledge_base.tenant_id, knowledge_base=knowledge_base, question=row.question[:500],
-                answer=row.answer, alternates=row.alternates, external_id=row.external_id[:120],
-            ))
+            new_entries.append(
+                FaqEntry(
+                    tenant_id=knowledge_base.tenant_id,
+                    knowledge_base=knowledge_base,
+                    question=row.question[:500],
+                    answer=row.answer,
+                    alternates=row.alternates,
+                    external_id=row.external_id[:120],
+                )
+            )
             existing[key] = new_entries[-1]
             created += 1
         elif (entry.question, entry.answer, entry.alternates) != (row.question, row.answer, row.alternates):
             entry.question, entry.answer, entry.alternates, entry.embedding = (
-                row.question[:500], row.answer, row.alternates, None,
+                row.question[:500],
+                row.answer,
+                row.alternates,
+                None,
             )
             entry.save(update_fields=["question", "answer", "alternates", "embedding", "updated_at"])
             updated += 1

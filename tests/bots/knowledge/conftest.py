@@ -62,12 +62,17 @@ class FakeEmbeddings:
                     self.send_response(400)
                 else:
                     inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-                    payload = json.dumps({
-                        "object": "list", "model": body["model"],
-                        "data": [{"object": "embedding", "index": i, "embedding": fake_embedding(t)}
-                                 for i, t in enumerate(inputs)],
-                        "usage": {"prompt_tokens": 1, "total_tokens": 1},
-                    })
+                    payload = json.dumps(
+                        {
+                            "object": "list",
+                            "model": body["model"],
+                            "data": [
+                                {"object": "embedding", "index": i, "embedding": fake_embedding(t)}
+                                for i, t in enumerate(inputs)
+                            ],
+                            "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                        }
+                    )
                     self.send_response(200)
                 data = payload.encode()
                 self.send_header("Content-Type", "application/json")

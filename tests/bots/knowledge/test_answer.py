@@ -9,11 +9,23 @@ from bots.knowledge.answer import kb_answer
 
 
 def _seed(kb, run_on_commit) -> None:  # type: ignore[no-untyped-def]
-    run_on_commit(services.faq_create, knowledge_base=kb, question="怎么取消订阅?",
-                  answer="在设置-订阅中点击取消自动续费。", alternates=["如何退订"])
-    run_on_commit(services.faq_create, knowledge_base=kb, question="支持开发票吗?", answer="支持,在订单页申请电子发票。")
-    run_on_commit(services.document_create, knowledge_base=kb, title="配送说明",
-                  text="我们使用顺丰快递配送。偏远地区需要三到五天送达。", source_type="text")
+    run_on_commit(
+        services.faq_create,
+        knowledge_base=kb,
+        question="怎么取消订阅?",
+        answer="在设置-订阅中点击取消自动续费。",
+        alternates=["如何退订"],
+    )
+    run_on_commit(
+        services.faq_create, knowledge_base=kb, question="支持开发票吗?", answer="支持,在订单页申请电子发票。"
+    )
+    run_on_commit(
+        services.document_create,
+        knowledge_base=kb,
+        title="配送说明",
+        text="我们使用顺丰快递配送。偏远地区需要三到五天送达。",
+        source_type="text",
+    )
 
 
 def test_answer_from_faq_with_source(kb, run_on_commit) -> None:  # type: ignore[no-untyped-def]

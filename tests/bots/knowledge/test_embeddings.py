@@ -13,8 +13,12 @@ from bots.knowledge.search import kb_search
 
 def _vector_kb(tenant, server, run_on_commit):  # type: ignore[no-untyped-def]
     return run_on_commit(
-        services.knowledge_base_create, tenant=tenant, name="Vectors", embedding_base_url=server.base_url,
-        embedding_model="fake-embed", embedding_api_key="sk-test",
+        services.knowledge_base_create,
+        tenant=tenant,
+        name="Vectors",
+        embedding_base_url=server.base_url,
+        embedding_model="fake-embed",
+        embedding_api_key="sk-test",
     )
 
 

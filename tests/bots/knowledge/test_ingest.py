@@ -18,8 +18,12 @@ def _reload(doc: Document) -> Document:
 def test_pasted_text_is_ingested_by_the_task(kb, run_on_commit, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     calls = []
     real = tasks.document_ingest.run
-    monkeypatch.setattr(tasks.document_ingest, "run", lambda document_id: calls.append(document_id) or real(document_id))
-    doc = run_on_commit(services.document_create, knowledge_base=kb, title="退款", text="七天无理由退款。质量问题包运费。")
+    monkeypatch.setattr(
+        tasks.document_ingest, "run", lambda document_id: calls.append(document_id) or real(document_id)
+    )
+    doc = run_on_commit(
+        services.document_create, knowledge_base=kb, title="退款", text="七天无理由退款。质量问题包运费。"
+    )
     doc = _reload(doc)
     assert calls == [doc.pk]
     assert doc.status == DocumentStatus.READY
@@ -43,8 +47,11 @@ def test_task_is_idempotent(kb, run_on_commit) -> None:  # type: ignore[no-untyp
     ("filename", "data", "expected"),
     [
         ("guide.pdf", make_pdf(["Returns are free within 30 days."]), "Returns are free within 30 days."),
-        ("guide.docx", make_docx([("h1", "Returns"), ("p", "Returns are free within 30 days.")]),
-         "Returns are free within 30 days."),
+        (
+            "guide.docx",
+            make_docx([("h1", "Returns"), ("p", "Returns are free within 30 days.")]),
+            "Returns are free within 30 days.",
+        ),
         ("guide.html", b"<h1>Returns</h1><p>Returns are free within 30 days.</p>", "Returns are free within 30 days."),
         ("guide.md", b"# Returns\nReturns are free within 30 days.", "Returns are free within 30 days."),
     ],

@@ -38,10 +38,16 @@ def test_rrf_rewards_agreement() -> None:
 
 
 def test_faq_match_uses_question_alternates_and_answer(kb, run_on_commit) -> None:  # type: ignore[no-untyped-def]
-    refund = run_on_commit(services.faq_create, knowledge_base=kb, question="怎么申请退款?",
-                           answer="在订单页点击申请退款,七天内原路退回。", alternates=["能退钱吗"])
-    invoice = run_on_commit(services.faq_create, knowledge_base=kb, question="如何开发票?",
-                            answer="在订单详情页申请电子发票。")
+    refund = run_on_commit(
+        services.faq_create,
+        knowledge_base=kb,
+        question="怎么申请退款?",
+        answer="在订单页点击申请退款,七天内原路退回。",
+        alternates=["能退钱吗"],
+    )
+    invoice = run_on_commit(
+        services.faq_create, knowledge_base=kb, question="如何开发票?", answer="在订单详情页申请电子发票。"
+    )
     hits = kb_search(tenant=kb.tenant, knowledge_base_ids=[kb.pk], query="我想退钱")
     assert hits[0].type == "faq" and hits[0].id == refund.pk
     hits = kb_search(tenant=kb.tenant, knowledge_base_ids=[kb.pk], query="电子发票在哪里申请")
@@ -99,9 +105,13 @@ def test_ttl_bounds_staleness(kb, run_on_commit, monkeypatch) -> None:  # type: 
 
 
 def test_chunk_search_returns_document_passages(kb, run_on_commit) -> None:  # type: ignore[no-untyped-def]
-    doc = run_on_commit(services.document_create, knowledge_base=kb, title="物流说明",
-                        text="# 配送\n我们使用顺丰配送，一般两天送达。\n# 售后\n质量问题可以免费换货。",
-                        source_type="markdown")
+    doc = run_on_commit(
+        services.document_create,
+        knowledge_base=kb,
+        title="物流说明",
+        text="# 配送\n我们使用顺丰配送，一般两天送达。\n# 售后\n质量问题可以免费换货。",
+        source_type="markdown",
+    )
     hits = kb_search(tenant=kb.tenant, knowledge_base_ids=[kb.pk], query="用什么快递配送")
     assert hits[0].type == "chunk"
     assert hits[0].title == "物流说明 > 配送"

@@ -76,7 +76,10 @@ class Command(BaseCommand):
         ids: dict[int, str] = {}
         for item in data["faq"]:
             entry = services.faq_create(
-                knowledge_base=kb, question=item["q"], answer=item["a"], alternates=item.get("alternates") or [],
+                knowledge_base=kb,
+                question=item["q"],
+                answer=item["a"],
+                alternates=item.get("alternates") or [],
             )
             ids[entry.pk] = str(item["id"])
         clear_local_indexes()
