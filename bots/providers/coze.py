@@ -95,7 +95,8 @@ class CozeProvider(Provider):
         async for sse in stream:
             name = sse.event
             if name == "done" or sse.is_done_sentinel():
-                break
+                # Read on to the end of the body so the connection returns to the pool.
+                continue
             if not sse.has_data:
                 continue
             try:

@@ -7,10 +7,12 @@ budget is spent, and the fallback chain is the better place to recover.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx2
 import openai
+import orjson
 from openai import AsyncOpenAI
 
 from bots.interface import (
@@ -29,9 +31,11 @@ from bots.providers.base import (
     error_for_status,
     http_client,
     http_timeout,
+    is_event_stream,
     parse_retry_after,
     transport_error,
 )
+from bots.sse import aiter_events
 
 
 def build_messages(config: ProviderConfig, request: BotRequest) -> list[dict[str, str]]:
@@ -92,28 +96,48 @@ class OpenAICompatProvider(Provider):
         return params
 
     async def _stream(self, request: BotRequest) -> AsyncIterator[StreamEvent]:
+        # The SDK builds the request and maps HTTP errors; the chunks are parsed here with
+        # orjson because building a pydantic model per chunk costs more than everything else.
         parts: list[str] = []
         usage = Usage()
         finished = False
         try:
-            response = await self.client().chat.completions.create(
-                stream=True, stream_options={"include_usage": True}, **self._params(request))
-            async with response as chunks:
-                async for chunk in chunks:
-                    if chunk.usage is not None:
-                        usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0,
-                                      chunk.usage.total_tokens or 0)
-                    if not chunk.choices:
-                        continue
-                    choice = chunk.choices[0]
-                    text = choice.delta.content if choice.delta is not None else None
-                    if text:
-                        parts.append(text)
-                        yield Delta(text)
-                    if choice.finish_reason is not None:
-                        finished = True
+            async with self.client().chat.completions.with_streaming_response.create(
+                    stream=True, stream_options={"include_usage": True}, **self._params(request)) as raw:
+                response = raw.http_response
+                if not is_event_stream(response):
+                    raise ProviderBadResponse(
+                        f"expected an event stream, got {response.headers.get('content-type')!r}", transient=True)
+                async with aclosing(aiter_events(response.aiter_bytes())) as events:
+                    async for sse in events:
+                        if not sse.has_data:
+                            continue
+                        if sse.is_done_sentinel():
+                            # Read on to the end of the body so the connection returns to the pool.
+                            continue
+                        chunk = orjson.loads(sse.data)
+                        if chunk.get("error"):
+                            error = chunk["error"]
+                            message = error.get("message", "") if isinstance(error, dict) else str(error)
+                            raise ProviderError(f"stream error: {message}", transient=True)
+                        if chunk.get("usage"):
+                            raw_usage = chunk["usage"]
+                            usage = Usage(raw_usage.get("prompt_tokens") or 0, raw_usage.get("completion_tokens") or 0,
+                                          raw_usage.get("total_tokens") or 0)
+                        choices = chunk.get("choices")
+                        if not choices:
+                            continue
+                        choice = choices[0]
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            parts.append(text)
+                            yield Delta(text)
+                        if choice.get("finish_reason") is not None:
+                            finished = True
         except ProviderError:
             raise
+        except orjson.JSONDecodeError as exc:
+            raise ProviderBadResponse(f"non-JSON chunk: {exc}", transient=True)
         except Exception as exc:
             raise map_openai_error(exc)
         if not finished:
