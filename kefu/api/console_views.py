@@ -24,10 +24,11 @@ from kefu.console import assist
 from kefu.console import selectors as console_selectors
 from kefu.console import services as console_services
 from kefu.errors import InvalidInput, NotFound
-from kefu.models import Agent, CannedReply, Conversation, Status
+from kefu.models import Agent, CannedReply, Conversation, SenderType, Status
 from kefu.payloads import attachment_payload, message_payload
 from kefu.services.attachments import attachment_create, message_kind_for
 from kefu.services.conversations import conversation_assign, conversation_set_status, conversation_transfer
+from kefu.services.messages import message_send
 from kefu.services.visitors import visitor_update
 
 
@@ -168,8 +169,14 @@ class TransferApi(ConsoleApi):
         v = data.validated_data
         to_agent = access.access_agent(tenant=conv.tenant, agent_id=v["agent_id"]) if v.get("agent_id") else None
         to_team = access.access_team(tenant=conv.tenant, team_id=v["team_id"]) if v.get("team_id") else None
+        note = (v.get("note") or "").strip()
         conv = conversation_transfer(conversation=conv, actor=self.agent(), to_agent=to_agent, to_team=to_team,
-                                     note=v.get("note", ""))
+                                     note=note)
+        if note:
+            # Event metadata is not on the wire, so the note also travels as an internal
+            # note: the next agent reads it in the thread, the visitor never sees it.
+            message_send(conversation=conv, sender_type=SenderType.AGENT, agent=self.agent(), body=note,
+                         is_internal=True)
         return Response(console_selectors.conversation_detail(conversation=conv))
 
 

@@ -95,6 +95,16 @@ class ScriptedVisitor:
         self.ws.close()
 
 
+def server_password(user: Any, password: str = "pw-123456") -> str:
+    """Tests hash with MD5 for speed; the server process only knows the product's hashers."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    hasher = PBKDF2PasswordHasher()
+    user.password = hasher.encode(password, hasher.salt(), iterations=1000)
+    user.save(update_fields=["password"])
+    return password
+
+
 def login(page: Any, server: Server, username: str, password: str = "pw-123456") -> None:
     page.goto(f"{server.url}/accounts/login/")
     page.fill("#id_username", username)

@@ -10,7 +10,7 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from kefu.models import Conversation, Message, Presence, Role, SenderType, Status, Visitor
-from tests.browser.console_fixtures import ScriptedVisitor, console_server, login  # noqa: F401
+from tests.browser.console_fixtures import ScriptedVisitor, console_server, login, server_password  # noqa: F401
 from tests.browser.widget_helpers import wait_for
 from tests.factories import AgentFactory, CannedReplyFactory, TagFactory, TenantFactory
 
@@ -42,6 +42,8 @@ def test_agent_handles_a_live_conversation_end_to_end(new_page, console_server) 
     CannedReplyFactory(tenant=tenant, shortcut="thanks", title="Thanks for waiting",
                        body="Thanks for waiting! 感谢您的耐心等待。")
     TagFactory(tenant=tenant, name="vip", color="#e8590c")
+    server_password(alice.user)
+    server_password(bob.user)
 
     # Alice signs in; the console says "online" on its socket.
     page = new_page(viewport=VIEWPORT)
@@ -71,8 +73,9 @@ def test_agent_handles_a_live_conversation_end_to_end(new_page, console_server) 
         expect(messages.locator(".msg.in strong", has_text="bold")).to_have_count(1)
         assert messages.locator("script, img[src=x], a[href^='javascript']").count() == 0
         expect(page.locator(".visitor-name")).to_have_text(XSS_NAME)
-        expect(page.locator(".details")).to_contain_text("Safari")
-        expect(page.locator(".details")).to_contain_text("iOS")
+        expect(page.locator(".details").first).to_contain_text("Safari")
+        expect(page.locator(".details").first).to_contain_text("iOS")
+        expect(page.locator(".details").nth(1)).to_contain_text("<img src=x onerror")
 
         # Reply in markdown.
         box = page.locator("#composer-input")
@@ -129,8 +132,11 @@ def test_agent_handles_a_live_conversation_end_to_end(new_page, console_server) 
         row2 = page2.locator(f'.inbox-item[data-id="{conv.pk}"]')
         expect(row2).to_be_visible(timeout=15000)  # live, without a reload
         row2.click()
-        expect(page2.locator(".event-line", has_text="Order question, please follow up")).to_have_count(1)
-        expect(page2.locator(".msg.internal")).to_have_count(1)  # notes travel with the conversation
+        expect(page2.locator(".event-line", has_text="Bob")).to_have_count(1)
+        # Notes, including the transfer note, travel with the conversation.
+        expect(page2.locator(".msg.internal", has_text="Order question, please follow up")).to_have_count(1)
+        expect(page2.locator(".msg.internal")).to_have_count(2)
+        assert not visitor.received("Order question, please follow up")
 
         page2.locator('[data-action="Close"]').click()
         wait_for(lambda: Conversation.objects.get(pk=conv.pk).status == Status.CLOSED, what="closed")

@@ -170,8 +170,9 @@ def test_transfer_to_agent_and_team_and_validation(signed_in, agent):
                           content_type="application/json").status_code == 400
     res = signed_in.post(url, {"agent_id": other.pk, "note": "VIP, be nice"}, content_type="application/json")
     assert res.status_code == 200 and res.json()["assignee"]["id"] == other.pk
-    event = conv.messages.order_by("-seq").first()
+    event, note = conv.messages.order_by("-seq")[1], conv.messages.order_by("-seq")[0]
     assert event.metadata["event"] == "transferred" and event.metadata["note"] == "VIP, be nice"
+    assert note.is_internal and note.body == "VIP, be nice"
     # After the transfer the conversation is no longer this agent's to move.
     assert signed_in.post(url, {"team_id": team.pk}, content_type="application/json").status_code == 404
 
