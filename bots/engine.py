@@ -62,7 +62,6 @@ class HookResult:
 class TurnPlan:
     request: BotRequest
     chain: list[Provider]
-    kb: Callable[[str], KbResult] | None = None
     hooks: list[HookSpec] = field(default_factory=list)
     hook_payload: dict[str, Any] = field(default_factory=dict)
     faq_direct_threshold: float = 0.8
@@ -115,32 +114,19 @@ async def call_hook(spec: HookSpec, payload: dict[str, Any], guard: Callable[[st
         return None
 
 
-async def _gather_sources(plan: TurnPlan) -> tuple[KbResult | None, list[HookResult]]:
+async def gather_hooks(plan: TurnPlan) -> list[HookResult]:
+    """Ask every business system that wants this question, in parallel, under the deadline."""
     question = plan.request.question
-    tasks: dict[str, asyncio.Task] = {}
-    if plan.kb is not None:
-        tasks["kb"] = asyncio.create_task(asyncio.to_thread(plan.kb, question))
-    for spec in plan.hooks:
-        if spec.wanted_for(question):
-            tasks[f"hook:{spec.name}"] = asyncio.create_task(call_hook(spec, plan.hook_payload, plan.hook_guard))
+    tasks = [
+        asyncio.create_task(call_hook(spec, plan.hook_payload, plan.hook_guard))
+        for spec in plan.hooks if spec.wanted_for(question)
+    ]
     if not tasks:
-        return None, []
-    done, pending = await asyncio.wait(tasks.values(), timeout=plan.sources_deadline)
+        return []
+    done, pending = await asyncio.wait(tasks, timeout=plan.sources_deadline)
     for task in pending:
         task.cancel()
-    kb: KbResult | None = None
-    hooks: list[HookResult] = []
-    for name, task in tasks.items():
-        if task not in done or task.cancelled() or task.exception() is not None:
-            if task in done and not task.cancelled() and task.exception() is not None:
-                logger.warning("source %s failed: %r", name, task.exception())
-            continue
-        result = task.result()
-        if name == "kb":
-            kb = result
-        elif result is not None:
-            hooks.append(result)
-    return kb, hooks
+    return [task.result() for task in done if task.exception() is None and task.result() is not None]
 
 
 def _grounding(kb: KbResult | None, hooks: list[HookResult]) -> str:
@@ -171,10 +157,12 @@ def _kb_step(kb: KbResult) -> LocalProvider:
     return LocalProvider(ProviderConfig(kind="local", name="local-kb"), answer_fn=answer, chunk_chars=24)
 
 
-async def answer_turn(plan: TurnPlan, publisher: DeltaPublisher) -> TurnOutcome:
-    started = time.monotonic()
+async def answer_turn(
+    plan: TurnPlan, publisher: DeltaPublisher, *, kb: KbResult | None, hooks: list[HookResult], started: float
+) -> TurnOutcome:
+    """Rank the gathered sources and answer: a sure business system, a sure FAQ, else the
+    provider chain grounded in what the sources found."""
     outcome = TurnOutcome()
-    kb, hooks = await _gather_sources(plan)
     if kb is not None:
         outcome.candidates.append({"source": "kb", "score": round(kb.confidence, 4), "matched": kb.matched})
     for hook in hooks:

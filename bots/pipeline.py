@@ -7,6 +7,7 @@ id `bot-turn-<id>`, so a task that is run twice stores one reply.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -18,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from bots import runtime
 from bots.context import context_for_prompt
-from bots.engine import HookSpec, KbResult, TurnOutcome, TurnPlan, answer_turn
+from bots.engine import HookSpec, KbResult, TurnOutcome, TurnPlan, answer_turn, gather_hooks
 from bots.handoff import handoff_to_human
 from bots.interface import BotRequest, ProviderConfig, Timeouts
 from bots.models import Bot, BotTurn, ConversationBotState, ProviderKind, TurnStatus
@@ -73,24 +74,23 @@ def guard_url(url: str) -> None:
     check_url(url, allowlist=settings.KEFU_OUTBOUND_ALLOWLIST)
 
 
-def _kb_function(bot: Bot, tenant_id: int) -> Any:
-    kb_ids = list(bot.knowledge_bases.values_list("pk", flat=True))
+def _kb_lookup(bot: Bot, question: str) -> KbResult | None:
     from bots.knowledge.answer import kb_answer
+    from bots.knowledge.models import KnowledgeBase
 
-    def answer(question: str) -> KbResult:
-        from django.db import close_old_connections
-
-        from kefu.models import Tenant
-
-        try:
-            tenant = Tenant.objects.get(pk=tenant_id)
-            result = kb_answer(tenant=tenant, knowledge_base_ids=kb_ids or None, question=question)
-            return KbResult(text=result.text, sources=list(result.sources), confidence=float(result.confidence),
-                            matched=bool(result.matched))
-        finally:
-            close_old_connections()
-
-    return answer
+    # A bot with no knowledge base of its own draws on all of the tenant's.
+    kb_ids = list(bot.knowledge_bases.values_list("pk", flat=True)) or list(
+        KnowledgeBase.objects.filter(tenant_id=bot.tenant_id).values_list("pk", flat=True)
+    )
+    if not kb_ids:
+        return None
+    try:
+        result = kb_answer(tenant=bot.tenant, knowledge_base_ids=kb_ids, question=question)
+    except Exception:  # retrieval trouble must not cost the visitor the provider's answer
+        logger.exception("knowledge-base lookup failed for bot %s", bot.pk)
+        return None
+    return KbResult(text=result.text, sources=list(result.sources), confidence=float(result.confidence),
+                    matched=bool(result.matched))
 
 
 def _breaker() -> Any:
@@ -134,7 +134,7 @@ def turn_run(*, turn_id: int) -> str:
     bot = turn.bot or bot_for_conversation(conversation)
     if conversation.status != Status.BOT or bot is None:
         return _finish(turn, TurnStatus.DONE, provider="skipped")
-    state, _ = ConversationBotState.objects.get_or_create(conversation=conversation)
+    state, _created = ConversationBotState.objects.get_or_create(conversation=conversation)
 
     filters = TurnFilters.for_bot(bot)
     incoming = filters.inbound(turn.trigger.body)
@@ -162,15 +162,22 @@ def turn_run(*, turn_id: int) -> str:
         logger.warning("bot %s provider unusable: %s", bot.pk, exc)
         chain = []
     plan = TurnPlan(
-        request=request, chain=chain, kb=_kb_function(bot, conversation.tenant_id),
+        request=request, chain=chain,
         hooks=[HookSpec(name=h.name, url=h.url, secret=h.secret, timeout=h.timeout_ms / 1000,
                         keywords=tuple(h.keywords or ())) for h in bot.tenant.business_hooks.filter(enabled=True)],
         hook_payload={"question": turn.trigger.body, "conversation_id": conversation.pk,
                       "visitor": _visitor_identity(conversation)},
         faq_direct_threshold=bot.faq_direct_threshold, breaker=_breaker(), hook_guard=guard_url,
     )
-    publisher = DeltaPublisher(conversation_id=conversation.pk)
-    outcome = runtime.run_on_bot_loop(answer_turn(plan, publisher), timeout=TURN_TIMEOUT + 10)
+    publisher = DeltaPublisher(conversation_id=conversation.pk, output_filter=filters.stream_filter)
+    started = time.monotonic()
+    # Business hooks run on the bot loop while this thread searches the knowledge base.
+    hooks_future = asyncio.run_coroutine_threadsafe(gather_hooks(plan), runtime.bot_loop())
+    kb = _kb_lookup(bot, incoming.provider_text)
+    hooks = hooks_future.result(timeout=plan.sources_deadline + 1)
+    outcome = runtime.run_on_bot_loop(
+        answer_turn(plan, publisher, kb=kb, hooks=hooks, started=started), timeout=TURN_TIMEOUT + 10
+    )
 
     if outcome.handoff_reason or (not outcome.text.strip()):
         handoff_to_human(conversation=conversation, reason="failure",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from kefu import events
 
@@ -12,13 +13,17 @@ from kefu import events
 class DeltaPublisher:
     """Coalesces provider deltas so a fast provider costs one channel-layer send per window."""
 
-    def __init__(self, *, conversation_id: int, window: float = 0.05) -> None:
+    def __init__(self, *, conversation_id: int, window: float = 0.05,
+                 output_filter: Callable[[], Any] | None = None) -> None:
         self.conversation_id = conversation_id
+        # Output middlewares (sensitive words) must also see streamed text, not only the
+        # stored reply; the filter holds back a few characters to catch split words.
+        self._filter_factory = output_filter
+        self._filter = output_filter() if output_filter else None
         self.stream_id = uuid.uuid4().hex[:16]
         self.window = window
         self._buffer: list[str] = []
         self._last_flush = 0.0
-        self._timer: asyncio.TimerHandle | None = None
         self.first_sent_at: float | None = None
         self.sent_chars = 0
 
@@ -27,6 +32,8 @@ class DeltaPublisher:
         return [events.conversation_group(self.conversation_id)]
 
     async def push(self, text: str) -> None:
+        if self._filter is not None:
+            text = self._filter.push(text)
         if not text:
             return
         self._buffer.append(text)
@@ -37,6 +44,10 @@ class DeltaPublisher:
             await self.flush()
 
     async def flush(self) -> None:
+        if self._filter is not None:
+            tail = self._filter.flush()
+            if tail:
+                self._buffer.append(tail)
         if not self._buffer:
             return
         text = "".join(self._buffer)
@@ -60,6 +71,7 @@ class DeltaPublisher:
         """A new bubble for the next provider after the previous one failed mid-stream."""
         self.stream_id = uuid.uuid4().hex[:16]
         self._buffer.clear()
+        self._filter = self._filter_factory() if self._filter_factory else None
         self.sent_chars = 0
 
     def done_event(self, message_payload: dict) -> dict:

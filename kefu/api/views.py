@@ -55,11 +55,13 @@ class MessageListApi(APIView):
         after_seq = serializers.IntegerField(required=False, min_value=0, default=0)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
 
-    class InputSerializer(serializers.Serializer):
+    class MessageCreateInputSerializer(serializers.Serializer):
         body = serializers.CharField(max_length=10000, allow_blank=True, trim_whitespace=False)
         kind = serializers.ChoiceField(choices=[Kind.TEXT, Kind.RICH_TEXT], default=Kind.TEXT)
         client_msg_id = serializers.CharField(max_length=64, required=False)
         is_internal = serializers.BooleanField(default=False)
+
+    InputSerializer = MessageCreateInputSerializer
 
     @extend_schema(
         parameters=[OpenApiParameter("after_seq", int), OpenApiParameter("limit", int)],
