@@ -77,7 +77,7 @@ class Bm25Index:
 
     def idf_mass(self, terms: Sequence[str]) -> float:
         """The weighted IDF of every distinct query term; unknown terms get the highest IDF."""
-        top = float(np.log1p((self.size + 0.5) / 0.5))
+        top = float(np.median(self.idf)) if len(self.idf) else 1.0
         return sum(
             (float(self.idf[self.vocab[t]]) if t in self.vocab else top) * term_weight(t) for t in set(terms)
         )

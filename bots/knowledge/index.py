@@ -131,7 +131,7 @@ def build_chunk_index(
     texts: list[str],
     blobs: list[bytes | None],
 ) -> ChunkIndex:
-    docs = [tokenize(f"{h}\n{t}") if h else tokenize(t) for h, t in zip(headings, texts, strict=True)]
+    docs = [tokenize(f"{h}\n{t}" if h else t, unigrams=False) for h, t in zip(headings, texts, strict=True)]
     vectors, rows = _vectors(blobs)
     return ChunkIndex(
         ids=ids,

@@ -12,7 +12,7 @@ from bots.knowledge.access import access_knowledge_bases
 from bots.knowledge.embeddings import EmbeddingConfig, EmbeddingError, embed_query
 from bots.knowledge.index import KbIndex, get_indexes
 from bots.knowledge.models import KnowledgeBase
-from bots.knowledge.text import tokenize
+from bots.knowledge.text import tokenize, without_unigrams
 from kefu.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def _chunk_keyword(index: KbIndex, terms: list[str]) -> tuple[list[int], dict[in
     chunks = index.chunks
     if not chunks.ids or not terms:
         return [], {}
-    hits = chunks.index.search(terms, CANDIDATES)
+    hits = chunks.index.search(without_unigrams(terms), CANDIDATES)
     return [int(i) for i in hits.indices], {int(i): float(c) for i, c in zip(hits.indices, hits.coverage, strict=True)}
 
 

@@ -100,8 +100,13 @@ def _cjk_words(run: str) -> tuple[str, ...]:
     return tuple(_get_tokenizer().cut_for_search(run))
 
 
-def tokenize(text: str) -> list[str]:
-    """Terms for BM25: words, '#'-prefixed CJK bigrams and '~'-prefixed synonym groups."""
+def tokenize(text: str, *, unigrams: bool = True) -> list[str]:
+    """Terms for BM25: words, '#' CJK bigrams, '!' CJK characters and '~' synonym groups.
+
+    Single characters help short texts (FAQ questions) meet their paraphrases; in long
+    passages nearly every common character occurs, so there they only add noise and
+    very long posting lists.
+    """
     terms: list[str] = []
     for part in _SPLIT.split(normalize(text)):
         if not part:
@@ -116,7 +121,8 @@ def tokenize(text: str) -> list[str]:
                     terms.append(syn)
             for char in part:
                 if char not in _BIGRAM_STOP_CHARS and char not in CJK_STOP:
-                    terms.append("!" + char)
+                    if unigrams:
+                        terms.append("!" + char)
                     # Colloquial one-character verbs (装, 钱) hide inside jieba words (能装).
                     syn = _SYNONYMS.get(char)
                     if syn:
@@ -144,3 +150,7 @@ def token_count(text: str) -> int:
     """A rough model-token estimate: one per CJK character, one per Latin word."""
     text = normalize(text)
     return sum(len(run) for run in _CJK_RUN.findall(text)) + len(_LATIN.findall(text))
+
+
+def without_unigrams(terms: list[str]) -> list[str]:
+    return [t for t in terms if not t.startswith("!")]
