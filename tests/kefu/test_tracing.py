@@ -53,7 +53,8 @@ def test_eager_task_returns_the_callers_trace_id(settings):
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_logs_with_the_callers_trace_id(settings):
     settings.KEFU_TASKS_MODE = "celery"
-    with running_worker() as log_path:
+    with running_worker() as worker:
+        log_path = worker.log_path
         token = tracing.set_trace_id("worker-trace-42")
         try:
             ping.delay()
