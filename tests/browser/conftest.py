@@ -201,9 +201,15 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
 
 @pytest.fixture
 def widget_tenant(demo_site: DemoSite) -> Any:
+    from django.core.cache import cache
+
     from tests.factories import TenantFactory
 
-    return TenantFactory(allowed_origins=[demo_site.origin], widget_settings={
+    tenant = TenantFactory(name="Demo Shop", allowed_origins=[demo_site.origin], widget_settings={
         "color": "#1677ff", "position": "right", "welcome": "", "avatar": "", "prechat": False,
-        "name": "Demo Shop",
     })
+    # The server caches the union of allowed origins for CORS preflights (shared Redis
+    # cache, same prefix). A preflight still in flight when the previous test's rows were
+    # flushed can cache an empty set, so start every test from a fresh one.
+    cache.delete("kefu:widget:origins")
+    return tenant

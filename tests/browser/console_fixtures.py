@@ -82,7 +82,7 @@ class ScriptedVisitor:
         cid = f"v-{self.count}"
         self.ws.send(json.dumps({"type": "send", "client_msg_id": cid, "kind": "text", "body": text}))
         wait_for(lambda: any(f["type"] == "ack" and f.get("client_msg_id") == cid for f in self.frames),
-                 what=f"ack of {cid}")
+                 what=f"ack of {cid}; frames: {self.frames[-5:]}")
         return cid
 
     def contact(self, **fields: str) -> None:
