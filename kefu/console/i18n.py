@@ -11,7 +11,7 @@ ENUM_EN = {
     "box_mine": "Mine", "box_queued": "Queued", "box_bot": "Bot", "box_all": "All", "box_closed": "Closed",
     "kind_image": "[Image]", "kind_audio": "[Voice]", "kind_file": "[File]", "kind_text": "", "kind_rich_text": "",
     "kind_event": "",
-    "presence_online": "online", "presence_away": "away", "presence_offline": "offline",
+    "presence_online": "Online", "presence_away": "Away", "presence_offline": "Offline",
     "device_desktop": "desktop", "device_mobile": "mobile", "device_tablet": "tablet", "device_bot": "bot",
     "You/agent: ": "Reply: ",
 }

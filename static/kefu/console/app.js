@@ -2,7 +2,7 @@
 
 import { api, setBase } from "./api.js";
 import { ConversationView } from "./conversation.js";
-import { avatar, clear, el, fmtTime, setMessages, t, toast } from "./dom.js";
+import { avatar, clear, el, fmtTime, icon, setMessages, t, toast } from "./dom.js";
 import { VisitorPanel } from "./panel.js";
 import { AgentSocket } from "./socket.js";
 
@@ -133,7 +133,7 @@ class Notifier {
     if (!this.button) return;
     const state = "Notification" in window ? Notification.permission : "denied";
     this.button.hidden = state !== "default";
-    this.button.textContent = "🔔 " + t("Enable notifications");
+    clear(this.button).append(icon("bell"), t("Enable notifications"));
   }
 
   beep() {
@@ -196,6 +196,7 @@ class App {
 
   bindPresence() {
     const select = document.getElementById("presence");
+    for (const option of select.options) option.textContent = t(`presence_${option.value}`);
     select.value = this.config.agent.presence === "offline" ? "online" : this.config.agent.presence;
     select.addEventListener("change", () => {
       this.socket.send({ type: "presence", status: select.value });

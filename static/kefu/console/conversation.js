@@ -1,7 +1,7 @@
 // The middle column: one conversation's history, live updates and the composer.
 
 import { api } from "./api.js";
-import { avatar, clear, el, fmtSize, fmtTime, renderMarkdown, t, toast } from "./dom.js";
+import { avatar, clear, el, fmtSize, fmtTime, icon, renderMarkdown, t, toast } from "./dom.js";
 
 const TYPING_THROTTLE_MS = 2000;
 
@@ -28,7 +28,7 @@ export class ConversationView {
 
   renderEmpty() {
     clear(this.root).append(el("div", { class: "empty-state" },
-      el("div", { class: "empty-icon", text: "💬" }),
+      el("div", { class: "empty-icon" }, icon("chat", "icon big")),
       el("h2", { text: t("Select a conversation") }),
       el("p", { text: t("Pick a conversation from the inbox to start helping.") })));
   }
@@ -81,7 +81,7 @@ export class ConversationView {
       this.cannedMenu,
       this.input,
       el("div", { class: "composer-actions" },
-        el("button", { class: "btn ghost", type: "button", title: t("Attach a file"), onclick: () => this.fileInput.click() }, "📎 ", t("Attach")),
+        el("button", { class: "btn ghost", type: "button", title: t("Attach a file"), onclick: () => this.fileInput.click() }, icon("clip"), t("Attach")),
         this.fileInput,
         el("span", { class: "spacer" }),
         el("button", { class: "btn primary", id: "send-button", type: "button", onclick: () => this.submit() }, t("Send"))));
@@ -215,7 +215,7 @@ export class ConversationView {
     }
     if (m.kind === "audio" && url) return el("audio", { controls: true, src: url, preload: "none" });
     return el("a", { class: "file", href: url || "#", target: "_blank", rel: "noopener", download: a.name },
-      el("span", { class: "file-icon", text: "📄" }), el("span", { class: "file-name", text: a.name }),
+      icon("file"), el("span", { class: "file-name", text: a.name }),
       el("span", { class: "file-size", text: fmtSize(a.size || 0) }));
   }
 

@@ -141,3 +141,23 @@ export function toast(text, kind = "info") {
   box.append(node);
   setTimeout(() => node.remove(), 4000);
 }
+
+// Small line icons as SVG (no emoji: many Linux desktops have no colour emoji font).
+const ICONS = {
+  bell: "M6 16V11a6 6 0 0 1 12 0v5l1.5 2h-15zM10 20a2 2 0 0 0 4 0",
+  clip: "M15.5 6.5l-7 7a2 2 0 0 0 2.8 2.8l7.4-7.4a4 4 0 0 0-5.6-5.6L5.6 10.8a6 6 0 0 0 8.5 8.5l5.4-5.4",
+  spark: "M12 3l1.8 5.2L19 10l-5.2 1.8L12 17l-1.8-5.2L5 10l5.2-1.8zM19 16l.8 2.2L22 19l-2.2.8L19 22l-.8-2.2L16 19l2.2-.8z",
+  file: "M6 3h8l4 4v14H6zM14 3v4h4",
+  chat: "M4 5h16v11h-6l-4 4v-4H4z",
+};
+export function icon(name, cls = "icon") {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", cls);
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", ICONS[name] || "");
+  svg.append(path);
+  return svg;
+}

@@ -1,7 +1,7 @@
 // The right column: who the visitor is, tags, past conversations, AI assist.
 
 import { api } from "./api.js";
-import { avatar, clear, el, fmtTime, safeUrl, t, toast } from "./dom.js";
+import { avatar, clear, el, fmtTime, icon, safeUrl, t, toast } from "./dom.js";
 
 export class VisitorPanel {
   constructor(app) {
@@ -94,7 +94,7 @@ export class VisitorPanel {
       } catch (err) {
         clear(out).append(el("div", { class: "muted", text: err.status === 503 ? t("AI assist is unavailable right now.") : err.message }));
       } finally { button.disabled = false; }
-    } }, "✨ ", t("Suggest replies"));
+    } }, icon("spark"), t("Suggest replies"));
     return this.section(t("AI assist"), button, out);
   }
 
