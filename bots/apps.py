@@ -11,5 +11,8 @@ class BotsConfig(AppConfig):
 
     def ready(self) -> None:
         from bots import receivers
+        from bots.assist import assist_provider
+        from kefu.console.assist import register_assist_provider
 
         receivers.connect()
+        register_assist_provider(assist_provider)

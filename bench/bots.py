@@ -1,0 +1,250 @@
+"""Bot benchmark: what the product adds on top of the AI provider.
+
+Three measurements, in one process, against a fake OpenAI-compatible server on
+127.0.0.1 and the real Redis channel layer:
+
+1. engine, instant provider: bot answers per second through the hybrid engine and the
+   delta publisher (provider chain, breaker, batching, channel-layer sends), and the
+   first-token overhead: first delta published minus first token received by a bare
+   client in the same run;
+2. engine, realistic pacing (300 ms to first token, 30 tokens/s): N concurrent streams
+   in one worker process, completion and first-token overhead percentiles, CPU and RSS;
+3. whole turns (database included): visitor message -> BotTurn -> answer stored, with
+   the local knowledge-base bot, in worker threads.
+
+Usage: python -m bench.bots [--answers 3000] [--streams 500] [--turns 300]
+Writes bench/results/bots.json. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kefu.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kefu_bench")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
+os.environ.setdefault("KEFU_TASKS_MODE", "eager")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("KEFU_OUTBOUND_ALLOWLIST", "127.0.0.1")
+
+import django  # noqa: E402
+
+django.setup()
+
+import httpx2  # noqa: E402
+
+from bots.engine import TurnPlan, answer_turn  # noqa: E402
+from bots.interface import BotRequest, ProviderConfig, Timeouts  # noqa: E402
+from bots.providers.base import build_provider  # noqa: E402
+from bots.streaming import DeltaPublisher  # noqa: E402
+import contextlib  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "bots.json"
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in {
+        "p50": pct(values, 50), "p90": pct(values, 90), "p99": pct(values, 99), "max": max(values, default=float("nan")),
+        "mean": statistics.fmean(values) if values else float("nan"),
+    }.items()}
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def bare_first_token(url: str, n: int = 200) -> list[float]:
+    """Baseline: time to the first content chunk for a bare streaming client."""
+    out = []
+    async with httpx2.AsyncClient() as client:
+        for _ in range(n):
+            started = time.perf_counter()
+            async with client.stream("POST", f"{url}/v1/chat/completions", json={
+                "model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}],
+            }) as response:
+                first = None
+                async for line in response.aiter_lines():
+                    if first is None and '"content":"' in line and '"content":""' not in line:
+                        first = (time.perf_counter() - started) * 1000
+                if first is not None:
+                    out.append(first)
+    return out
+
+
+def plan_for(url: str, conversation_id: int, timeouts: Timeouts) -> TurnPlan:
+    config = ProviderConfig(kind="openai", base_url=f"{url}/v1", api_key="sk", model="m", name=f"bench:{url}",
+                            timeouts=timeouts)
+    request = BotRequest(question="你好", conversation_key=f"c{conversation_id}", visitor_id="v")
+    return TurnPlan(request=request, chain=[build_provider(config)])
+
+
+async def one_answer(url: str, i: int, timeouts: Timeouts) -> tuple[float, float | None, bool]:
+    publisher = DeltaPublisher(conversation_id=10_000_000 + i)
+    started = time.monotonic()
+    outcome = await answer_turn(plan_for(url, i, timeouts), publisher, kb=None, hooks=[], started=started)
+    first = (publisher.first_sent_at - started) * 1000 if publisher.first_sent_at else None
+    return (time.monotonic() - started) * 1000, first, bool(outcome.text)
+
+
+async def engine_instant(url: str, answers: int, concurrency: int) -> dict:
+    timeouts = Timeouts(connect=5, first_token=10, idle=10, total=30)
+    baseline = await bare_first_token(url)
+    semaphore = asyncio.Semaphore(concurrency)
+    firsts: list[float] = []
+    ok = 0
+
+    async def run(i: int) -> None:
+        nonlocal ok
+        async with semaphore:
+            _total, first, good = await one_answer(url, i, timeouts)
+            ok += good
+            if first is not None:
+                firsts.append(first)
+
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    await asyncio.gather(*(run(i) for i in range(answers)))
+    elapsed = time.perf_counter() - t0
+    base_p50 = pct(baseline, 50)
+    # Overhead measured one at a time, so queueing behind other answers does not count.
+    serial = [(await one_answer(url, answers + i, timeouts))[1] or 0.0 for i in range(200)]
+    return {
+        "answers": answers, "concurrency": concurrency, "ok": ok, "seconds": round(elapsed, 2),
+        "answers_per_second": round(ok / elapsed, 1), "cpu_share": round((cpu_seconds() - cpu0) / elapsed, 2),
+        "bare_client_first_token_ms": summary(baseline),
+        "product_first_token_ms_serial": summary(serial),
+        "first_token_overhead_ms_p50": round(pct(serial, 50) - base_p50, 3),
+        "first_token_overhead_ms_p99": round(pct(serial, 99) - pct(baseline, 99), 3),
+        "first_token_ms_under_load": summary(firsts),
+    }
+
+
+async def engine_paced(url: str, streams: int) -> dict:
+    timeouts = Timeouts(connect=5, first_token=10, idle=10, total=60)
+    rss0, cpu0, t0 = rss_mb(), cpu_seconds(), time.perf_counter()
+    results = await asyncio.gather(*(one_answer(url, i, timeouts) for i in range(streams)))
+    elapsed = time.perf_counter() - t0
+    firsts = [first - 300.0 for _total, first, ok in results if first is not None]
+    return {
+        "streams": streams, "completed": sum(ok for *_x, ok in results), "seconds": round(elapsed, 2),
+        "first_token_overhead_ms": summary(firsts), "cpu_seconds": round(cpu_seconds() - cpu0, 2),
+        "rss_mb_before": round(rss0, 1), "rss_mb_after": round(rss_mb(), 1),
+    }
+
+
+def whole_turns(turns: int, threads: int) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.core.management import call_command
+    from django.db import close_old_connections
+
+    from bots.knowledge.services import faq_create, knowledge_base_create
+    from bots.models import Bot, BotTurn, TurnStatus
+    from kefu.models import SenderType, Tenant
+    from kefu.services.conversations import conversation_open
+    from kefu.services.messages import message_send
+    from kefu.services.visitors import visitor_get_or_create
+
+    call_command("migrate", verbosity=0)
+    tenant = Tenant.objects.create(name="bench", slug=f"bench-{time.time_ns()}")
+    kb = knowledge_base_create(tenant=tenant, name="faq")
+    faq_create(knowledge_base=kb, question="退款多久到账?", answer="审核通过后3-5个工作日原路退回。")
+    Bot.objects.create(tenant=tenant, name="local")
+
+    def turn(i: int) -> float:
+        try:
+            visitor = visitor_get_or_create(tenant=tenant, anon_id=f"bench-{i}")
+            conv, _ = conversation_open(tenant=tenant, visitor=visitor)
+            started = time.perf_counter()
+            message_send(conversation=conv, sender_type=SenderType.VISITOR, body="退款多久到账?")
+            return (time.perf_counter() - started) * 1000
+        finally:
+            close_old_connections()
+
+    turn(-1)  # warm the index and the classifier
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        latencies = list(pool.map(turn, range(turns)))
+    elapsed = time.perf_counter() - t0
+    done = BotTurn.objects.filter(tenant=tenant, status=TurnStatus.DONE).count()
+    answered = conversation_count = tenant.messages.filter(sender_type=SenderType.BOT).count()
+    del conversation_count
+    return {"turns": turns, "threads": threads, "done": done, "answers_stored": answered,
+            "seconds": round(elapsed, 2), "turns_per_second": round(turns / elapsed, 1),
+            "turn_ms": summary(latencies)}
+
+
+@contextlib.contextmanager
+def fake_openai(*args: str):
+    """The fake provider in its own process, so it does not share this process's CPU."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port), *args],
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answers", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--streams", type=int, default=500)
+    parser.add_argument("--turns", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+
+    result: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    with fake_openai("--tokens", "6") as fast:
+        result["engine_instant"] = asyncio.run(engine_instant(fast, args.answers, args.concurrency))
+    print(json.dumps({"engine_instant": result["engine_instant"]}, ensure_ascii=False, indent=1))
+    with fake_openai("--tokens", "60", "--first-token-delay", "0.3", "--tps", "30") as slow:
+        result["engine_paced"] = asyncio.run(engine_paced(slow, args.streams))
+    print(json.dumps({"engine_paced": result["engine_paced"]}, ensure_ascii=False, indent=1))
+    result["whole_turns"] = whole_turns(args.turns, args.threads)
+    print(json.dumps({"whole_turns": result["whole_turns"]}, ensure_ascii=False, indent=1))
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=1))
+    print(f"written {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
