@@ -402,7 +402,7 @@ def test_rating_when_the_conversation_closes(new_page, demo_site, widget_tenant)
 def test_screenshots_desktop_and_phone(new_page, demo_site, widget_tenant, browser) -> None:
     online_agent(widget_tenant, name="Alice")
     widget_tenant.widget_settings = {**widget_tenant.widget_settings, "name": "Demo Shop 客服",
-                                     "welcome": "Hi 👋 I'm the Demo Shop assistant. Ask me about **orders**, "
+                                     "welcome": "Hi! I'm the Demo Shop assistant. Ask me about **orders**, "
                                                 "**shipping** or **returns**."}
     widget_tenant.save(update_fields=["widget_settings"])
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@
       const st = S.settings;
       ui.badge = h("span", {class: "badge", hidden: true});
       ui.launcher = h("button", {class: "lau", "aria-label": t("open"), onclick: () => setOpen(!S.open)},
-        [L.icon("chat"), ui.badge]);
+        [L.icon("chat"), L.icon("down", 28), ui.badge]);
       ui.status = h("div", {class: "hs"});
       ui.avatar = h("div", {class: "av"}, [avatarImg() || L.icon("user", 22), h("span", {class: "dot"})]);
       ui.head = h("div", {class: "hd"}, [ui.avatar,
@@ -128,7 +128,7 @@
       ui.badge.textContent = S.unread > 99 ? "99+" : String(S.unread);
       let bar = "";
       if (S.started && !S.ready && S.disconnectedAt && Date.now() - S.disconnectedAt > 1500) bar = t("reconnecting");
-      else if (S.conv && S.conv.status === "queued" && S.queue) {
+      else if (S.online && S.conv && S.conv.status === "queued" && S.queue) {
         bar = S.queue === 1 ? t("queueNext") : t("queue", {n: S.queue - 1});
       }
       ui.bar.hidden = !bar;
@@ -153,8 +153,10 @@
     }
 
     function contactCard(title, text, button, phone) {
-      const name = h("input", {placeholder: t("name"), autocomplete: "name", maxlength: 120});
-      const email = h("input", {placeholder: t("email"), type: "email", autocomplete: "email", maxlength: 254});
+      const known = S.user || {};
+      const name = h("input", {placeholder: t("name"), autocomplete: "name", maxlength: 120, value: known.name || null});
+      const email = h("input", {placeholder: t("email"), type: "email", autocomplete: "email", maxlength: 254,
+        value: known.email || null});
       const tel = phone ? h("input", {placeholder: t("phone"), type: "tel", autocomplete: "tel", maxlength: 40}) : null;
       const err = h("div", {class: "ferr", hidden: true});
       const form = h("form", {onsubmit: (e) => {
@@ -734,7 +736,12 @@
         renderChrome();
       },
       presence(f) { if ("online" in f) { S.online = !!f.online; renderChrome(); } },
-      queue(f) { S.queue = f.position || 0; if (S.conv && S.queue) S.conv.status = "queued"; renderChrome(); },
+      queue(f) {
+        S.queue = f.position || 0;
+        if (!S.conv && f.conversation_id) S.conv = {id: f.conversation_id};
+        if (S.conv && S.queue) S.conv.status = "queued";
+        renderChrome();
+      },
       error(f) {
         const p = f.ref && S.pend[f.ref];
         if (!p) return;

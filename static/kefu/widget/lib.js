@@ -183,6 +183,7 @@
       ".lau:hover{transform:scale(1.06)}",
       ".left .lau{right:auto;left:20px}",
       ".lau svg{width:28px;height:28px}",
+      ".lau svg+svg,.isopen .lau svg:first-child{display:none}.isopen .lau svg+svg{display:block}",
       ".badge{position:absolute;top:-2px;right:-2px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;background:#f5222d;color:#fff;font-size:12px;font-weight:600;line-height:22px;text-align:center;box-shadow:0 0 0 2px #fff}",
       ".panel{position:fixed;bottom:92px;right:20px;width:376px;height:min(640px,calc(100vh - 120px));background:#fff;border-radius:16px;box-shadow:0 12px 48px rgba(0,0,0,.18);display:flex;flex-direction:column;overflow:hidden;opacity:0;transform:translateY(12px) scale(.98);pointer-events:none;transition:opacity .18s,transform .18s}",
       ".left .panel{right:auto;left:20px}",
