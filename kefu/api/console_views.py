@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -116,6 +116,7 @@ class HistoryApi(ConsoleApi):
 
 
 class TagsApi(ConsoleApi):
+    @extend_schema_serializer(component_name="TagsInput")
     class InputSerializer(serializers.Serializer):
         tag_id = serializers.IntegerField(required=False, min_value=1)
         name = serializers.CharField(required=False, max_length=50)
@@ -150,6 +151,7 @@ class TagDeleteApi(ConsoleApi):
 
 
 class TransferApi(ConsoleApi):
+    @extend_schema_serializer(component_name="TransferInput")
     class InputSerializer(serializers.Serializer):
         agent_id = serializers.IntegerField(required=False, min_value=1)
         team_id = serializers.IntegerField(required=False, min_value=1)
@@ -227,6 +229,7 @@ class CannedRepliesApi(ConsoleApi):
 
 
 class VisitorApi(ConsoleApi):
+    @extend_schema_serializer(component_name="VisitorInput")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(required=False, allow_blank=True, max_length=120)
         email = serializers.EmailField(required=False, allow_blank=True)
