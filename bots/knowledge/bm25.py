@@ -78,9 +78,7 @@ class Bm25Index:
     def idf_mass(self, terms: Sequence[str]) -> float:
         """The weighted IDF of every distinct query term; unknown terms get the highest IDF."""
         top = float(np.median(self.idf)) if len(self.idf) else 1.0
-        return sum(
-            (float(self.idf[self.vocab[t]]) if t in self.vocab else top) * term_weight(t) for t in set(terms)
-        )
+        return sum((float(self.idf[self.vocab[t]]) if t in self.vocab else top) * term_weight(t) for t in set(terms))
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
         """Dense scores for every document: one bincount over the query terms' postings."""
