@@ -72,12 +72,19 @@ def bench_size(size: int, queries: int, seed: int) -> dict:
     faq_questions = [make_query(rng) for _ in range(200)]
     started = time.perf_counter()
     chunks = build_chunk_index(
-        list(range(size)), [i // 20 for i in range(size)], [f"doc {i // 20}" for i in range(size)],
-        ["" for _ in range(size)], texts, [None] * size,
+        list(range(size)),
+        [i // 20 for i in range(size)],
+        [f"doc {i // 20}" for i in range(size)],
+        ["" for _ in range(size)],
+        texts,
+        [None] * size,
     )
     faqs = build_faq_index(
-        faq_questions, [[] for _ in faq_questions], [make_text(rng) for _ in faq_questions],
-        list(range(len(faq_questions))), [None] * len(faq_questions),
+        faq_questions,
+        [[] for _ in faq_questions],
+        [make_text(rng) for _ in faq_questions],
+        list(range(len(faq_questions))),
+        [None] * len(faq_questions),
     )
     build_seconds = time.perf_counter() - started
     index = KbIndex(tenant_id=1, kb_id=1, version=0, built_at=time.monotonic(), faqs=faqs, chunks=chunks)
@@ -133,13 +140,22 @@ def main() -> None:
         )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "benchmark": "kb_search",
-        "what": "search_indexes over FAQ (200 entries) + chunk BM25, keyword only, k=5, one thread",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "load_average": os.getloadavg(),
-        "results": results,
-    }, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "kb_search",
+                "what": "search_indexes over FAQ (200 entries) + chunk BM25, keyword only, k=5, one thread",
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                },
+                "load_average": os.getloadavg(),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
 
 
