@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -40,7 +41,9 @@ class Command(BaseCommand):
             defaults={"name": "Demo Shop 演示商城", "widget_key": "wk_demo_public_key", "notify_email": "owner@example.com"},
         )
         tenant.allowed_origins = sorted(set(tenant.allowed_origins) | set(origins))
-        tenant.save(update_fields=["allowed_origins"])
+        if not tenant.widget_settings.get("welcome"):
+            tenant.widget_settings = {**tenant.widget_settings, "welcome": "您好,欢迎光临演示商城!有什么可以帮您?"}
+        tenant.save(update_fields=["allowed_origins", "widget_settings"])
         team, _ = Team.objects.get_or_create(tenant=tenant, name="售前 Sales")
         Team.objects.get_or_create(tenant=tenant, name="售后 Support")
         users = get_user_model()
@@ -68,3 +71,6 @@ class Command(BaseCommand):
         for username, name, role in PEOPLE:
             self.stdout.write(f"  {role:<6} login : {username} / {DEMO_PASSWORD}   ({name})")
         self.stdout.write(f"  Widget key    : {tenant.widget_key}")
+        # The bots app seeds its part when installed; the core never imports it.
+        if "seed_demo_bot" in get_commands():
+            call_command("seed_demo_bot", tenant=tenant.slug, stdout=self.stdout)
