@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.core.cache import cache
-from django.db import transaction
+from django.db import close_old_connections, transaction
 
 from bots.knowledge.bm25 import Bm25Index
 from bots.knowledge.embeddings import from_bytes, normalize_rows
@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 INDEX_TTL_SECONDS = 300.0
 MAX_CACHED_INDEXES = 256
+# Past this size a rebuild takes seconds (tokenizing ~1,500 chunks/s): questions keep
+# the previous index while one background thread builds the new one.
+BACKGROUND_REBUILD_CHUNKS = 5_000
 
 
 def _version_key(kb_id: int) -> str:
@@ -51,7 +54,11 @@ def bump_version_on_commit(*, tenant_id: int, kb_id: int) -> None:
     def bump() -> None:
         _incr(_version_key(kb_id))
         _incr(_tenant_version_key(tenant_id))
-        _drop_local(tenant_id, kb_id)
+        # Small indexes are dropped at once (this process may have no shared cache);
+        # a large one stays in service until its background rebuild replaces it.
+        current = _indexes.get((tenant_id, kb_id))
+        if current is not None and len(current.chunks.ids) < BACKGROUND_REBUILD_CHUNKS:
+            _drop_local(tenant_id, kb_id)
 
     transaction.on_commit(bump)
 
@@ -189,6 +196,29 @@ def clear_local_indexes() -> None:
         _indexes.clear()
 
 
+def _store(key: tuple[int, int], index: KbIndex) -> None:
+    with _registry_lock:
+        if key not in _indexes and len(_indexes) >= MAX_CACHED_INDEXES:
+            _indexes.pop(min(_indexes, key=lambda k: _indexes[k].built_at))
+        _indexes[key] = index
+
+
+def _rebuild_in_background(kb: KnowledgeBase, version: int, lock: threading.Lock) -> None:
+    if not lock.acquire(blocking=False):
+        return  # already being rebuilt
+
+    def run() -> None:
+        try:
+            _store((kb.tenant_id, kb.pk), _build(kb, version))
+        except Exception:
+            logger.exception("rebuilding the index of knowledge base %s failed", kb.pk)
+        finally:
+            lock.release()
+            close_old_connections()
+
+    threading.Thread(target=run, name=f"kb-index-{kb.pk}", daemon=True).start()
+
+
 def get_indexes(kbs: list[KnowledgeBase]) -> list[KbIndex]:
     """Current indexes for KBs already checked to belong to one tenant."""
     if not kbs:
@@ -213,13 +243,14 @@ def get_indexes(kbs: list[KnowledgeBase]) -> list[KbIndex]:
             continue
         with _registry_lock:
             lock = _build_locks.setdefault(key, threading.Lock())
+        if current is not None and len(current.chunks.ids) >= BACKGROUND_REBUILD_CHUNKS:
+            _rebuild_in_background(kb, version, lock)
+            result.append(current)
+            continue
         with lock:  # one build per KB per process, even under a burst of questions
             current = _indexes.get(key)
             if current is None or current.version != version or now - current.built_at >= INDEX_TTL_SECONDS:
                 current = _build(kb, version)
-                with _registry_lock:
-                    if len(_indexes) >= MAX_CACHED_INDEXES:
-                        _indexes.pop(min(_indexes, key=lambda k: _indexes[k].built_at))
-                    _indexes[key] = current
+                _store(key, current)
         result.append(current)
     return result

@@ -117,3 +117,23 @@ def test_chunk_search_returns_document_passages(kb, run_on_commit) -> None:  # t
     assert hits[0].title == "物流说明 > 配送"
     assert "顺丰" in hits[0].snippet
     assert hits[0].id in set(doc.chunks.values_list("pk", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_large_index_is_rebuilt_in_the_background(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    monkeypatch.setattr(index_module, "BACKGROUND_REBUILD_CHUNKS", 1)
+    tenant = TenantFactory()
+    kb = services.knowledge_base_create(tenant=tenant, name="big")
+    doc = services.document_create(knowledge_base=kb, title="t", text="旧政策：周一发货。")
+    first = index_module.get_indexes([kb])[0]
+    assert first.chunks.texts == ["旧政策：周一发货。"]
+    services.document_update_text(document=type(doc).objects.get(pk=doc.pk), text="新政策：当天发货。")
+    # The old index keeps answering while the new one is built.
+    served = index_module.get_indexes([kb])[0]
+    assert served is first or served.chunks.texts == ["新政策：当天发货。"]
+    deadline = time.monotonic() + 30
+    while index_module.get_indexes([kb])[0].chunks.texts != ["新政策：当天发货。"]:
+        assert time.monotonic() < deadline, "background rebuild never landed"
+        time.sleep(0.05)
