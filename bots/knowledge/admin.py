@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -36,6 +37,17 @@ class FaqInline(admin.StackedInline):
 @admin.register(KnowledgeBase)
 class KnowledgeBaseAdmin(admin.ModelAdmin):
     list_display = ("name", "tenant", "created_at")
+    # The key is a secret: never echo it back into the page.
+
+    def get_form(self, request: HttpRequest, obj: object = None, change: bool = False, **kwargs: object) -> type:
+        kwargs["widgets"] = {"embedding_api_key": forms.PasswordInput(render_value=False)}
+        return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: KnowledgeBase, form: object, change: bool) -> None:
+        if change and not obj.embedding_api_key:  # an empty password field keeps the stored key
+            obj.embedding_api_key = KnowledgeBase.objects.get(pk=obj.pk).embedding_api_key
+        super().save_model(request, obj, form, change)
+
     list_filter = ("tenant",)
     search_fields = ("name",)
     inlines = [DocumentInline, FaqInline]

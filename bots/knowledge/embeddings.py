@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import openai
+from django.conf import settings
+
+from bots.netguard import OutboundURLRefused, check_url
 
 BATCH = 64
 TIMEOUT_SECONDS = 20.0
@@ -39,6 +42,11 @@ def _client(config: EmbeddingConfig) -> openai.OpenAI:
     with _clients_lock:
         client = _clients.get(config)
         if client is None:
+            # Tenant admins choose the URL: refuse private addresses unless the operator allows them.
+            try:
+                check_url(config.base_url, allowlist=settings.KEFU_OUTBOUND_ALLOWLIST)
+            except OutboundURLRefused as exc:
+                raise EmbeddingError(str(exc)) from exc
             # The SDK insists on a key; local servers (Ollama, vLLM) ignore it.
             client = openai.OpenAI(
                 base_url=config.base_url, api_key=config.api_key or "unused", timeout=TIMEOUT_SECONDS, max_retries=2

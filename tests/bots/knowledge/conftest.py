@@ -84,7 +84,8 @@ class FakeEmbeddings:
 
 
 @pytest.fixture
-def embeddings_server() -> Iterator[FakeEmbeddings]:
+def embeddings_server(settings) -> Iterator[FakeEmbeddings]:  # type: ignore[no-untyped-def]
+    settings.KEFU_OUTBOUND_ALLOWLIST = ["127.0.0.1"]  # the SSRF guard refuses loopback otherwise
     fake = FakeEmbeddings()
     fake.thread.start()
     yield fake

@@ -22,3 +22,17 @@ def test_admin_lists_documents_and_shows_inlines(kb, run_on_commit, client) -> N
     page = client.get(f"/admin/knowledge/knowledgebase/{kb.pk}/change/", HTTP_ACCEPT_LANGUAGE="en")
     assert page.status_code == 200
     assert "营业时间?" in page.content.decode() and "好文档" in page.content.decode()
+
+
+def test_admin_never_shows_the_embeddings_key(tenant, client) -> None:  # type: ignore[no-untyped-def]
+    kb = services.knowledge_base_create(
+        tenant=tenant,
+        name="k",
+        embedding_base_url="https://api.example.com/v1",
+        embedding_model="m",
+        embedding_api_key="sk-very-secret",
+    )
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw-123456")
+    client.force_login(admin)
+    page = client.get(f"/admin/knowledge/knowledgebase/{kb.pk}/change/")
+    assert page.status_code == 200 and "sk-very-secret" not in page.content.decode()

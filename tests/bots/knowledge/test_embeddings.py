@@ -65,3 +65,21 @@ def test_provider_failure_fails_ingestion_but_search_degrades(tenant, embeddings
     assert doc.status == DocumentStatus.FAILED and doc.error_code == "embedding"
     hits = kb_search(tenant=tenant, knowledge_base_ids=[kb.pk], query="营业时间")
     assert hits and hits[0].title == "营业时间?"
+
+
+def test_private_embeddings_url_is_refused_without_allowlist(
+    tenant, embeddings_server, run_on_commit, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.KEFU_OUTBOUND_ALLOWLIST = []
+    kb = run_on_commit(
+        services.knowledge_base_create,
+        tenant=tenant,
+        name="SSRF",
+        embedding_base_url=embeddings_server.base_url,
+        embedding_model="other-model",
+    )
+    doc = run_on_commit(services.document_create, knowledge_base=kb, title="t", text="内容。")
+    doc = Document.objects.get(pk=doc.pk)
+    assert doc.status == DocumentStatus.FAILED and doc.error_code == "embedding"
+    assert "non-public" in doc.error
+    assert embeddings_server.requests == []

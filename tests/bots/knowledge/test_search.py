@@ -137,3 +137,18 @@ def test_large_index_is_rebuilt_in_the_background(monkeypatch) -> None:  # type:
     while index_module.get_indexes([kb])[0].chunks.texts != ["新政策：当天发货。"]:
         assert time.monotonic() < deadline, "background rebuild never landed"
         time.sleep(0.05)
+
+
+def test_pgvector_detection_never_fails(db) -> None:  # type: ignore[no-untyped-def]
+    from django.db import connection
+
+    from bots.knowledge.vectorstore import pgvector_available
+
+    pgvector_available.cache_clear()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
+            expected = cursor.fetchone() is not None
+        else:
+            expected = False
+    assert pgvector_available() is expected
