@@ -10,7 +10,7 @@
 #
 # Variables read here (everything else is read by kefu/settings.py):
 #   PORT                 web listen port (default 8000)
-#   WORKER_CONCURRENCY   Celery worker processes (default: number of CPUs)
+#   WORKER_CONCURRENCY   Celery worker threads per process (default 200; bot turns are I/O bound)
 #   UVICORN_WORKERS      uvicorn worker processes for web-uvicorn (default 1)
 #
 # The ASGI servers run WITHOUT proxy-header rewriting on purpose: the application reads
@@ -33,12 +33,11 @@ case "$role" in
       --workers "${UVICORN_WORKERS:-1}" --no-proxy-headers --no-server-header "$@"
     ;;
   worker)
-    # Celery's default concurrency is the CPU count; the queue name matches
-    # CELERY_TASK_DEFAULT_QUEUE in kefu/settings.py.
-    if [ -n "${WORKER_CONCURRENCY:-}" ]; then
-      set -- --concurrency "$WORKER_CONCURRENCY" "$@"
-    fi
-    exec celery -A kefu worker --queues kefu --loglevel INFO --without-mingle "$@"
+    # Bot turns wait on AI providers, not on the CPU: a thread pool lets one process
+    # hold hundreds of turns while their streams share one asyncio loop (bots/runtime.py).
+    # The queue name matches CELERY_TASK_DEFAULT_QUEUE in kefu/settings.py.
+    exec celery -A kefu worker --queues kefu --loglevel INFO --without-mingle \
+      --pool threads --concurrency "${WORKER_CONCURRENCY:-200}" "$@"
     ;;
   beat)
     # The schedule state is disposable; /tmp keeps the root filesystem read-only.

@@ -328,8 +328,9 @@ def test_entrypoint_worker_role_consumes_the_default_queue(tmp_path):
     params = worker.make_context("worker", args, obj=obj).params
     assert params["queues"] == [settings.CELERY_TASK_DEFAULT_QUEUE]
     assert params["concurrency"] == 3
+    assert params["pool"].__module__ == "celery.concurrency.thread"  # bot turns are I/O bound
     [call] = run_entrypoint(tmp_path, "worker")
-    assert "--concurrency" not in call
+    assert worker.make_context("worker", _celery_context(call)[2], obj=obj).params["concurrency"] == 200
 
 
 def test_entrypoint_beat_role_runs_celery_beat_with_a_writable_schedule(tmp_path):
