@@ -25,6 +25,8 @@ import os
 import shutil
 import socket
 import threading
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -200,7 +202,7 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def widget_tenant(demo_site: DemoSite) -> Any:
+def widget_tenant(demo_site: DemoSite, kefu_server: Server) -> Any:
     from django.core.cache import cache
 
     from tests.factories import TenantFactory
@@ -211,5 +213,16 @@ def widget_tenant(demo_site: DemoSite) -> Any:
     # The server caches the union of allowed origins for CORS preflights (shared Redis
     # cache, same prefix). A preflight still in flight when the previous test's rows were
     # flushed can cache an empty set, so start every test from a fresh one.
-    cache.delete("kefu:widget:origins")
-    return tenant
+    # Then wait until the server's preflight really admits the origin.
+    deadline = time.monotonic() + 10
+    while True:
+        cache.delete("kefu:widget:origins")
+        request = urllib.request.Request(f"{kefu_server.url}/widget/api/bootstrap", method="OPTIONS", headers={
+            "Origin": demo_site.origin, "Access-Control-Request-Method": "POST",
+        })
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            if response.headers.get("Access-Control-Allow-Origin") == demo_site.origin:
+                return tenant
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server never admitted the demo origin")
+        time.sleep(0.1)

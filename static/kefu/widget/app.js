@@ -270,14 +270,14 @@
       if (a && m.kind === "image") {
         const img = h("img", {alt: a.name || t("image")});
         img.addEventListener("click", () => zoom(img.src));
-        attachmentUrl(a).then((u) => { img.src = u; }, () => { img.alt = t("uploadFailed"); });
+        attachmentUrl(a, m).then((u) => { img.src = u; }, () => { img.alt = t("uploadFailed"); });
         bubble.appendChild(img);
       } else if (a && m.kind === "audio") {
         const au = h("audio", {controls: true, preload: "metadata"});
-        attachmentUrl(a).then((u) => { au.src = u; }, () => {});
+        attachmentUrl(a, m).then((u) => { au.src = u; }, () => {});
         bubble.appendChild(au);
       } else if (a) {
-        bubble.appendChild(fileLink(a));
+        bubble.appendChild(fileLink(a, m));
       }
       if (m.body) {
         if (rich) bubble.appendChild(L.markdown(m.body));
@@ -285,10 +285,12 @@
       }
     }
 
-    function fileLink(a) {
+    function fileLink(a, m) {
       return h("a", {class: "fl", href: "#", onclick: (e) => {
         e.preventDefault();
-        attachmentUrl(a).then((u) => {
+        attachmentUrl(a, m).then((u) => {
+          // `download` only works for same-origin (blob) URLs; a signed link opens in a tab.
+          if (!/^blob:/.test(u)) { W.open(u, "_blank", "noopener"); return; }
           const dl = h("a", {href: u, download: a.name || "file"});
           root.appendChild(dl); dl.click(); dl.remove();
         });
@@ -297,15 +299,24 @@
     const fmtSize = (n) => n > 1048576 ? (n / 1048576).toFixed(1) + " MB" : Math.max(1, Math.round(n / 1024)) + " KB";
 
     const blobs = {};
-    function attachmentUrl(a) {
+    const signed = (u) => !!u && /[?&]s=/.test(u) && /^\/[^/]/.test(u);
+    function attachmentUrl(a, m) {
       const id = a.id;
-      // The server signs a per-visitor link (?s=...), usable as a plain src; without
-      // one, fetch with the token in a header (never in a URL) and use a blob.
-      if (!blobs[id] && a.url && /[?&]s=/.test(a.url) && /^\/[^/]/.test(a.url)) blobs[id] = Promise.resolve(base + a.url);
+      // The server signs a per-visitor link (?s=...), usable as a plain src. Without one
+      // (a replayed message), ask the history endpoint, which signs; as a last resort
+      // fetch with the token in a header (never in a URL) and use a blob.
+      if (!blobs[id] && signed(a.url)) blobs[id] = Promise.resolve(base + a.url);
       if (!blobs[id]) {
-        blobs[id] = fetch(base + "/widget/api/attachments/" + id, {headers: {Authorization: "Bearer " + S.token}})
+        const auth = {headers: {Authorization: "Bearer " + S.token}};
+        const viaHistory = m && m.seq ? fetch(base + "/widget/api/messages?limit=1&conversation_id=" + m.conversation_id
+          + "&after_seq=" + (m.seq - 1), auth).then((r) => r.json()).then((d) => {
+          const hit = (d.messages || []).filter((x) => x.attachment && x.attachment.id === id)[0];
+          if (!hit || !signed(hit.attachment.url)) throw new Error("unsigned");
+          return base + hit.attachment.url;
+        }) : Promise.reject(new Error("no message"));
+        blobs[id] = viaHistory.catch(() => fetch(base + "/widget/api/attachments/" + id, auth)
           .then((r) => { if (!r.ok) throw new Error(r.status); return r.blob(); })
-          .then((b) => URL.createObjectURL(b));
+          .then((b) => URL.createObjectURL(b)));
         blobs[id].catch(() => { delete blobs[id]; });
       }
       return blobs[id];
