@@ -16,12 +16,17 @@ _breakers: dict[int, RedisCircuitBreaker] = {}
 
 
 def _targets_for(tenant_id: int) -> list[AlertTarget]:
+    from django.db import connection
+
     from bots.models import AlertChannel
 
-    return [
-        AlertTarget(kind=channel.kind, url=channel.url, secret=channel.secret)
-        for channel in AlertChannel.objects.filter(tenant_id=tenant_id, enabled=True)
-    ]
+    try:
+        return [
+            AlertTarget(kind=channel.kind, url=channel.url, secret=channel.secret)
+            for channel in AlertChannel.objects.filter(tenant_id=tenant_id, enabled=True)
+        ]
+    finally:
+        connection.close()  # an executor thread: do not keep a pooled connection checked out
 
 
 async def _on_transition(provider: str, transition: str) -> None:

@@ -1,0 +1,121 @@
+"""The hybrid engine asks business systems in parallel; breakers alert the tenant's channels."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+
+import pytest
+import redis
+
+from bots.alerts_hub import _breakers
+from bots.knowledge.services import faq_create, knowledge_base_create
+from bots.models import AlertChannel, Bot, BusinessHook, ProviderKind
+from kefu.models import Message, SenderType
+from kefu.services.conversations import conversation_open
+from kefu.services.messages import message_send
+from tests.factories import TenantFactory, VisitorFactory
+from tests.fakes.http import Behaviour, FakeServer, Request, Response, json_response
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.webhook_server import FakeWebhooks
+
+pytestmark = pytest.mark.django_db
+
+
+class FakeOrderSystem(FakeServer):
+    secret = "hook-secret"
+    answer = {"answer": "订单 A123 已于昨天发货,顺丰单号 SF1001。", "score": 0.95, "title": "订单系统"}
+    delay = 0.0
+
+    async def handle(self, request: Request) -> Response:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        expected = hmac.new(self.secret.encode(), request.body, hashlib.sha256).hexdigest()
+        if request.headers.get("x-kefu-signature") != f"sha256={expected}":
+            return json_response({"error": "bad signature"}, 401)
+        return json_response(self.answer)
+
+
+@pytest.fixture(autouse=True)
+def _loopback(settings, django_capture_on_commit_callbacks):
+    settings.KEFU_OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    settings.KEFU_BOT_TIMEOUTS = {"connect": 1.0, "first_token": 1.0, "idle": 1.0, "total": 5.0}
+    global _capture
+    _capture = django_capture_on_commit_callbacks
+
+
+def ask(tenant, text):
+    with _capture(execute=True):
+        conv, _ = conversation_open(tenant=tenant, visitor=VisitorFactory(tenant=tenant))
+        message_send(conversation=conv, sender_type=SenderType.VISITOR, body=text)
+    return Message.objects.filter(conversation=conv, sender_type=SenderType.BOT).first()
+
+
+def test_a_sure_business_system_answers_and_the_request_is_signed():
+    tenant = TenantFactory()
+    Bot.objects.create(tenant=tenant, name="bot")
+    with FakeOrderSystem() as orders:
+        BusinessHook.objects.create(tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret=orders.secret,
+                                    keywords=["订单"])
+        reply = ask(tenant, "我的订单到哪了?")
+        sent = orders.requests[0].json()
+    assert reply.body.startswith("订单 A123")
+    assert reply.metadata["provider"] == "hook:orders"
+    assert sent["question"] == "我的订单到哪了?" and "visitor" in sent
+    assert {"source": "hook:orders", "score": 0.95} in reply.metadata["candidates"]
+
+
+def test_hook_keywords_gate_the_call_and_a_slow_hook_does_not_hold_the_answer():
+    tenant = TenantFactory()
+    kb = knowledge_base_create(tenant=tenant, name="kb")
+    faq_create(knowledge_base=kb, question="支持哪些支付方式?", answer="支持微信和支付宝。")
+    Bot.objects.create(tenant=tenant, name="bot")
+    with FakeOrderSystem() as orders:
+        orders.delay = 5.0
+        BusinessHook.objects.create(tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret=orders.secret,
+                                    timeout_ms=300)
+        started = time.monotonic()
+        reply = ask(tenant, "支持哪些支付方式?")
+        elapsed = time.monotonic() - started
+    assert reply.body == "支持微信和支付宝。" and reply.metadata["provider"] == "local-kb"
+    assert elapsed < 3.0
+    assert not any(c["source"].startswith("hook:") for c in reply.metadata["candidates"])
+
+
+def test_a_hook_pointing_at_a_private_address_is_not_called(settings):
+    settings.KEFU_OUTBOUND_ALLOWLIST = []
+    tenant = TenantFactory()
+    Bot.objects.create(tenant=tenant, name="bot")
+    with FakeOrderSystem() as orders:
+        BusinessHook.objects.create(tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret=orders.secret)
+        ask(tenant, "我的订单到哪了?")
+        assert orders.requests == []
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_breaker_opens_after_repeated_failures_and_alerts_once(settings):
+    settings.KEFU_BREAKER_THRESHOLD = 2
+    settings.KEFU_BREAKER_PAUSE = 30.0
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter("kefu:cb:*"):
+        client.delete(key)
+    for key in client.scan_iter("kefu:alert:*"):
+        client.delete(key)
+    _breakers.clear()
+    tenant = TenantFactory()
+    with FakeOpenAI(Behaviour(fail_status=500)) as broken, FakeWebhooks() as hooks:
+        AlertChannel.objects.create(tenant=tenant, name="ops", kind="generic", url=f"{hooks.url}/generic")
+        Bot.objects.create(tenant=tenant, name="bot", provider=ProviderKind.OPENAI, base_url=f"{broken.url}/v1",
+                           model="m")
+        for i in range(4):
+            ask(tenant, f"问题 {i}")
+        calls_to_provider = len(broken.requests)
+        deadline = time.monotonic() + 5
+        while not hooks.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        alerts = [r.json() for r in hooks.requests]
+    assert calls_to_provider == 2  # then the breaker fails fast without calling out
+    assert len(alerts) == 1 and "opened" in str(alerts[0])
