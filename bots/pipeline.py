@@ -101,9 +101,9 @@ def _breaker() -> Any:
     return breaker_for_workers()
 
 
-def _store_reply(turn: BotTurn, conversation: Conversation, outcome: TurnOutcome, text: str) -> Any:
+def _store_reply(turn: BotTurn, conversation: Conversation, outcome: TurnOutcome, text: str, model: str) -> Any:
     metadata = {
-        "provider": outcome.provider, "latency_ms": round(outcome.latency_ms, 1),
+        "provider": outcome.provider, "model": model, "latency_ms": round(outcome.latency_ms, 1),
         "first_token_ms": round(outcome.first_token_ms, 1) if outcome.first_token_ms is not None else None,
         "tokens": {"prompt": outcome.usage.prompt_tokens, "completion": outcome.usage.completion_tokens,
                    "total": outcome.usage.total_tokens},
@@ -186,7 +186,8 @@ def turn_run(*, turn_id: int) -> str:
                        error="; ".join(outcome.errors)[:2000], flagged=outcome.partial)
 
     text = filters.outbound(outcome.text)
-    message = _store_reply(turn, conversation, outcome, text)
+    models = {provider.name: provider.config.model for provider in chain}
+    message = _store_reply(turn, conversation, outcome, text, models.get(outcome.provider, ""))
     events.broadcast([events.conversation_group(conversation.pk)], publisher.done_event(message_payload(message)))
     unsure = not outcome.matched
     streak = state.unsure_streak + 1 if unsure else 0

@@ -114,7 +114,8 @@ def test_openai_compatible_bot_streams_and_stores_usage(tenant, settings):
     reply = bot_replies(conv)[0]
     assert reply.body == "您的订单已经发货了。"
     assert reply.metadata["provider"].endswith(":primary")
-    assert reply.metadata["tokens"]["total"] > 0
+    assert reply.metadata["tokens"]["total"] > 0 and reply.metadata["model"] == "gpt-4o-mini"
+    assert reply.trace_id
     assert request_body["messages"][-1] == {"role": "user", "content": "我的订单到哪里了"}
     # The key is encrypted at rest and decrypted on read.
     from django.db import connection
