@@ -39,6 +39,9 @@
     // --- UI shell ----------------------------------------------------------------------
     const ui = {};
     function buildShell() {
+      // Redrawn when settings or the language change: keep what the visitor was typing.
+      const draft = ui.input ? ui.input.value : "";
+      const focused = ui.input && root.activeElement === ui.input;
       root.textContent = "";
       root.appendChild(h("style", {text: L.CSS}));
       const st = S.settings;
@@ -89,8 +92,11 @@
         [ui.panel, ui.launcher]);
       applyTheme();
       root.appendChild(ui.k);
+      ui.input.value = draft;
+      if (focused) ui.input.focus();
       S.list.forEach((m) => placeRow(m, renderMsg(m)));
       Object.keys(S.pend).forEach((id) => ui.tail.appendChild(S.pend[id].row));
+      Object.keys(S.streams).forEach((id) => ui.tail.appendChild(S.streams[id].row));
       renderChrome();
     }
 
@@ -210,7 +216,14 @@
       if (!m || m.is_internal || m.seq == null) return;
       if (!S.cid) setConversation(m.conversation_id);
       if (m.conversation_id !== S.cid && cidIndex(m.conversation_id) > cidIndex(S.cid)) setConversation(m.conversation_id);
-      if (S.rows[key(m)]) return;
+      const had = S.rows[key(m)];
+      if (had && !had._local) return;
+      if (had) {
+        // Our stand-in built from the ack; the server's copy is complete (names, links).
+        S.list.splice(S.list.indexOf(had), 1);
+        const old = rowFor(had);
+        if (old) old.remove();
+      }
       S.rows[key(m)] = m;
       S.list.push(m);
       const pending = m.client_msg_id && S.pend[m.client_msg_id];
@@ -228,7 +241,7 @@
       updateReceipts();
       recountUnread(live);
       scrollDown();
-      emit("message", JSON.parse(JSON.stringify(m)));
+      if (!had) emit("message", JSON.parse(JSON.stringify(m)));
     }
 
     function placeRow(m, row) {
@@ -570,7 +583,8 @@
         const ct = a.content_type || file.type;
         const k = /^image\//.test(ct) ? "image" : /^audio\//.test(ct) ? "audio" : "file";
         blobs[a.id] = Promise.resolve(preview || URL.createObjectURL(file));
-        enqueue({client_msg_id: id, kind: k, body: "", attachment_id: a.id}, row);
+        enqueue({client_msg_id: id, kind: k, body: "", attachment_id: a.id,
+          attachment: {id: a.id, name: a.name || file.name, size: a.size || file.size, content_type: ct, url: a.url}}, row);
       };
       xhr.onerror = () => failUpload(t("uploadFailed"));
       const fd = new FormData();
@@ -702,7 +716,7 @@
           // The ack carries no body: complete the pending message from what was sent.
           addMsg({id: f.id, conversation_id: f.conversation_id, seq: f.seq, client_msg_id: f.client_msg_id,
             sender_type: "visitor", kind: p.item.kind, body: p.item.body, created_at: f.created_at,
-            attachment: p.item.attachment_id ? {id: p.item.attachment_id, name: ""} : null}, false);
+            attachment: p.item.attachment || null, _local: true}, false);
         } else if (p) { p.row.remove(); delete S.pend[f.client_msg_id]; }
       },
       message(f) { addMsg(f.message, true); },
