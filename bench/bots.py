@@ -221,6 +221,29 @@ def fake_openai(*args: str):
         process.wait()
 
 
+def prompt_context(samples: int = 5000) -> dict:
+    """Assembling the last 20 messages for a prompt (cache hit path, Redis cache)."""
+    from bots.context import context_for_prompt
+    from kefu.models import SenderType, Tenant
+    from kefu.services.conversations import conversation_open
+    from kefu.services.messages import message_send
+    from kefu.services.visitors import visitor_get_or_create
+
+    tenant = Tenant.objects.create(name="bench-ctx", slug=f"bench-ctx-{time.time_ns()}")
+    conv, _ = conversation_open(tenant=tenant, visitor=visitor_get_or_create(tenant=tenant, anon_id="ctx"))
+    last = None
+    for i in range(40):
+        sender = SenderType.VISITOR if i % 2 == 0 else SenderType.BOT
+        last = message_send(conversation=conv, sender_type=sender, body=f"消息 message {i} " * 5).message
+    context_for_prompt(conversation_id=conv.pk, up_to_seq=last.seq)
+    timings = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        context_for_prompt(conversation_id=conv.pk, up_to_seq=last.seq, limit=20)
+        timings.append((time.perf_counter() - started) * 1000)
+    return {"samples": samples, "messages": 20, "ms": summary(timings)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=3000)
@@ -240,6 +263,8 @@ def main() -> None:
         result["engine_paced"] = asyncio.run(engine_paced(slow, args.streams))
     print(json.dumps({"engine_paced": result["engine_paced"]}, ensure_ascii=False, indent=1))
     result["whole_turns"] = whole_turns(args.turns, args.threads)
+    result["prompt_context"] = prompt_context()
+    print(json.dumps({"prompt_context": result["prompt_context"]}, ensure_ascii=False, indent=1))
     print(json.dumps({"whole_turns": result["whole_turns"]}, ensure_ascii=False, indent=1))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=1))
