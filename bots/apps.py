@@ -16,3 +16,8 @@ class BotsConfig(AppConfig):
 
         receivers.connect()
         register_assist_provider(assist_provider)
+
+        from kefu.console.extensions import register_settings_link
+
+        register_settings_link(_("AI bots"), "ai_console:bots", key="ai-bots")
+        register_settings_link(_("Knowledge bases"), "ai_console:knowledge", key="ai-knowledge")

@@ -20,6 +20,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("kefu.api.urls")),
     path("widget/", include("kefu.widget_urls")),
+    path("console/ai/", include("bots.console.urls")),
     path("console/", include("kefu.console.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

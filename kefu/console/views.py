@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 
 from kefu import access
 from kefu.console import forms, services
+from kefu.console.extensions import settings_links
 from kefu.console.i18n import js_messages
 from kefu.errors import Forbidden, KefuError, NotFound
 from kefu.models import Agent, CannedReply, Role
@@ -81,11 +82,16 @@ def _settings_nav() -> list[tuple[str, str]]:
     ]
 
 
+def settings_nav_context(agent: Agent, *, section: str) -> dict[str, Any]:
+    """The settings navigation (core sections, then registered links) for any settings page."""
+    return {"section": section, "nav": _settings_nav(), "extra_nav": settings_links(), "agent": agent,
+            "tenant": agent.tenant}
+
+
 def _page(request: HttpRequest, section: str, **context: Any) -> HttpResponse:
     agent = request.agent  # type: ignore[attr-defined]
     return render(request, "console/settings.html", {
-        "section": section, "nav": _settings_nav(), "agent": agent, "tenant": agent.tenant,
-        "section_title": dict(_settings_nav())[section], **context,
+        **settings_nav_context(agent, section=section), "section_title": dict(_settings_nav())[section], **context,
     })
 
 

@@ -1,0 +1,1 @@
+"""Agent-console pages for AI bots and knowledge bases (tenant admins)."""

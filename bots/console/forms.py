@@ -1,0 +1,233 @@
+"""Forms of the AI console pages: they validate and keep secrets write-only; services write."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from bots.knowledge.models import KnowledgeBase
+from bots.middlewares import middleware_class
+from bots.models import AlertChannel, Bot, BusinessHook
+from kefu.models import Tenant
+
+_LIST_SPLIT = re.compile(r"[\n,，;；|]+")
+UPLOAD_EXTENSIONS = ".txt,.md,.markdown,.html,.htm,.pdf,.docx"
+FAQ_EXTENSIONS = ".csv,.xlsx"
+
+
+def split_list(value: str) -> list[str]:
+    """Comma, semicolon or one-per-line lists (Chinese punctuation too) into clean items."""
+    return [item.strip() for item in _LIST_SPLIT.split(value or "") if item.strip()]
+
+
+def secret_field(label: Any) -> forms.CharField:
+    # Never rendered back (render_value=False); a blank submission keeps the stored value.
+    return forms.CharField(
+        label=label, required=False, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+
+class SecretKeepingMixin:
+    """Blank secret fields keep the stored value; ``clear_<field>`` empties it on purpose."""
+
+    secret_fields: tuple[str, ...] = ()
+    instance: Any
+    cleaned_data: dict[str, Any]
+
+    def set_secret_help(self) -> None:
+        for name in self.secret_fields:
+            field = self.fields[name]  # type: ignore[attr-defined]
+            has_value = bool(self.instance.pk and getattr(self.instance, name))
+            field.help_text = _("Stored. Leave blank to keep it.") if has_value else _("Not set.")
+
+    def keep_secrets(self) -> None:
+        for name in self.secret_fields:
+            if self.cleaned_data.get(f"clear_{name}"):
+                self.cleaned_data[name] = ""
+            elif not self.cleaned_data.get(name) and self.instance.pk:
+                self.cleaned_data[name] = getattr(self.instance, name)
+
+
+# --- Knowledge bases --------------------------------------------------------------------
+
+
+class KnowledgeBaseForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class KnowledgeBaseSettingsForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    embedding_base_url = forms.URLField(
+        label=_("Embeddings base URL"), required=False, max_length=300, assume_scheme="https",
+        help_text=_("Optional, OpenAI-compatible (…/v1). Without it, search is keyword-only."),
+    )
+    embedding_model = forms.CharField(label=_("Embeddings model"), max_length=120, required=False)
+    embedding_api_key = secret_field(_("Embeddings API key"))
+
+    def __init__(self, *args: Any, knowledge_base: KnowledgeBase, **kwargs: Any) -> None:
+        kb = knowledge_base
+        kwargs.setdefault("initial", {
+            "name": kb.name, "description": kb.description, "embedding_base_url": kb.embedding_base_url,
+            "embedding_model": kb.embedding_model,
+        })
+        super().__init__(*args, **kwargs)
+        self.fields["embedding_api_key"].help_text = (
+            _("Stored. Leave blank to keep it.") if kb.embedding_api_key else _("Not set.")
+        )
+
+
+class DocumentUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("File"), help_text=_("TXT, Markdown, HTML, PDF or Word (.docx)"),
+        widget=forms.ClearableFileInput(attrs={"accept": UPLOAD_EXTENSIONS}),
+    )
+    title = forms.CharField(label=_("Title"), max_length=255, required=False)
+
+
+class DocumentPasteForm(forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=255, required=False)
+    text = forms.CharField(label=_("Text"), widget=forms.Textarea(attrs={"rows": 6}), strip=False)
+
+    def clean_text(self) -> str:
+        text = self.cleaned_data["text"]
+        if not text.strip():
+            raise forms.ValidationError(_("Paste some text."))
+        return text
+
+
+class FaqForm(forms.Form):
+    question = forms.CharField(label=_("Question"), max_length=500)
+    alternates = forms.CharField(
+        label=_("Other ways to ask"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("One per line."),
+    )
+    answer = forms.CharField(label=_("Answer"), widget=forms.Textarea(attrs={"rows": 3}))
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
+
+    def clean_alternates(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data["alternates"].splitlines() if line.strip()]
+
+
+class FaqImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV or XLSX file"),
+        help_text=_("Columns: question, answer, and optionally alternates (separated by |) and id."),
+        widget=forms.ClearableFileInput(attrs={"accept": FAQ_EXTENSIONS}),
+    )
+
+
+class AskForm(forms.Form):
+    q = forms.CharField(label=_("Question"), max_length=500)
+
+
+# --- Bots -----------------------------------------------------------------------------------
+
+
+class BotForm(SecretKeepingMixin, forms.ModelForm):
+    secret_fields = ("api_key",)
+    api_key = secret_field(_("API key"))
+    clear_api_key = forms.BooleanField(label=_("Remove the stored API key"), required=False)
+    middlewares = forms.CharField(
+        label=_("Middlewares"), required=False,
+        help_text=_("Comma-separated, in order. Built in: language, intent, sensitive_words, pii_mask."),
+    )
+    extra = forms.JSONField(
+        label=_("Provider options (JSON)"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_('Provider specific, e.g. {"app_type": "workflow"} for Dify or {"bot_id": "..."} for Coze.'),
+    )
+
+    class Meta:
+        model = Bot
+        fields = [
+            "name", "enabled", "channel", "provider", "base_url", "model", "api_key", "temperature", "max_tokens",
+            "system_prompt", "extra", "backup", "knowledge_bases", "history_messages", "faq_direct_threshold",
+            "unsure_handoff_after", "middlewares", "welcome_message",
+        ]
+        widgets = {
+            "system_prompt": forms.Textarea(attrs={"rows": 4}),
+            "welcome_message": forms.Textarea(attrs={"rows": 2}),
+            "knowledge_bases": forms.CheckboxSelectMultiple,
+        }
+
+    def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Choices only from this workspace: another tenant's id is simply not a valid choice.
+        backups = Bot.objects.filter(tenant=tenant)
+        if self.instance.pk:
+            backups = backups.exclude(pk=self.instance.pk)
+        self.fields["backup"].queryset = backups
+        self.fields["knowledge_bases"].queryset = KnowledgeBase.objects.filter(tenant=tenant).order_by("name")
+        self.fields["knowledge_bases"].required = False
+        self.initial["middlewares"] = ", ".join(self.instance.middlewares or [])
+        self.set_secret_help()
+
+    def clean_middlewares(self) -> list[str]:
+        names = split_list(self.cleaned_data.get("middlewares", ""))
+        for name in names:
+            try:
+                middleware_class(name)
+            except (KeyError, ImportError):
+                raise forms.ValidationError(_("Unknown middleware: %(name)s") % {"name": name}) from None
+        return names
+
+    def clean_extra(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("extra")
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError(_('Provider options must be a JSON object, like {"key": "value"}.'))
+        return value
+
+    def _post_clean(self) -> None:
+        # Assign the kept secret before the model copies cleaned_data onto the instance.
+        self.keep_secrets()
+        super()._post_clean()
+
+
+class BusinessHookForm(SecretKeepingMixin, forms.ModelForm):
+    secret_fields = ("secret",)
+    secret = secret_field(_("Signing secret"))
+    clear_secret = forms.BooleanField(label=_("Remove the stored secret"), required=False)
+    keywords = forms.CharField(
+        label=_("Trigger keywords"), required=False, help_text=_("Comma-separated. Empty: asked for every question."),
+    )
+
+    class Meta:
+        model = BusinessHook
+        fields = ["name", "url", "secret", "keywords", "timeout_ms", "enabled"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["keywords"] = ", ".join(self.instance.keywords or [])
+        self.set_secret_help()
+
+    def clean_keywords(self) -> list[str]:
+        return split_list(self.cleaned_data.get("keywords", ""))
+
+    def _post_clean(self) -> None:
+        self.keep_secrets()
+        super()._post_clean()
+
+
+class AlertChannelForm(SecretKeepingMixin, forms.ModelForm):
+    secret_fields = ("secret",)
+    secret = secret_field(_("Signing secret"))
+    clear_secret = forms.BooleanField(label=_("Remove the stored secret"), required=False)
+
+    class Meta:
+        model = AlertChannel
+        fields = ["name", "kind", "url", "secret", "enabled"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_secret_help()
+
+    def _post_clean(self) -> None:
+        self.keep_secrets()
+        super()._post_clean()
