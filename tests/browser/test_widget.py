@@ -358,7 +358,31 @@ def test_setuser_before_load_identifies_the_visitor(new_page, demo_site, widget_
     assert visitor.identity_verified and visitor.name == "Li Lei"
 
 
-def test_prechat_form_and_offline_contact(new_page, demo_site, widget_tenant) -> None:
+def test_prechat_form_comes_before_the_first_message(new_page, demo_site, widget_tenant) -> None:
+    from kefu.models import Visitor
+
+    online_agent(widget_tenant)
+    widget_tenant.widget_settings = {**widget_tenant.widget_settings, "prechat": True}
+    widget_tenant.save(update_fields=["widget_settings"])
+    page = new_page(open_shadow=True)
+    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    card = w.locator(".card", has_text="Before we start")
+    expect(card).to_be_visible()
+    expect(w.locator("textarea")).to_be_disabled()
+    card.locator("input").nth(0).fill("Wang Wu")
+    card.locator("input").nth(1).fill("not-an-email")
+    card.locator("button").click()
+    expect(card.locator(".ferr")).to_have_text("Please enter a valid email")
+    card.locator("input").nth(1).fill("wang@example.com")
+    card.locator("button").click()
+    expect(card).to_have_count(0)
+    expect(w.locator("textarea")).to_be_enabled()
+    visitor = wait_for(lambda: Visitor.objects.filter(tenant=widget_tenant, email="wang@example.com").first(),
+                       what="the pre-chat details")
+    assert visitor.name == "Wang Wu"
+
+
+def test_offline_visitors_leave_contact_details(new_page, demo_site, widget_tenant) -> None:
     from kefu.models import Visitor
 
     widget_tenant.widget_settings = {**widget_tenant.widget_settings, "prechat": True}

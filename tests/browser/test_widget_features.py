@@ -33,6 +33,8 @@ def test_talk_to_a_human_hands_the_bot_conversation_over(new_page, demo_site, wi
     type_and_send(page, "I have a question")
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the question")
+    # Let routing finish first (an agent is online), so it cannot overtake the bot status.
+    wait_for(lambda: Conversation.objects.get(pk=conv.pk).status == "assigned", what="routing")
     off_loop(conversation_set_status, conversation=Conversation.objects.get(pk=conv.pk), status="bot")
     human = w.locator(".acts .chip", has_text="Talk to a human")
     expect(human).to_be_visible()

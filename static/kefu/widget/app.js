@@ -165,7 +165,7 @@
         value: known.email || null});
       const tel = phone ? h("input", {placeholder: t("phone"), type: "tel", autocomplete: "tel", maxlength: 40}) : null;
       const err = h("div", {class: "ferr", hidden: true});
-      const form = h("form", {onsubmit: (e) => {
+      const form = h("form", {novalidate: true, onsubmit: (e) => {
         e.preventDefault();
         const v = {name: name.value.trim(), email: email.value.trim(), phone: tel ? tel.value.trim() : ""};
         const problem = !v.name ? "required" : (v.email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v.email) ? "invalidEmail" : "");
