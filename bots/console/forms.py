@@ -92,7 +92,7 @@ class DocumentUploadForm(forms.Form):
 
 class DocumentPasteForm(forms.Form):
     title = forms.CharField(label=_("Title"), max_length=255, required=False)
-    text = forms.CharField(label=_("Text"), widget=forms.Textarea(attrs={"rows": 6}), strip=False)
+    text = forms.CharField(label=_("Text"), widget=forms.Textarea(attrs={"rows": 3}), strip=False)
 
     def clean_text(self) -> str:
         text = self.cleaned_data["text"]

@@ -138,12 +138,13 @@ class _Forms:
             return request.FILES if action == name else None
 
         self.action = action
-        self.settings = forms.KnowledgeBaseSettingsForm(data("settings"), knowledge_base=kb)
-        self.upload = forms.DocumentUploadForm(data("upload"), files("upload"))
-        self.paste = forms.DocumentPasteForm(data("paste"))
-        self.faq = forms.FaqForm(data("faq_add"))
-        self.faq_edit = forms.FaqForm(data("faq_edit"))
-        self.faq_import = forms.FaqImportForm(data("faq_import"), files("faq_import"))
+        # Several forms share field names on one page: distinct ids keep labels and tests unambiguous.
+        self.settings = forms.KnowledgeBaseSettingsForm(data("settings"), knowledge_base=kb, auto_id="kb_%s")
+        self.upload = forms.DocumentUploadForm(data("upload"), files("upload"), auto_id="upload_%s")
+        self.paste = forms.DocumentPasteForm(data("paste"), auto_id="paste_%s")
+        self.faq = forms.FaqForm(data("faq_add"), auto_id="faq_%s")
+        self.faq_edit = forms.FaqForm(data("faq_edit"), auto_id="faq_edit_%s")
+        self.faq_import = forms.FaqImportForm(data("faq_import"), files("faq_import"), auto_id="faq_import_%s")
         self.ask = forms.AskForm(request.GET if "q" in request.GET else None)
 
 
