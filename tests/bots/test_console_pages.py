@@ -309,3 +309,11 @@ def test_plain_agents_get_403_everywhere(client, kb):  # type: ignore[no-untyped
 def test_admin_pages_render_in_both_languages(client, admin, url):  # type: ignore[no-untyped-def]
     assert client.get(url, HTTP_ACCEPT_LANGUAGE="en").status_code == 200
     assert client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").status_code == 200
+
+
+def test_pages_speak_chinese_from_the_bots_catalog(client, admin, kb):  # type: ignore[no-untyped-def]
+    page = client.get(_url(kb), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "试问一个问题" in page and "重新导入" not in page  # no documents yet, so no re-ingest button
+    client.post("/console/ai/bots/new/", _bot_data())
+    dup = client.post("/console/ai/bots/new/", _bot_data(name="备用"), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "“Xiaozhi”已在接待这个渠道" in dup.content.decode()

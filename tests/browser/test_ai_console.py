@@ -21,7 +21,6 @@ from playwright.sync_api import expect
 from bots.knowledge.models import Document, DocumentStatus, KnowledgeBase
 from kefu.models import AuditLog, Role
 from tests.browser.console_fixtures import login, server_password
-from tests.browser.widget_helpers import wait_for
 from tests.factories import AgentFactory, TenantFactory
 from tests.liveserver import Server, server_env, start_server
 
@@ -40,7 +39,7 @@ BATCH_DELAY = 0.6
 TOPICS = 150
 
 
-def _port(exclude: set[int] = frozenset()) -> int:  # type: ignore[assignment]
+def _port(exclude: frozenset[int] = frozenset()) -> int:
     for port in PORTS:
         if port in exclude:
             continue
@@ -95,7 +94,7 @@ def embeddings_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def ai_server(django_db_setup, django_db_blocker, embeddings_url) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    used = {int(embeddings_url.rsplit(":", 1)[1].split("/")[0])}
+    used = frozenset({int(embeddings_url.rsplit(":", 1)[1].split("/")[0])})
     with django_db_blocker.unblock():
         # Threads, not Celery: ingestion runs beside the server, as in the embedded default.
         env = server_env(KEFU_TASKS_MODE="thread", KEFU_OUTBOUND_ALLOWLIST="127.0.0.1")
