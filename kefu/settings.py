@@ -144,7 +144,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py's pool refuses (does not wait) past max_connections; bursts of
+                # group_send from a busy process need more than its default of 100.
+                "hosts": [{"address": REDIS_URL, "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000)}],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="kefu"),
                 "capacity": 1000,
                 "expiry": 60,
@@ -228,6 +230,8 @@ KEFU_PUBLIC_URL = env.str("KEFU_PUBLIC_URL", default="http://127.0.0.1:8000")
 KEFU_TRUSTED_PROXIES = env.list("KEFU_TRUSTED_PROXIES", default=[])
 # An agent whose last socket closed stays "online" this long (page reloads, flaky Wi-Fi).
 KEFU_PRESENCE_GRACE_SECONDS = env.int("KEFU_PRESENCE_GRACE_SECONDS", default=30)
+# Threads per server process for the sockets' database work (each holds a pooled connection).
+KEFU_SOCKET_DB_THREADS = env.int("KEFU_SOCKET_DB_THREADS", default=8)
 # Shared per-minute limits; 0 disables one. Benchmarks from one address raise the IP ones.
 KEFU_RL_IP_CONNECTS_PER_MINUTE = env.int("KEFU_RL_IP_CONNECTS_PER_MINUTE", default=120)
 KEFU_RL_VISITOR_CONNECTS_PER_MINUTE = env.int("KEFU_RL_VISITOR_CONNECTS_PER_MINUTE", default=30)

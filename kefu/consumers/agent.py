@@ -13,7 +13,6 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import Count, F, Q
 from django.utils.translation import gettext as _
@@ -23,6 +22,7 @@ from kefu.consumers.base import (
     CLOSE_REVOKED,
     PROTOCOL_VERSION,
     KefuConsumer,
+    db_call,
     frame_int,
     frame_str,
     public_event_fields,
@@ -59,13 +59,14 @@ def visible(cache: dict[str, Any], *, assignee_id: int | None, status: str | Non
     return status in (Status.QUEUED, Status.BOT) and (team_id is None or team_id in cache["team_ids"])
 
 
-@database_sync_to_async
+@db_call
 def _load_agent(user: Any, channel_name: str) -> dict[str, Any] | None:
     agent = access.agent_for_user(user)
     if agent is None:
         return None
     presence.presence_socket_opened(agent=agent, channel_name=channel_name)
     return {
+        "agent": agent,
         "agent_id": agent.pk, "tenant_id": agent.tenant_id, "is_admin": agent.is_admin,
         "team_ids": frozenset(agent.teams.values_list("pk", flat=True)), "name": str(agent),
         "payload": agent_payload(agent),
@@ -110,7 +111,7 @@ class AgentConsumer(KefuConsumer):
         await self.join(events.agent_group(self.me["agent_id"]))
         await self.join(events.inbox_group(self.me["tenant_id"]))
         await self.accept()
-        counts = await database_sync_to_async(_counts)(self.me)
+        counts = await db_call(_counts)(self.me)
         await self.send_frame({"type": "welcome", "v": PROTOCOL_VERSION, "agent": self.me["payload"],
                                "counts": counts})
 
@@ -119,13 +120,13 @@ class AgentConsumer(KefuConsumer):
         if self.me is None:
             return
         agent_id = self.me["agent_id"]
-        last = await database_sync_to_async(presence.presence_socket_closed)(
+        last = await db_call(presence.presence_socket_closed)(
             agent_id=agent_id, channel_name=self.channel_name
         )
         if not last:
             return
         grace = settings.KEFU_PRESENCE_GRACE_SECONDS
-        check = database_sync_to_async(presence.presence_check_offline)
+        check = db_call(presence.presence_check_offline)
         if grace <= 0:
             await check(agent_id=agent_id)
         else:
@@ -133,7 +134,7 @@ class AgentConsumer(KefuConsumer):
             asyncio.get_running_loop().call_later(grace, lambda: asyncio.ensure_future(check(agent_id=agent_id)))
 
     # --- helpers
-    @database_sync_to_async
+    @db_call
     def _conversation(self, conversation_id: object) -> Conversation:
         """Fetch through access (tenant-scoped, 404 for foreign) and apply the visibility rule."""
         assert self.me is not None
@@ -155,7 +156,7 @@ class AgentConsumer(KefuConsumer):
         self._counts_pending = False
         if self.closing or self.me is None:
             return
-        counts = await database_sync_to_async(_counts)(self.me)
+        counts = await db_call(_counts)(self.me)
         await self.send_frame({"type": "inbox", "counts": counts})
 
     # --- frames
@@ -176,13 +177,12 @@ class AgentConsumer(KefuConsumer):
         )
         await self.send_frame(ack)
 
-    @database_sync_to_async
+    @db_call
     def _store(self, conversation_id: int, client_msg_id: str, kind: str, body: str, attachment_id: int | None,
                is_internal: bool) -> dict[str, Any]:
         assert self.me is not None
-        agent = Agent.objects.select_related("tenant").filter(pk=self.me["agent_id"], is_active=True).first()
-        if agent is None:
-            raise Forbidden()
+        # Loaded at connect; a deactivated agent's socket is closed by kefu.revoke.
+        agent = self.me["agent"]
         conv = access.access_conversation(tenant=agent.tenant, conversation_id=conversation_id)
         if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
             raise Forbidden()
@@ -225,7 +225,7 @@ class AgentConsumer(KefuConsumer):
         seq = frame_int(frame, "seq")
         conv = await self._conversation(conversation_id)
         if seq:
-            await database_sync_to_async(conversation_mark_read)(conversation_id=conv.pk, reader="agent", seq=seq)
+            await db_call(conversation_mark_read)(conversation_id=conv.pk, reader="agent", seq=seq)
             self._schedule_counts()
 
     async def on_resume(self, frame: dict[str, Any]) -> None:
@@ -257,14 +257,14 @@ class AgentConsumer(KefuConsumer):
             agent = Agent.objects.get(pk=self.me["agent_id"])  # type: ignore[index]
             presence.agent_set_presence(agent=agent, status=status)
 
-        await database_sync_to_async(_set)()
+        await db_call(_set)()
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_frame({"type": "pong", "ts": frame.get("ts")})
         now = time.monotonic()
         if self.me is not None and now - self._last_heartbeat > presence.HEARTBEAT_INTERVAL / 2:
             self._last_heartbeat = now
-            await database_sync_to_async(presence.presence_heartbeat)(
+            await db_call(presence.presence_heartbeat)(
                 agent_id=self.me["agent_id"], channel_name=self.channel_name
             )
             await self.rejoin_all()

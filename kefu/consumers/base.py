@@ -10,17 +10,19 @@ that kefu/events.py stamps, because one socket may sit in two groups that both g
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import orjson
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils.translation import gettext as _
 
 from kefu import events, tracing
@@ -48,6 +50,52 @@ CLOSE_REVOKED = 4010
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+def _outage_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # the embedded default has no Redis client installed
+        return (OSError, asyncio.TimeoutError)
+    return (OSError, asyncio.TimeoutError, RedisError)
+
+
+# What a restarting Redis raises; anything else (a bug, a closed loop) ends the socket.
+_LAYER_OUTAGE = _outage_errors()
+
+# --- Database calls off the event loop -------------------------------------------------
+# channels' database_sync_to_async runs every ORM call of the process on ONE thread, so
+# one slow transaction delays every socket. Frames of one socket are still handled one
+# at a time (the consumer awaits each), so a pool keeps per-socket order while sockets
+# proceed in parallel; each thread takes a connection from the psycopg pool.
+_db_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _db_pool
+    if _db_pool is None:
+        _db_pool = ThreadPoolExecutor(max_workers=settings.KEFU_SOCKET_DB_THREADS, thread_name_prefix="kefu-db")
+    return _db_pool
+
+
+def _run_db(func: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    close_old_connections()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+def db_call(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Like database_sync_to_async, on a pool of threads instead of one."""
+
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = contextvars.copy_context()
+        call = functools.partial(ctx.run, _run_db, func, args, kwargs)
+        return await asyncio.get_running_loop().run_in_executor(_executor(), call)
+
+    return wrapper
+
+
 def dumps(frame: dict[str, Any]) -> str:
     return orjson.dumps(frame).decode()
 
@@ -72,7 +120,7 @@ def frame_str(frame: dict[str, Any], key: str, *, max_len: int, required: bool =
     return value
 
 
-@database_sync_to_async
+@db_call
 def replay_page(conversation_id: int, after_seq: int, include_internal: bool) -> tuple[list[dict[str, Any]], bool]:
     qs = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq).select_related(
         "attachment", "sender_agent"
@@ -113,7 +161,7 @@ async def _housekeeping_loop() -> None:
             if now >= due[task.name]:
                 due[task.name] = now + period
                 try:
-                    await sync_to_async(task.apply, thread_sensitive=False)()
+                    await db_call(task.apply)()
                 except Exception:
                     logger.exception("housekeeping task %s failed", task.name)
 
@@ -161,9 +209,9 @@ class KefuConsumer(AsyncWebsocketConsumer):
                         await self.channel_layer.group_add(group, self.channel_name)
                     failing = False
                 return await self._raw_channel_receive()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
+            except _LAYER_OUTAGE:
+                if self.closing:
+                    raise
                 if not failing:
                     logger.warning("channel layer receive failed; retrying", exc_info=True)
                 failing = True

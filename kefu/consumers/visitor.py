@@ -11,7 +11,6 @@ import asyncio
 import time
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
@@ -25,6 +24,7 @@ from kefu.consumers.base import (
     CLOSE_REVOKED,
     PROTOCOL_VERSION,
     KefuConsumer,
+    db_call,
     frame_int,
     frame_str,
     public_event_fields,
@@ -80,7 +80,7 @@ def visitor_message(message: dict[str, Any], visitor_id: int) -> dict[str, Any]:
     return message
 
 
-@database_sync_to_async
+@db_call
 def _authorize(claims: Any, origin: str, ip: str) -> dict[str, Any]:
     tenant = Tenant.objects.filter(pk=claims.tenant_id, is_active=True).first()
     if tenant is None:
@@ -209,12 +209,16 @@ class VisitorConsumer(KefuConsumer):
         if conv.get("position"):
             await self.send_frame({"type": "queue", "conversation_id": conv["id"], "position": conv["position"]})
 
-    @database_sync_to_async
+    @db_call
     def _store(self, client_msg_id: str, kind: str, body: str, attachment_id: int | None) -> tuple[dict, dict]:
         if not (ratelimit.hit("vmsg", self.visitor_id, self.messages_per_minute)
                 and ratelimit.hit("ipmsg", self.ip, settings.KEFU_RL_IP_MESSAGES_PER_MINUTE)):
             raise RateLimited()
-        conv = self._conversation(create=True)
+        if self.conv_id is not None and self.conv_status != Status.CLOSED and attachment_id is None:
+            # Hot path: the id came from our own authorization; message_send locks the row.
+            conv = Conversation(pk=self.conv_id, tenant_id=self.tenant_id, visitor_id=self.visitor_id)
+        else:
+            conv = self._conversation(create=True)
         assert conv is not None
         attachment = None
         if attachment_id is not None:
@@ -226,7 +230,10 @@ class VisitorConsumer(KefuConsumer):
             client_msg_id=client_msg_id, attachment=attachment,
         )
         message = result.message
-        conv.refresh_from_db(fields=["status", "last_seq"])
+        if result.created:
+            conv = message.conversation  # the locked, updated row
+        else:
+            conv.refresh_from_db(fields=["status", "last_seq", "priority", "created_at"])
         ack = {
             "type": "ack", "client_msg_id": message.client_msg_id, "conversation_id": conv.pk, "id": message.pk,
             "seq": message.seq, "created_at": message.created_at.isoformat(), "duplicate": not result.created,
@@ -282,7 +289,7 @@ class VisitorConsumer(KefuConsumer):
         seq = frame_int(frame, "seq")
         if self.conv_id is None or not seq:
             return
-        await database_sync_to_async(conversation_mark_read)(conversation_id=self.conv_id, reader="visitor", seq=seq)
+        await db_call(conversation_mark_read)(conversation_id=self.conv_id, reader="visitor", seq=seq)
 
     async def on_resume(self, frame: dict[str, Any]) -> None:
         self._require_auth()
@@ -295,7 +302,7 @@ class VisitorConsumer(KefuConsumer):
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_frame({"type": "pong", "ts": frame.get("ts")})
 
-    @database_sync_to_async
+    @db_call
     def _handoff(self) -> dict[str, Any]:
         conv = self._conversation(create=True)
         assert conv is not None
@@ -309,7 +316,7 @@ class VisitorConsumer(KefuConsumer):
         self._require_auth()
         await self._follow(await self._handoff())
 
-    @database_sync_to_async
+    @db_call
     def _contact(self, name: str, email: str, phone: str, text: str) -> tuple[dict[str, Any], bool]:
         from kefu.tasks import notify_offline_message
 
@@ -336,7 +343,7 @@ class VisitorConsumer(KefuConsumer):
         await self._follow(conv)
         await self.send_frame({"type": "contact", "saved": True, "online": online, "conversation_id": conv["id"]})
 
-    @database_sync_to_async
+    @db_call
     def _rate(self, rating: object, comment: str) -> None:
         conv = self._conversation(create=False)
         if conv is None:

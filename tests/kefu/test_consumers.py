@@ -47,7 +47,8 @@ async def test_send_ack_after_commit_and_duplicate_stores_nothing(world):
     await send(comm, {"type": "send", "client_msg_id": "c-1", "kind": "text", "body": "你好"})
     again = await until(comm, "ack")
     assert again["duplicate"] is True and again["id"] == ack["id"] and again["seq"] == ack["seq"]
-    count = await sync_to_async(Message.objects.filter(conversation_id=ack["conversation_id"], sender_type="visitor").count)()
+    visitor_rows = Message.objects.filter(conversation_id=ack["conversation_id"], sender_type="visitor")
+    count = await sync_to_async(visitor_rows.count)()
     assert count == 1
     await comm.disconnect()
 
@@ -291,8 +292,9 @@ async def test_tenant_isolation(world):
 
 
 async def test_agent_socket_refuses_foreign_origin_and_anonymous(world):
-    _, connected, _ = await open_agent(world["agent"].user, origin="http://evil.test")
+    refused, connected, _ = await open_agent(world["agent"].user, origin="http://evil.test")
     assert not connected
+    await refused.disconnect()
     from channels.testing import WebsocketCommunicator
 
     from kefu.asgi import application
@@ -301,6 +303,7 @@ async def test_agent_socket_refuses_foreign_origin_and_anonymous(world):
                                                                       (b"host", b"testserver")])
     connected, _ = await comm.connect(timeout=5)
     assert not connected
+    await comm.disconnect()
 
 
 async def test_deactivating_agent_closes_socket_4010(world):
