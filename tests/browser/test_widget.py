@@ -454,8 +454,14 @@ def test_screenshots_desktop_and_phone(new_page, demo_site, widget_tenant, brows
     pw = widget(phone)
     panel = pw.locator(".isopen .panel")
     expect(panel).to_be_visible()
-    phone.wait_for_timeout(300)
-    box = panel.bounding_box()
-    assert box and box["x"] == 0 and box["y"] == 0 and box["width"] == 390 and box["height"] == 844
+    expect(pw.locator(".hs")).to_have_text("通常几分钟内回复")  # connected, Chinese from navigator.language
+    expect(pw.locator(".qr .chip")).to_have_count(3)  # the same visitor's history
+    # Full screen on a phone: the panel covers the whole viewport.
+    phone.wait_for_function("""() => {
+      const p = document.querySelector('[data-kefu]').shadowRoot.querySelector('.isopen .panel');
+      const r = p && p.getBoundingClientRect();
+      return r && r.x === 0 && r.y === 0 && r.width === innerWidth && r.height === innerHeight && innerWidth === 390;
+    }""")
+    phone.wait_for_timeout(300)  # the open transition, for the picture only
     phone.screenshot(path=str(SCREENSHOTS / "widget-phone.png"))
     phone.context.close()

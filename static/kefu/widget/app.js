@@ -146,16 +146,21 @@
     }
 
     function renderCards() {
-      ui.cards.textContent = "";
       const closed = S.conv && S.conv.status === "closed";
+      const wantsPrechat = S.settings.prechat && !S.cid && !S.contactDone && S.online;
+      // Rebuild only when the set of cards changes, so a half-filled form survives
+      // unrelated redraws (presence, queue, reconnects).
+      const state = [closed, S.conv && S.conv.rating, S.rating, S.online, S.contactDone, wantsPrechat, S.locale].join();
+      ui.input.disabled = !!(wantsPrechat && !S.contactDone);
+      if (ui.cards.childNodes.length && ui.cards._state === state) return;
+      ui.cards._state = state;
+      ui.cards.textContent = "";
       if (closed && S.conv.rating == null && S.rating !== "done") ui.cards.appendChild(ratingCard());
       else if (S.rating === "done") ui.cards.appendChild(h("div", {class: "sys", text: t("rateThanks")}));
       if (closed) ui.cards.appendChild(h("div", {class: "sys", text: t("closed")}));
-      const wantsPrechat = S.settings.prechat && !S.cid && !S.contactDone && S.online;
       if (!S.online && !S.contactDone) ui.cards.appendChild(contactCard("leaveTitle", "leaveText", "leaveSend", true));
       else if (wantsPrechat) ui.cards.appendChild(contactCard("prechatTitle", null, "start", false));
       else if (S.contactDone === "thanks") ui.cards.appendChild(h("div", {class: "sys", text: t("leaveThanks")}));
-      ui.input.disabled = !!(wantsPrechat && !S.contactDone);
     }
 
     function contactCard(title, text, button, phone) {
@@ -212,7 +217,7 @@
     }
     function advance() { while (S.rows[S.cid + ":" + (S.lastSeq + 1)]) S.lastSeq++; }
 
-    function addMsg(m, live) {
+    function addMsg(m, live, batch) {
       if (!m || m.is_internal || m.seq == null) return;
       if (!S.cid) setConversation(m.conversation_id);
       if (m.conversation_id !== S.cid && cidIndex(m.conversation_id) > cidIndex(S.cid)) setConversation(m.conversation_id);
@@ -237,13 +242,28 @@
         }
       }
       if (OTHER_SENDERS[m.sender_type]) hidePeerTyping();
+      if (!had) emit("message", JSON.parse(JSON.stringify(m)));
+      if (!batch) afterMessages(live);
+    }
+
+    // Work that depends on the whole list: once per frame, not once per replayed message.
+    function afterMessages(live) {
       renderQuickReplies();
       updateReceipts();
       recountUnread(live);
       scrollDown();
-      if (!had) emit("message", JSON.parse(JSON.stringify(m)));
     }
 
+    function latest(pred) {
+      let best = null;
+      for (let i = S.list.length - 1; i >= 0; i--) {
+        const m = S.list[i];
+        if (m.conversation_id === S.cid && pred(m) && (!best || m.seq > best.seq)) best = m;
+      }
+      return best;
+    }
+
+    const rowEls = {};
     function placeRow(m, row) {
       row._c = cidIndex(m.conversation_id);
       row._s = m.seq;
@@ -255,6 +275,7 @@
         ref = k;
       }
       ui.seqList.insertBefore(row, ref);
+      rowEls[key(m)] = row;
     }
 
     function renderMsg(m) {
@@ -342,8 +363,7 @@
     }
 
     function renderQuickReplies() {
-      const last = S.list.filter((m) => m.conversation_id === S.cid && m.kind !== "event")
-        .sort((a, b) => a.seq - b.seq).pop();
+      const last = latest((m) => m.kind !== "event");
       const replies = last && OTHER_SENDERS[last.sender_type] && last.meta && last.meta.quick_replies;
       ui.qr.textContent = "";
       ui.qr.hidden = !(replies && replies.length);
@@ -355,22 +375,17 @@
       });
     }
 
+    // Only the visitor's latest message carries "Sent" / "Read", like most messengers.
     function updateReceipts() {
-      let last = null;
-      S.list.forEach((m) => {
-        const row = m.sender_type === "visitor" && rowFor(m);
-        if (row && row._st) { row._st.textContent = ""; if (m.conversation_id === S.cid) last = m; }
-      });
-      if (last && !Object.keys(S.pend).length) {
-        rowFor(last)._st.textContent = last.seq <= S.agentRead ? t("read") : t("sent");
+      if (S.receiptRow && S.receiptRow._st) S.receiptRow._st.textContent = "";
+      const last = latest((m) => m.sender_type === "visitor");
+      const row = last && rowFor(last);
+      S.receiptRow = row;
+      if (row && row._st && !Object.keys(S.pend).length) {
+        row._st.textContent = last.seq <= S.agentRead ? t("read") : t("sent");
       }
     }
-    function rowFor(m) {
-      const kids = ui.seqList.children;
-      const c = cidIndex(m.conversation_id);
-      for (let i = kids.length - 1; i >= 0; i--) if (kids[i]._c === c && kids[i]._s === m.seq) return kids[i];
-      return null;
-    }
+    function rowFor(m) { return rowEls[key(m)] || null; }
 
     function scrollDown() { if (ui.log) requestAnimationFrame(() => { ui.log.scrollTop = ui.log.scrollHeight; }); }
 
@@ -721,7 +736,8 @@
       },
       message(f) { addMsg(f.message, true); },
       messages(f) {
-        (f.messages || []).forEach((m) => addMsg(m, false));
+        (f.messages || []).forEach((m) => addMsg(m, false, true));
+        afterMessages(false);
         const last = (f.messages || []).slice(-1)[0];
         if (f.has_more && last) wsSend({type: "resume", last_seq: last.seq});
       },
@@ -800,7 +816,13 @@
       const loc = L.pickLocale(code);
       if (!loc) return;
       S.locale = loc;
-      t = L.translator(loc);
+      const builtin = L.translator(loc);
+      // Tenant wording wins: settings.texts = {"en": {"title": ...}, "zh-hans": {...}}.
+      t = (k, vars) => {
+        const o = S.settings.texts;
+        const own = o && o[loc] && o[loc][k];
+        return typeof own === "string" && own ? own : builtin(k, vars);
+      };
       if (rebuild && ui.k) buildShell();
     }
 
