@@ -55,6 +55,25 @@ def tenant_visitors_group(tenant_id: int) -> str:
     return f"kefu.tvis.{tenant_id}"
 
 
+def supervisors_group(tenant_id: int) -> str:
+    """Owner and admin sockets of a tenant: they see every message live."""
+    return f"kefu.sup.{tenant_id}"
+
+
+def message_groups(*, tenant_id: int, conversation_id: int, assignee_id: int | None, status: str) -> list[str]:
+    """Who hears of a new message, kept small: `group_send` costs one delivery per member.
+
+    The conversation (visitor and watchers), its assignee's sockets and the supervisors.
+    Only queue and bot conversations go to the whole inbox, where any agent may pick them up.
+    """
+    groups = [conversation_group(conversation_id), supervisors_group(tenant_id)]
+    if assignee_id is not None and status == "assigned":
+        groups.append(agent_group(assignee_id))
+    else:
+        groups.append(inbox_group(tenant_id))
+    return groups
+
+
 def _stamp(event: dict[str, Any]) -> None:
     # One id per event, shared by all its groups: a socket in two of them (an agent's
     # inbox and a watched conversation) delivers it once.

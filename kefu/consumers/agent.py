@@ -34,7 +34,8 @@ from kefu.services import presence
 from kefu.services.conversations import conversation_assign, conversation_mark_read
 from kefu.services.messages import message_send
 
-COUNTS_DEBOUNCE = 0.5
+# Counts are an aggregate over the tenant's open conversations: at most one per 2 s per socket.
+COUNTS_DEBOUNCE = 2.0
 TYPING_MIN_INTERVAL = 1.5
 
 
@@ -110,6 +111,8 @@ class AgentConsumer(KefuConsumer):
             return
         await self.join(events.agent_group(self.me["agent_id"]))
         await self.join(events.inbox_group(self.me["tenant_id"]))
+        if self.me["is_admin"]:
+            await self.join(events.supervisors_group(self.me["tenant_id"]))
         await self.accept()
         counts = await db_call(_counts)(self.me)
         await self.send_frame({"type": "welcome", "v": PROTOCOL_VERSION, "agent": self.me["payload"],
@@ -197,8 +200,9 @@ class AgentConsumer(KefuConsumer):
             agent=agent, attachment=attachment, is_internal=is_internal,
         )
         message = result.message
-        if not is_internal:
-            conversation_mark_read(conversation_id=conv.pk, reader="agent", seq=message.seq)
+        if not is_internal and result.created:
+            # Replying means having read; no receipt broadcast, the reply itself says so.
+            Conversation.objects.filter(pk=conv.pk, agent_read_seq__lt=message.seq).update(agent_read_seq=message.seq)
         return {
             "type": "ack", "client_msg_id": message.client_msg_id, "conversation_id": conv.pk, "id": message.pk,
             "seq": message.seq, "created_at": message.created_at.isoformat(), "duplicate": not result.created,
@@ -284,7 +288,8 @@ class AgentConsumer(KefuConsumer):
                 me, assignee_id=event.get("assignee_id"), status=event.get("status"), team_id=event.get("team_id")
             ):
                 await self.send_frame({"type": "message", "message": message, "status": event.get("status")})
-                self._schedule_counts()
+                if message.get("sender_type") == SenderType.VISITOR:  # only visitors make "unread" move
+                    self._schedule_counts()
         elif kind.startswith("kefu.conversation."):
             conv = event["conversation"]
             assignee = (conv.get("assignee") or {}).get("id")

@@ -113,7 +113,9 @@ def message_send(
 
         message.conversation = conv
         payload = message_payload(message)
-        groups = [events.inbox_group(conv.tenant_id), events.conversation_group(conv.pk)]
+        groups = events.message_groups(
+            tenant_id=conv.tenant_id, conversation_id=conv.pk, assignee_id=conv.assignee_id, status=conv.status
+        )
         events.broadcast_on_commit(
             groups,
             # assignee_id and team_id let agent sockets filter the inbox without a query.
