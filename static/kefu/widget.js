@@ -11,7 +11,7 @@
   var q = (stub && stub.q) || [];
   var src = me.src;
   var base = src.slice(0, src.indexOf("/static/kefu/widget.js"));
-  var files = ["widget/lib.js", "widget/app.js"];
+  var files = ["widget/lib.js", "widget/files.js", "widget/app.js"];
   var mods = {};
   var loading = 0;
   var booted = 0;

@@ -38,6 +38,9 @@
 
     // --- UI shell ----------------------------------------------------------------------
     const ui = {};
+    // Attachments and uploads live in files.js; it sees the app through this object.
+    const F = boot.mods.files({h: h, L: L, base: base, root: root, S: S, ui: ui, uuid: uuid,
+      t: (k, v) => t(k, v), enqueue: (item, row) => enqueue(item, row), scrollDown: () => scrollDown()});
     function buildShell() {
       // Redrawn when settings or the language change: keep what the visitor was typing.
       const draft = ui.input ? ui.input.value : "";
@@ -66,9 +69,9 @@
       ui.human = h("button", {class: "chip", text: t("human"), hidden: true, onclick: handoff});
       ui.acts = h("div", {class: "acts", hidden: true}, [ui.human]);
       ui.input = h("textarea", {rows: 1, placeholder: t("placeholder"), "aria-label": t("placeholder"),
-        maxlength: 5000, oninput: onInput, onkeydown: onKey, onpaste: onPaste});
+        maxlength: 5000, oninput: onInput, onkeydown: onKey, onpaste: F.onPaste});
       ui.file = h("input", {type: "file", hidden: true, multiple: true,
-        onchange: () => { Array.from(ui.file.files).forEach(upload); ui.file.value = ""; }});
+        onchange: () => { Array.from(ui.file.files).forEach(F.upload); ui.file.value = ""; }});
       ui.emo = h("div", {class: "emo", hidden: true}, L.EMOJI.map((e) =>
         h("button", {text: e, "aria-label": e, onclick: () => insertText(e)})));
       ui.foot = h("div", {class: "ft"}, [ui.emo, h("div", {class: "cmp"}, [
@@ -86,7 +89,7 @@
       ui.drop.addEventListener("dragleave", () => { ui.drop.hidden = true; });
       ui.panel.addEventListener("drop", (e) => {
         e.preventDefault(); ui.drop.hidden = true;
-        Array.from((e.dataTransfer && e.dataTransfer.files) || []).forEach(upload);
+        Array.from((e.dataTransfer && e.dataTransfer.files) || []).forEach(F.upload);
       });
       ui.k = h("div", {class: "k" + (st.position === "left" ? " left" : "") + (S.open ? " isopen" : "")},
         [ui.panel, ui.launcher]);
@@ -303,63 +306,20 @@
       const a = m.attachment;
       if (a && m.kind === "image") {
         const img = h("img", {alt: a.name || t("image")});
-        img.addEventListener("click", () => zoom(img.src));
-        attachmentUrl(a, m).then((u) => { img.src = u; }, () => { img.alt = t("uploadFailed"); });
+        img.addEventListener("click", () => F.zoom(img.src));
+        F.attachmentUrl(a, m).then((u) => { img.src = u; }, () => { img.alt = t("uploadFailed"); });
         bubble.appendChild(img);
       } else if (a && m.kind === "audio") {
         const au = h("audio", {controls: true, preload: "metadata"});
-        attachmentUrl(a, m).then((u) => { au.src = u; }, () => {});
+        F.attachmentUrl(a, m).then((u) => { au.src = u; }, () => {});
         bubble.appendChild(au);
       } else if (a) {
-        bubble.appendChild(fileLink(a, m));
+        bubble.appendChild(F.fileLink(a, m));
       }
       if (m.body) {
         if (rich) bubble.appendChild(L.markdown(m.body));
         else bubble.appendChild(h("div", {text: m.body, style: "white-space:pre-wrap"}));
       }
-    }
-
-    function fileLink(a, m) {
-      return h("a", {class: "fl", href: "#", onclick: (e) => {
-        e.preventDefault();
-        attachmentUrl(a, m).then((u) => {
-          // `download` only works for same-origin (blob) URLs; a signed link opens in a tab.
-          if (!/^blob:/.test(u)) { W.open(u, "_blank", "noopener"); return; }
-          const dl = h("a", {href: u, download: a.name || "file"});
-          root.appendChild(dl); dl.click(); dl.remove();
-        });
-      }}, [L.icon("file", 22), h("span", {text: (a.name || t("file")) + (a.size ? " · " + fmtSize(a.size) : "")})]);
-    }
-    const fmtSize = (n) => n > 1048576 ? (n / 1048576).toFixed(1) + " MB" : Math.max(1, Math.round(n / 1024)) + " KB";
-
-    const blobs = {};
-    const signed = (u) => !!u && /[?&]s=/.test(u) && /^\/[^/]/.test(u);
-    function attachmentUrl(a, m) {
-      const id = a.id;
-      // The server signs a per-visitor link (?s=...), usable as a plain src. Without one
-      // (a replayed message), ask the history endpoint, which signs; as a last resort
-      // fetch with the token in a header (never in a URL) and use a blob.
-      if (!blobs[id] && signed(a.url)) blobs[id] = Promise.resolve(base + a.url);
-      if (!blobs[id]) {
-        const auth = {headers: {Authorization: "Bearer " + S.token}};
-        const viaHistory = m && m.seq ? fetch(base + "/widget/api/messages?limit=1&conversation_id=" + m.conversation_id
-          + "&after_seq=" + (m.seq - 1), auth).then((r) => r.json()).then((d) => {
-          const hit = (d.messages || []).filter((x) => x.attachment && x.attachment.id === id)[0];
-          if (!hit || !signed(hit.attachment.url)) throw new Error("unsigned");
-          return base + hit.attachment.url;
-        }) : Promise.reject(new Error("no message"));
-        blobs[id] = viaHistory.catch(() => fetch(base + "/widget/api/attachments/" + id, auth)
-          .then((r) => { if (!r.ok) throw new Error(r.status); return r.blob(); })
-          .then((b) => URL.createObjectURL(b)));
-        blobs[id].catch(() => { delete blobs[id]; });
-      }
-      return blobs[id];
-    }
-
-    function zoom(src) {
-      if (!src) return;
-      const z = h("div", {class: "zoom", onclick: () => z.remove()}, h("img", {src: src, alt: ""}));
-      ui.k.appendChild(z);
     }
 
     function renderQuickReplies() {
@@ -559,52 +519,6 @@
       const p = S.pend[id];
       if (!p) return;
       if (p.row._st) { p.row._st.textContent = t("failed") + (why ? " · " + why : ""); p.row._st.classList.add("err"); }
-    }
-
-    // --- uploads: XMLHttpRequest for progress --------------------------------------------
-    function onPaste(e) {
-      const files = Array.from((e.clipboardData && e.clipboardData.files) || []);
-      if (files.length) { e.preventDefault(); files.forEach(upload); }
-    }
-
-    function upload(file) {
-      const kind = /^image\//.test(file.type) ? "image" : /^audio\//.test(file.type) ? "audio" : "file";
-      const id = uuid();
-      const preview = kind === "image" ? URL.createObjectURL(file) : null;
-      const bar = h("i");
-      const bubble = h("div", {class: "b"}, [
-        preview ? h("img", {src: preview, alt: file.name}) : h("div", {class: "fl"}, [L.icon("file", 22),
-          h("span", {text: file.name + " · " + fmtSize(file.size)})]),
-        h("div", {class: "prog"}, bar)]);
-      const st = h("div", {class: "st", text: t("sending")});
-      const row = h("div", {class: "row me"}, h("div", {class: "col"}, [bubble, st]));
-      row._st = st;
-      S.pend[id] = {row: row, item: {client_msg_id: id, kind: kind, body: ""}};
-      ui.tail.appendChild(row);
-      scrollDown();
-      const max = (S.settings.max_upload_mb || 20) * 1048576;
-      const failUpload = (why) => { st.textContent = why; st.classList.add("err"); bar.parentNode.hidden = true; };
-      if (file.size > max) return failUpload(t("tooBig"));
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", base + "/widget/api/upload");
-      xhr.setRequestHeader("Authorization", "Bearer " + S.token);
-      xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.style.width = Math.round(100 * e.loaded / e.total) + "%"; };
-      xhr.onload = () => {
-        let a = null;
-        try { a = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
-        a = a && (a.attachment || a);
-        if (xhr.status >= 300 || !a || !a.id) return failUpload(t("uploadFailed"));
-        bar.style.width = "100%";
-        const ct = a.content_type || file.type;
-        const k = /^image\//.test(ct) ? "image" : /^audio\//.test(ct) ? "audio" : "file";
-        blobs[a.id] = Promise.resolve(preview || URL.createObjectURL(file));
-        enqueue({client_msg_id: id, kind: k, body: "", attachment_id: a.id,
-          attachment: {id: a.id, name: a.name || file.name, size: a.size || file.size, content_type: ct, url: a.url}}, row);
-      };
-      xhr.onerror = () => failUpload(t("uploadFailed"));
-      const fd = new FormData();
-      fd.append("file", file, file.name);
-      xhr.send(fd);
     }
 
     // --- transport ------------------------------------------------------------------------
