@@ -495,7 +495,7 @@
     function pendingRow(item, row) {
       let p = S.pend[item.client_msg_id];
       if (!p) {
-        const m = {sender_type: "visitor", kind: item.kind, body: item.body};
+        const m = {sender_type: "visitor", kind: item.kind, body: item.body, attachment: item.attachment || null};
         row = row || renderMsg(m);
         p = S.pend[item.client_msg_id] = {row: row, item: item};
         ui.tail.appendChild(row);
