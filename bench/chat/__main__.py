@@ -36,7 +36,7 @@ TARGETS = {
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.chat", description=__doc__)
     p.add_argument("--visitors", type=int, default=1000, help="active visitor sockets in the load phase")
-    p.add_argument("--agents", type=int, default=20)
+    p.add_argument("--agents", type=int, default=100)
     p.add_argument("--rate", type=float, default=1000, help="messages per second (Poisson, open loop)")
     p.add_argument("--duration", type=float, default=30, help="seconds of load (max 300)")
     p.add_argument("--idle", type=int, default=20000, help="idle visitor sockets to hold (0 skips)")
@@ -124,7 +124,7 @@ def main() -> int:
         chat["servers"] = cpu
         result["chat"] = chat
         print("chat:", json.dumps({k: chat[k] for k in ("sent", "received", "deliveries_per_s", "error_count")}),
-              json.dumps(chat["latency"]), flush=True)
+              json.dumps(chat["latency"]), "ack:", json.dumps(chat["ack_latency"]), flush=True)
 
         if args.reconnects:
             clients_before = redis_clients(args.redis_url)

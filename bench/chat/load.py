@@ -71,6 +71,8 @@ async def open_agent(ws_base: str, session_key: str):
 class Tally:
     pending: dict[str, float] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    ack_pending: dict[str, float] = field(default_factory=dict)
+    ack_latencies: list[float] = field(default_factory=list)
     deliveries: int = 0
     errors: list[str] = field(default_factory=list)
     sent: int = 0
@@ -98,6 +100,10 @@ async def _reader(ws, role: str, tally: Tally, closed_ok: asyncio.Event) -> None
                 sent_at = tally.pending.pop(message.get("client_msg_id") or "", None)
                 if sent_at is not None:
                     tally.latencies.append(now - sent_at)
+            elif kind == "ack":
+                sent_at = tally.ack_pending.pop(frame.get("client_msg_id") or "", None)
+                if sent_at is not None:
+                    tally.ack_latencies.append(now - sent_at)
             elif kind == "error":
                 tally.error(f"{role}: {frame.get('code')} {frame.get('ref')}")
     except websockets.ConnectionClosed as exc:
@@ -166,7 +172,7 @@ async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int
                 return
             frame = {"type": "send", "conversation_id": conv_id, "client_msg_id": msg_id, "kind": "text",
                      "body": f"agent says {msg_id}"}
-        tally.pending[msg_id] = time.perf_counter()
+        tally.pending[msg_id] = tally.ack_pending[msg_id] = time.perf_counter()
         tally.sent += 1
         try:
             await ws.send(json.dumps(frame))
@@ -196,6 +202,7 @@ async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int
         "received": len(tally.latencies), "lost_or_late": len(tally.pending),
         "deliveries": tally.deliveries, "deliveries_per_s": round(tally.deliveries / elapsed, 1),
         "latency": summarize_ms(tally.latencies),
+        "ack_latency": summarize_ms(tally.ack_latencies),
         "generator_lag_p99_ms": (percentile(tally.lag, 99) or 0) * 1000,
         "errors": tally.errors[:20], "error_count": len(tally.errors),
     }

@@ -40,6 +40,7 @@ MAX_REPLAY_PAGES = 10
 ERROR_WINDOW_SECONDS = 10.0
 MAX_ERRORS_IN_WINDOW = 20
 MAX_DROPPED_FRAMES = 50
+MAX_QUEUED_FRAMES = 64
 
 CLOSE_AUTH = 4001
 CLOSE_FORBIDDEN = 4003
@@ -186,6 +187,10 @@ class KefuConsumer(AsyncWebsocketConsumer):
         self._seen_ids: deque[str] = deque(maxlen=512)
         self._seen_set: set[str] = set()
         self.closing = False
+        # Frames are handled by a worker task in arrival order, so a slow write never
+        # holds up the dispatch loop that delivers channel-layer events to this socket.
+        self._frames: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(maxsize=MAX_QUEUED_FRAMES)
+        self._worker = asyncio.get_running_loop().create_task(self._work())
         await super().websocket_connect(message)
 
     # --- channel layer outage: keep the socket, retry, and restore memberships afterwards.
@@ -239,6 +244,13 @@ class KefuConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_add(group, self.channel_name)
             except Exception:
                 return
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        self.closing = True
+        worker = getattr(self, "_worker", None)
+        if worker is not None:
+            worker.cancel()
+        await super().websocket_disconnect(message)
 
     async def disconnect(self, code: int) -> None:
         for group in list(self.joined):
@@ -310,17 +322,33 @@ class KefuConsumer(AsyncWebsocketConsumer):
         if method is None:
             await self.send_error("unknown_type", _("Unknown frame type."), ref=kind[:40])
             return
-        ref = frame.get("client_msg_id") if isinstance(frame.get("client_msg_id"), str) else kind
-        token = tracing.set_trace_id(tracing.new_trace_id())
         try:
-            await getattr(self, method)(frame)
-        except KefuError as exc:
-            await self.send_error(exc.code, exc.message, ref=ref)
-        except Exception:
-            logger.exception("frame %s failed", kind)
-            await self.send_error("invalid", _("The frame could not be handled."), ref=ref)
-        finally:
-            tracing.reset_trace_id(token)
+            self._frames.put_nowait((method, frame))
+        except asyncio.QueueFull:
+            await self.send_error("rate_limited", _("Slow down."), ref=kind)
+
+    async def _work(self) -> None:
+        while True:
+            method, frame = await self._frames.get()
+            if self.closing:
+                return
+            kind = frame["type"]
+            ref = frame.get("client_msg_id") if isinstance(frame.get("client_msg_id"), str) else kind
+            token = tracing.set_trace_id(tracing.new_trace_id())
+            try:
+                await getattr(self, method)(frame)
+            except KefuError as exc:
+                await self.send_error(exc.code, exc.message, ref=ref)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("frame %s failed", kind)
+                try:
+                    await self.send_error("invalid", _("The frame could not be handled."), ref=ref)
+                except Exception:
+                    return  # the socket is gone
+            finally:
+                tracing.reset_trace_id(token)
 
     # --- channel-layer events
     async def dispatch(self, message: dict[str, Any]) -> None:

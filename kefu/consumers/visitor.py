@@ -203,14 +203,15 @@ class VisitorConsumer(KefuConsumer):
         kind = frame_str(frame, "kind", max_len=20) or "text"
         body = frame_str(frame, "body", max_len=settings.KEFU_MAX_MESSAGE_CHARS * 2)
         attachment_id = frame_int(frame, "attachment_id")
-        ack, conv = await self._store(client_msg_id, kind, body, attachment_id)
+        ack, conv = await self._store(client_msg_id, kind, body, attachment_id, self.conv_id)
         await self._follow(conv)
         await self.send_frame(ack)
         if conv.get("position"):
             await self.send_frame({"type": "queue", "conversation_id": conv["id"], "position": conv["position"]})
 
     @db_call
-    def _store(self, client_msg_id: str, kind: str, body: str, attachment_id: int | None) -> tuple[dict, dict]:
+    def _store(self, client_msg_id: str, kind: str, body: str, attachment_id: int | None,
+               known_conv_id: int | None) -> tuple[dict, dict]:
         if not (ratelimit.hit("vmsg", self.visitor_id, self.messages_per_minute)
                 and ratelimit.hit("ipmsg", self.ip, settings.KEFU_RL_IP_MESSAGES_PER_MINUTE)):
             raise RateLimited()
@@ -240,7 +241,7 @@ class VisitorConsumer(KefuConsumer):
         }
         # The socket joins a new conversation's group only after this returns, so it may
         # have missed the queue broadcast of the routing pass: it gets its position here.
-        position = routing_queue_position(conversation=conv) if conv.pk != self.conv_id else None
+        position = routing_queue_position(conversation=conv) if conv.pk != known_conv_id else None
         return ack, {"id": conv.pk, "status": conv.status, "position": position}
 
     def _conversation(self, *, create: bool) -> Conversation | None:

@@ -84,3 +84,15 @@ async def closed_with(comm: WebsocketCommunicator, timeout: float = 5) -> int:
         message = await comm.receive_output(timeout=max(0.01, deadline - loop.time()))
         if message["type"] == "websocket.close":
             return message.get("code", 1000)
+
+
+async def collect(comm: WebsocketCommunicator, kinds: set[str], timeout: float = 5) -> dict[str, dict[str, Any]]:
+    """The first frame of each type, whatever order they arrive in (acks and events race)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    found: dict[str, dict[str, Any]] = {}
+    while set(found) != kinds:
+        frame = await comm.receive_json_from(timeout=max(0.01, deadline - loop.time()))
+        if frame.get("type") in kinds and frame["type"] not in found:
+            found[frame["type"]] = frame
+    return found

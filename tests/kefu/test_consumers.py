@@ -16,6 +16,7 @@ from kefu.visitor_tokens import SALT
 from tests.factories import AgentFactory, ConversationFactory, TenantFactory, VisitorFactory
 from tests.kefu.live_helpers import (
     closed_with,
+    collect,
     drain,
     open_agent,
     open_visitor,
@@ -174,8 +175,7 @@ async def test_visitor_and_agent_talk_notes_stay_internal_typing_and_read(world)
 
     await send(a_comm, {"type": "send", "conversation_id": conv_id, "client_msg_id": "n1", "body": "secret note",
                         "is_internal": True})
-    note_ack = await until(a_comm, "ack")
-    await until(a_comm, "message", timeout=5)
+    note_ack = (await collect(a_comm, {"ack", "message"}))["ack"]
     frames = await drain(v_comm, 0.5)
     assert not any(f.get("type") == "message" and f["message"]["id"] == note_ack["id"] for f in frames)
     assert not any("secret note" in json.dumps(f) for f in frames)
