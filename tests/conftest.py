@@ -22,6 +22,9 @@ def _missing(marker: str) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Playwright's sync API keeps an event loop running in the main thread for as long as
+    # its session-scoped browser lives; asyncio tests after it would fail, so browsers go last.
+    items.sort(key=lambda item: item.nodeid.startswith("tests/browser/"))
     for item in items:
         for marker in ("postgres", "redis", "browser"):
             if item.get_closest_marker(marker) is None:

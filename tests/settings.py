@@ -22,6 +22,8 @@ if "DATABASE_URL" not in os.environ and _answers("127.0.0.1", 5432):
 if "REDIS_URL" not in os.environ and _answers("127.0.0.1", 6379):
     os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/15"
 os.environ.setdefault("DEBUG", "true")
+# Assertions are written against the source strings; zh-hans tests switch explicitly.
+os.environ.setdefault("LANGUAGE_CODE", "en")
 os.environ.setdefault("LOG_FORMAT", "console")
 os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"kefutest{os.getpid()}")
 os.environ.setdefault("CACHE_PREFIX", f"kefutest{os.getpid()}")
