@@ -39,15 +39,16 @@ import django  # noqa: E402
 
 django.setup()
 
+import contextlib  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+
 import httpx2  # noqa: E402
 
 from bots.engine import TurnPlan, answer_turn  # noqa: E402
 from bots.interface import BotRequest, ProviderConfig, Timeouts  # noqa: E402
 from bots.providers.base import build_provider  # noqa: E402
 from bots.streaming import DeltaPublisher  # noqa: E402
-import contextlib  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bots.json"
 
@@ -60,10 +61,16 @@ def pct(values: list[float], p: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {k: round(v, 3) for k, v in {
-        "p50": pct(values, 50), "p90": pct(values, 90), "p99": pct(values, 99), "max": max(values, default=float("nan")),
-        "mean": statistics.fmean(values) if values else float("nan"),
-    }.items()}
+    return {
+        k: round(v, 3)
+        for k, v in {
+            "p50": pct(values, 50),
+            "p90": pct(values, 90),
+            "p99": pct(values, 99),
+            "max": max(values, default=float("nan")),
+            "mean": statistics.fmean(values) if values else float("nan"),
+        }.items()
+    }
 
 
 def cpu_seconds() -> float:
@@ -85,9 +92,15 @@ async def bare_first_token(url: str, n: int = 200) -> list[float]:
     async with httpx2.AsyncClient() as client:
         for _ in range(n):
             started = time.perf_counter()
-            async with client.stream("POST", f"{url}/v1/chat/completions", json={
-                "model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}],
-            }) as response:
+            async with client.stream(
+                "POST",
+                f"{url}/v1/chat/completions",
+                json={
+                    "model": "m",
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+            ) as response:
                 first = None
                 async for line in response.aiter_lines():
                     if first is None and '"content":"' in line and '"content":""' not in line:
@@ -98,8 +111,9 @@ async def bare_first_token(url: str, n: int = 200) -> list[float]:
 
 
 def plan_for(url: str, conversation_id: int, timeouts: Timeouts) -> TurnPlan:
-    config = ProviderConfig(kind="openai", base_url=f"{url}/v1", api_key="sk", model="m", name=f"bench:{url}",
-                            timeouts=timeouts)
+    config = ProviderConfig(
+        kind="openai", base_url=f"{url}/v1", api_key="sk", model="m", name=f"bench:{url}", timeouts=timeouts
+    )
     request = BotRequest(question="你好", conversation_key=f"c{conversation_id}", visitor_id="v")
     return TurnPlan(request=request, chain=[build_provider(config)])
 
@@ -134,8 +148,12 @@ async def engine_instant(url: str, answers: int, concurrency: int) -> dict:
     # Overhead measured one at a time, so queueing behind other answers does not count.
     serial = [(await one_answer(url, answers + i, timeouts))[1] or 0.0 for i in range(200)]
     return {
-        "answers": answers, "concurrency": concurrency, "ok": ok, "seconds": round(elapsed, 2),
-        "answers_per_second": round(ok / elapsed, 1), "cpu_share": round((cpu_seconds() - cpu0) / elapsed, 2),
+        "answers": answers,
+        "concurrency": concurrency,
+        "ok": ok,
+        "seconds": round(elapsed, 2),
+        "answers_per_second": round(ok / elapsed, 1),
+        "cpu_share": round((cpu_seconds() - cpu0) / elapsed, 2),
         "bare_client_first_token_ms": summary(baseline),
         "product_first_token_ms_serial": summary(serial),
         "first_token_overhead_ms_p50": round(pct(serial, 50) - base_p50, 3),
@@ -151,9 +169,13 @@ async def engine_paced(url: str, streams: int) -> dict:
     elapsed = time.perf_counter() - t0
     firsts = [first - 300.0 for _total, first, ok in results if first is not None]
     return {
-        "streams": streams, "completed": sum(ok for *_x, ok in results), "seconds": round(elapsed, 2),
-        "first_token_overhead_ms": summary(firsts), "cpu_seconds": round(cpu_seconds() - cpu0, 2),
-        "rss_mb_before": round(rss0, 1), "rss_mb_after": round(rss_mb(), 1),
+        "streams": streams,
+        "completed": sum(ok for *_x, ok in results),
+        "seconds": round(elapsed, 2),
+        "first_token_overhead_ms": summary(firsts),
+        "cpu_seconds": round(cpu_seconds() - cpu0, 2),
+        "rss_mb_before": round(rss0, 1),
+        "rss_mb_after": round(rss_mb(), 1),
     }
 
 
@@ -194,9 +216,15 @@ def whole_turns(turns: int, threads: int) -> dict:
     done = BotTurn.objects.filter(tenant=tenant, status=TurnStatus.DONE).count()
     answered = conversation_count = tenant.messages.filter(sender_type=SenderType.BOT).count()
     del conversation_count
-    return {"turns": turns, "threads": threads, "done": done, "answers_stored": answered,
-            "seconds": round(elapsed, 2), "turns_per_second": round(turns / elapsed, 1),
-            "turn_ms": summary(latencies)}
+    return {
+        "turns": turns,
+        "threads": threads,
+        "done": done,
+        "answers_stored": answered,
+        "seconds": round(elapsed, 2),
+        "turns_per_second": round(turns / elapsed, 1),
+        "turn_ms": summary(latencies),
+    }
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ class BotForm(forms.ModelForm):
 
     class Meta:
         model = Bot
-        fields = "__all__"
+        exclude: list[str] = []
 
     def clean_api_key(self) -> str:
         value = self.cleaned_data.get("api_key") or ""
@@ -46,7 +46,9 @@ class SecretForm(forms.ModelForm):
 
 @admin.register(BusinessHook)
 class BusinessHookAdmin(TenantScopedAdmin):
-    form = type("BusinessHookForm", (SecretForm,), {"Meta": type("Meta", (), {"model": BusinessHook, "fields": "__all__"})})
+    form = type(
+        "BusinessHookForm", (SecretForm,), {"Meta": type("Meta", (), {"model": BusinessHook, "fields": "__all__"})}
+    )
     list_display = ("name", "tenant", "url", "enabled", "timeout_ms")
     list_filter = ("enabled", "tenant")
     search_fields = ("name", "url")
@@ -54,7 +56,9 @@ class BusinessHookAdmin(TenantScopedAdmin):
 
 @admin.register(AlertChannel)
 class AlertChannelAdmin(TenantScopedAdmin):
-    form = type("AlertChannelForm", (SecretForm,), {"Meta": type("Meta", (), {"model": AlertChannel, "fields": "__all__"})})
+    form = type(
+        "AlertChannelForm", (SecretForm,), {"Meta": type("Meta", (), {"model": AlertChannel, "fields": "__all__"})}
+    )
     list_display = ("name", "tenant", "kind", "enabled")
     list_filter = ("kind", "enabled", "tenant")
 

@@ -29,7 +29,8 @@ class Bot(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="bots", verbose_name=_("tenant"))
     name = models.CharField(_("name"), max_length=80)
     enabled = models.BooleanField(
-        _("answers new conversations"), default=True,
+        _("answers new conversations"),
+        default=True,
         help_text=_("Off: the bot is only used as another bot's backup."),
     )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.WIDGET)
@@ -43,19 +44,27 @@ class Bot(models.Model):
     max_tokens = models.PositiveIntegerField(_("max tokens"), null=True, blank=True)
     system_prompt = models.TextField(_("system prompt"), blank=True)
     extra = models.JSONField(
-        _("provider options"), default=dict, blank=True,
+        _("provider options"),
+        default=dict,
+        blank=True,
         help_text=_('Provider specific, e.g. {"app_type": "workflow"} for Dify or {"bot_id": "..."} for Coze.'),
     )
     backup = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
-        verbose_name=_("backup bot"), help_text=_("Used when this bot's provider fails."),
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("backup bot"),
+        help_text=_("Used when this bot's provider fails."),
     )
     knowledge_bases = models.ManyToManyField(
         "knowledge.KnowledgeBase", blank=True, related_name="bots", verbose_name=_("knowledge bases")
     )
     history_messages = models.PositiveSmallIntegerField(_("messages of context"), default=20)
     faq_direct_threshold = models.FloatField(
-        _("answer FAQ directly above confidence"), default=0.8,
+        _("answer FAQ directly above confidence"),
+        default=0.8,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
     )
     unsure_handoff_after = models.PositiveSmallIntegerField(_("hand off after unsure answers"), default=2)
@@ -80,7 +89,9 @@ class Bot(models.Model):
 class BusinessHook(models.Model):
     """A tenant's own HTTP endpoint asked in parallel with the bot (order lookup, CRM)."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="business_hooks", verbose_name=_("tenant"))
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="business_hooks", verbose_name=_("tenant")
+    )
     name = models.CharField(_("name"), max_length=80)
     url = models.URLField(_("URL"), max_length=500)
     secret = EncryptedTextField(_("signing secret"), blank=True)
@@ -154,6 +165,9 @@ class ConversationBotState(models.Model):
         verbose_name = _("bot state")
         verbose_name_plural = _("bot states")
 
+    def __str__(self) -> str:
+        return f"bot state of conversation {self.conversation_id}"
+
 
 class AlertKind(models.TextChoices):
     WECOM = "wecom", _("WeCom (企业微信)")
@@ -166,7 +180,9 @@ class AlertKind(models.TextChoices):
 class AlertChannel(models.Model):
     """Where operators hear that a provider's circuit opened or recovered."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alert_channels", verbose_name=_("tenant"))
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="alert_channels", verbose_name=_("tenant")
+    )
     name = models.CharField(_("name"), max_length=80)
     kind = models.CharField(_("kind"), max_length=10, choices=AlertKind.choices)
     url = models.URLField(_("webhook URL"), max_length=500)

@@ -13,8 +13,9 @@ from kefu import events
 class DeltaPublisher:
     """Coalesces provider deltas so a fast provider costs one channel-layer send per window."""
 
-    def __init__(self, *, conversation_id: int, window: float = 0.05,
-                 output_filter: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self, *, conversation_id: int, window: float = 0.05, output_filter: Callable[[], Any] | None = None
+    ) -> None:
         self.conversation_id = conversation_id
         # Output middlewares (sensitive words) must also see streamed text, not only the
         # stored reply; the filter holds back a few characters to catch split words.
@@ -58,13 +59,19 @@ class DeltaPublisher:
         self.sent_chars += len(text)
         await events.apublish(
             self.groups,
-            {"type": "kefu.bot.delta", "conversation_id": self.conversation_id, "stream_id": self.stream_id, "text": text},
+            {
+                "type": "kefu.bot.delta",
+                "conversation_id": self.conversation_id,
+                "stream_id": self.stream_id,
+                "text": text,
+            },
         )
 
     async def failed(self) -> None:
         self._buffer.clear()
         await events.apublish(
-            self.groups, {"type": "kefu.bot.failed", "conversation_id": self.conversation_id, "stream_id": self.stream_id}
+            self.groups,
+            {"type": "kefu.bot.failed", "conversation_id": self.conversation_id, "stream_id": self.stream_id},
         )
 
     def restart(self) -> None:
@@ -76,6 +83,8 @@ class DeltaPublisher:
 
     def done_event(self, message_payload: dict) -> dict:
         return {
-            "type": "kefu.bot.done", "conversation_id": self.conversation_id, "stream_id": self.stream_id,
+            "type": "kefu.bot.done",
+            "conversation_id": self.conversation_id,
+            "stream_id": self.stream_id,
             "message": message_payload,
         }

@@ -11,7 +11,17 @@ from django.utils.translation import gettext_lazy as _
 
 from kefu.access import agent_for_user
 from kefu.models import (
-    Agent, ApiKey, Attachment, AuditLog, CannedReply, Conversation, Message, Tag, Team, Tenant, Visitor,
+    Agent,
+    ApiKey,
+    Attachment,
+    AuditLog,
+    CannedReply,
+    Conversation,
+    Message,
+    Tag,
+    Team,
+    Tenant,
+    Visitor,
 )
 from kefu.services.audit import audit_record
 
@@ -70,14 +80,20 @@ class TenantScopedAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         audit_record(
             tenant=getattr(obj, "tenant", None) if self.tenant_field == "tenant" else None,
-            actor=request.user, action="admin.change" if change else "admin.add", target=obj,
-            data={"fields": list(form.changed_data)}, ip=request.META.get("REMOTE_ADDR"),
+            actor=request.user,
+            action="admin.change" if change else "admin.add",
+            target=obj,
+            data={"fields": list(form.changed_data)},
+            ip=request.META.get("REMOTE_ADDR"),
         )
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         audit_record(
             tenant=getattr(obj, "tenant", None) if self.tenant_field == "tenant" else None,
-            actor=request.user, action="admin.delete", target=obj, ip=request.META.get("REMOTE_ADDR"),
+            actor=request.user,
+            action="admin.delete",
+            target=obj,
+            ip=request.META.get("REMOTE_ADDR"),
         )
         super().delete_model(request, obj)
 
@@ -168,7 +184,15 @@ class VisitorAdmin(TenantScopedAdmin):
     list_display = ("__str__", "email", "external_id", "identity_verified", "ip", "last_seen_at", "is_blocked")
     list_filter = ("identity_verified", "is_blocked", "tenant")
     search_fields = ("name", "email", "phone", "external_id", "anon_id")
-    readonly_fields = ("anon_id", "external_id", "identity_verified", "first_seen_at", "last_seen_at", "ip", "user_agent")
+    readonly_fields = (
+        "anon_id",
+        "external_id",
+        "identity_verified",
+        "first_seen_at",
+        "last_seen_at",
+        "ip",
+        "user_agent",
+    )
 
 
 class MessageInline(admin.TabularInline):

@@ -10,7 +10,9 @@ class KefuConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from kefu import checks  # noqa: F401  (registers system checks)
-        from kefu import receivers
+        from kefu import (
+            checks,  # noqa: F401  (registers system checks)
+            receivers,
+        )
 
         receivers.connect()

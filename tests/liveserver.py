@@ -35,7 +35,9 @@ def server_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     db = connection.settings_dict
     if settings.IS_POSTGRES:
-        env["DATABASE_URL"] = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
     else:
         env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
     if settings.REDIS_URL:
@@ -110,7 +112,10 @@ def start_server(*, port: int | None = None, env: dict[str, str] | None = None, 
     log = open(log_path, "ab")  # noqa: SIM115  (closed with the process)
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "kefu.asgi:application"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     server = Server(port=port, process=process, log_path=log_path, env=env)
     _wait_ready(server)

@@ -84,13 +84,17 @@ class MessageListApi(APIView):
         conv = access.access_conversation(tenant=request_tenant(request), conversation_id=conversation_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = message_send(conversation=conv, sender_type=SenderType.AGENT, agent=_agent(request), **data.validated_data)
+        result = message_send(
+            conversation=conv, sender_type=SenderType.AGENT, agent=_agent(request), **data.validated_data
+        )
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
         return Response(message_payload(result.message), status=code)
 
 
 class ConversationCloseApi(APIView):
-    @extend_schema(request=None, responses={200: ConversationSerializer, 404: ErrorSerializer}, operation_id="conversations_close")
+    @extend_schema(
+        request=None, responses={200: ConversationSerializer, 404: ErrorSerializer}, operation_id="conversations_close"
+    )
     def post(self, request: Request, conversation_id: int) -> Response:
         conv = access.access_conversation(tenant=request_tenant(request), conversation_id=conversation_id)
         return Response(conversation_payload(conversation_close(conversation=conv, actor=_agent(request))))
@@ -98,7 +102,8 @@ class ConversationCloseApi(APIView):
 
 class ConversationReopenApi(APIView):
     @extend_schema(
-        request=None, responses={200: ConversationSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+        request=None,
+        responses={200: ConversationSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
         operation_id="conversations_reopen",
     )
     def post(self, request: Request, conversation_id: int) -> Response:

@@ -28,7 +28,9 @@ class Agent(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="agents", verbose_name=_("tenant"))
     display_name = models.CharField(_("display name"), max_length=80, blank=True)
     role = models.CharField(_("role"), max_length=10, choices=Role.choices, default=Role.AGENT)
-    capacity = models.PositiveSmallIntegerField(_("capacity"), default=5, help_text=_("Maximum concurrent conversations."))
+    capacity = models.PositiveSmallIntegerField(
+        _("capacity"), default=5, help_text=_("Maximum concurrent conversations.")
+    )
     presence = models.CharField(_("presence"), max_length=10, choices=Presence.choices, default=Presence.OFFLINE)
     presence_changed_at = models.DateTimeField(_("presence changed"), null=True, blank=True)
     last_assigned_at = models.DateTimeField(_("last assigned"), null=True, blank=True)

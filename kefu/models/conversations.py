@@ -33,11 +33,17 @@ class Priority(models.IntegerChoices):
 
 class Conversation(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("tenant"))
-    visitor = models.ForeignKey(Visitor, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("visitor"))
+    visitor = models.ForeignKey(
+        Visitor, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("visitor")
+    )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.WIDGET)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     assignee = models.ForeignKey(
-        Agent, on_delete=models.SET_NULL, null=True, blank=True, related_name="assigned_conversations",
+        Agent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_conversations",
         verbose_name=_("assignee"),
     )
     team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("team"))

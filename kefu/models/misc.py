@@ -25,7 +25,9 @@ class Tag(models.Model):
 
 
 class CannedReply(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="canned_replies", verbose_name=_("tenant"))
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="canned_replies", verbose_name=_("tenant")
+    )
     shortcut = models.SlugField(_("shortcut"), max_length=40, allow_unicode=True)
     title = models.CharField(_("title"), max_length=120)
     body = models.TextField(_("body"))
@@ -35,9 +37,7 @@ class CannedReply(models.Model):
         verbose_name = _("canned reply")
         verbose_name_plural = _("canned replies")
         ordering = ["shortcut"]
-        constraints = [
-            models.UniqueConstraint(fields=["tenant", "shortcut"], name="canned_unique_shortcut_per_tenant")
-        ]
+        constraints = [models.UniqueConstraint(fields=["tenant", "shortcut"], name="canned_unique_shortcut_per_tenant")]
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"

@@ -32,8 +32,12 @@ def _allow_loopback(settings):
 def tenant():
     tenant = TenantFactory()
     kb = knowledge_base_create(tenant=tenant, name="FAQ")
-    faq_create(knowledge_base=kb, question="退款多久到账?", answer="退款审核通过后3-5个工作日原路退回。",
-               alternates=["How long does a refund take?"])
+    faq_create(
+        knowledge_base=kb,
+        question="退款多久到账?",
+        answer="退款审核通过后3-5个工作日原路退回。",
+        alternates=["How long does a refund take?"],
+    )
     faq_create(knowledge_base=kb, question="支持哪些支付方式?", answer="支持微信支付、支付宝和银行卡。")
     return tenant
 
@@ -108,7 +112,9 @@ def test_two_unsure_answers_in_a_row_hand_off(tenant):
 
 def test_openai_compatible_bot_streams_and_stores_usage(tenant, settings):
     with FakeOpenAI(Behaviour(chunks=["您的订单", "已经", "发货了。"], api_key="sk-test")) as fake:
-        make_bot(tenant, provider=ProviderKind.OPENAI, base_url=f"{fake.url}/v1", model="gpt-4o-mini", api_key="sk-test")
+        make_bot(
+            tenant, provider=ProviderKind.OPENAI, base_url=f"{fake.url}/v1", model="gpt-4o-mini", api_key="sk-test"
+        )
         conv, _ = visitor_says(tenant, "我的订单到哪里了")
         request_body = fake.requests[-1].json()
     reply = bot_replies(conv)[0]
@@ -135,8 +141,9 @@ def test_pii_is_masked_before_it_leaves_for_a_provider(tenant):
 
 def test_primary_failure_falls_back_to_the_backup_provider(tenant):
     with FakeOpenAI(Behaviour(fail_status=500)) as broken, FakeOpenAI(Behaviour(chunks=["备用", "回答"])) as backup:
-        spare = make_bot(tenant, name="Spare", enabled=False, provider=ProviderKind.OPENAI,
-                         base_url=f"{backup.url}/v1", model="m")
+        spare = make_bot(
+            tenant, name="Spare", enabled=False, provider=ProviderKind.OPENAI, base_url=f"{backup.url}/v1", model="m"
+        )
         make_bot(tenant, provider=ProviderKind.OPENAI, base_url=f"{broken.url}/v1", model="m", backup=spare)
         conv, message = visitor_says(tenant, "能开发票吗")
     reply = bot_replies(conv)[0]

@@ -30,11 +30,14 @@ def _wait_for(predicate, timeout: float = 30.0):
 
 def test_worker_streams_an_openai_answer_and_stores_it_once(settings):
     settings.KEFU_TASKS_MODE = "celery"
-    with FakeOpenAI(Behaviour(chunks=["您好", ",我是", "机器人。"])) as fake, running_worker(
-        KEFU_OUTBOUND_ALLOWLIST="127.0.0.1"
+    with (
+        FakeOpenAI(Behaviour(chunks=["您好", ",我是", "机器人。"])) as fake,
+        running_worker(KEFU_OUTBOUND_ALLOWLIST="127.0.0.1"),
     ):
         tenant = TenantFactory()
-        Bot.objects.create(tenant=tenant, name="GPT", provider=ProviderKind.OPENAI, base_url=f"{fake.url}/v1", model="m")
+        Bot.objects.create(
+            tenant=tenant, name="GPT", provider=ProviderKind.OPENAI, base_url=f"{fake.url}/v1", model="m"
+        )
         conv, _ = conversation_open(tenant=tenant, visitor=VisitorFactory(tenant=tenant))
         trigger = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="你好,你是谁?").message
         reply = _wait_for(lambda: Message.objects.filter(conversation=conv, sender_type=SenderType.BOT).first())
@@ -48,7 +51,9 @@ def test_a_turn_interrupted_by_a_dead_worker_is_resumed_without_duplicates(setti
     # The first worker is killed while the provider is still "thinking".
     with FakeOpenAI(Behaviour(chunks=["第一", "条"], first_token_delay=3.0)) as fake:
         tenant = TenantFactory()
-        Bot.objects.create(tenant=tenant, name="GPT", provider=ProviderKind.OPENAI, base_url=f"{fake.url}/v1", model="m")
+        Bot.objects.create(
+            tenant=tenant, name="GPT", provider=ProviderKind.OPENAI, base_url=f"{fake.url}/v1", model="m"
+        )
         with running_worker(KEFU_OUTBOUND_ALLOWLIST="127.0.0.1", KEFU_BOT_FIRST_TOKEN_TIMEOUT="10") as worker:
             conv, _ = conversation_open(tenant=tenant, visitor=VisitorFactory(tenant=tenant))
             trigger = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="在吗").message

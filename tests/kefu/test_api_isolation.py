@@ -37,9 +37,13 @@ def world():
     msg = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="secret of A").message
     attachment = attachment_create(tenant=tenant, data=b"hello", filename="a.txt", conversation=conv)
     objects = {
-        "conversation_id": conv.pk, "visitor_id": conv.visitor_id, "message_id": msg.pk,
-        "attachment_id": attachment.pk, "agent_id": AgentFactory(tenant=tenant).pk,
-        "team_id": TeamFactory(tenant=tenant).pk, "tag_id": TagFactory(tenant=tenant).pk,
+        "conversation_id": conv.pk,
+        "visitor_id": conv.visitor_id,
+        "message_id": msg.pk,
+        "attachment_id": attachment.pk,
+        "agent_id": AgentFactory(tenant=tenant).pk,
+        "team_id": TeamFactory(tenant=tenant).pk,
+        "tag_id": TagFactory(tenant=tenant).pk,
         "canned_reply_id": CannedReplyFactory(tenant=tenant).pk,
     }
     other = ConversationFactory()
@@ -71,7 +75,9 @@ def test_every_api_route_hides_tenant_a_objects_from_tenant_b(client, world):
         url = _fill(route, ids)
         has_id = "<" in route
         for method in ("get", "post", "patch", "put", "delete"):
-            response = getattr(client, method)(url, HTTP_AUTHORIZATION=f"Bearer {token_b}", content_type="application/json")
+            response = getattr(client, method)(
+                url, HTTP_AUTHORIZATION=f"Bearer {token_b}", content_type="application/json"
+            )
             if response.status_code == 405:
                 continue
             body = response.content.decode()
@@ -96,7 +102,9 @@ def test_every_api_route_refuses_anonymous_callers(client, world):
 
 def test_tenant_a_reaches_its_own_objects(client, world):
     ids, token_a, _ = world
-    response = client.get(f"/api/v1/conversations/{ids['conversation_id']}/messages/", HTTP_AUTHORIZATION=f"Bearer {token_a}")
+    response = client.get(
+        f"/api/v1/conversations/{ids['conversation_id']}/messages/", HTTP_AUTHORIZATION=f"Bearer {token_a}"
+    )
     assert response.status_code == 200 and response.json()[0]["body"] == "secret of A"
 
 

@@ -40,7 +40,10 @@ def test_type_is_sniffed_from_bytes_not_the_name():
     attachment = attachment_create(tenant=tenant, data=png_bytes(), filename="photo.exe")
     assert attachment.content_type == "image/png" and (attachment.width, attachment.height) == (4, 3)
     assert message_kind_for(attachment.content_type) == "image"
-    assert sniff_content_type(b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>') == "image/svg+xml"
+    assert (
+        sniff_content_type(b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
+        == "image/svg+xml"
+    )
     assert sniff_content_type(b"<!DOCTYPE html><html><script>") == "text/html"
 
 

@@ -11,7 +11,11 @@ from kefu import signals
 from kefu.errors import Conflict, InvalidInput
 from kefu.models import Conversation, Message, Status
 from kefu.services.conversations import (
-    conversation_assign, conversation_close, conversation_open, conversation_rate, conversation_reopen,
+    conversation_assign,
+    conversation_close,
+    conversation_open,
+    conversation_rate,
+    conversation_reopen,
     conversation_transfer,
 )
 from tests.factories import AgentFactory, ConversationFactory, TeamFactory, TenantFactory, VisitorFactory

@@ -53,7 +53,9 @@ def test_metrics_only_for_allowed_addresses_or_token(client, settings):
     assert b"django_http_requests" in client.get("/metrics", REMOTE_ADDR="127.0.0.1").content
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 404
     settings.METRICS_TOKEN = "s3cret-token"
-    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
+    assert (
+        client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
+    )
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
 
 

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from kefu.models import Agent, CannedReply, Role, Tag, Team, Tenant
 
-DEMO_PASSWORD = "kefu-demo-2026"
+DEMO_PASSWORD = "kefu-demo-2026"  # noqa: S105  (printed on purpose: demo logins)
 PEOPLE = [
     ("owner", "店长 Owner", Role.OWNER),
     ("alice", "Alice 客服", Role.AGENT),
@@ -30,15 +30,20 @@ class Command(BaseCommand):
     help = "Create (or refresh) the demo tenant with an owner, two agents and canned replies."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--demo-origin", action="append", default=[],
-                            help="Extra origin allowed to embed the widget.")
+        parser.add_argument(
+            "--demo-origin", action="append", default=[], help="Extra origin allowed to embed the widget."
+        )
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
         origins = ["http://127.0.0.1:8001", "http://localhost:8001", *options["demo_origin"]]
         tenant, _ = Tenant.objects.get_or_create(
             slug="demo",
-            defaults={"name": "Demo Shop 演示商城", "widget_key": "wk_demo_public_key", "notify_email": "owner@example.com"},
+            defaults={
+                "name": "Demo Shop 演示商城",
+                "widget_key": "wk_demo_public_key",
+                "notify_email": "owner@example.com",
+            },
         )
         tenant.allowed_origins = sorted(set(tenant.allowed_origins) | set(origins))
         if not tenant.widget_settings.get("welcome"):
