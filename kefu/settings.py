@@ -146,7 +146,9 @@ if REDIS_URL:
             "CONFIG": {
                 # redis-py's pool refuses (does not wait) past max_connections; bursts of
                 # group_send from a busy process need more than its default of 100.
-                "hosts": [{"address": REDIS_URL, "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000)}],
+                "hosts": [
+                    {"address": REDIS_URL, "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000)}
+                ],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="kefu"),
                 "capacity": 1000,
                 "expiry": 60,
@@ -164,6 +166,16 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# CHANNEL_LAYER=pubsub: Redis pub/sub pushes to each process instead of every process
+# popping one message per round trip; nothing is queued for an absent process, which the
+# protocol tolerates (clients resume from the database). Compared in bench/chat.
+if REDIS_URL and env.str("CHANNEL_LAYER", default="core") == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_LAYER_PREFIX", default="kefu")},
+        }
+    }
 
 # "celery": a real broker and worker; "thread": in-process pool (embedded default, never
 # blocks the server); "eager": run inline (tests that want determinism).

@@ -48,6 +48,8 @@ def parse() -> argparse.Namespace:
                                                             "postgres://postgres@127.0.0.1:5432/kefu_bench"))
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"))
     p.add_argument("--skip-baseline", action="store_true")
+    p.add_argument("--layer", choices=["core", "pubsub"], default=os.environ.get("CHANNEL_LAYER", "core"),
+                   help="channels_redis layer for servers and the echo baseline")
     p.add_argument("--out", default="")
     args = p.parse_args()
     args.duration = min(args.duration, 300)
@@ -84,6 +86,7 @@ def main() -> int:
     except ImportError:
         pass
     env = bench_env(args)
+    env["CHANNEL_LAYER"] = args.layer
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "CELERY_BROKER_URL",
                                            "KEFU_TASKS_MODE", "LOG_LEVEL", "CACHE_PREFIX", "CHANNEL_LAYER_PREFIX")})
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kefu.settings")
