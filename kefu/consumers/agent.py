@@ -9,6 +9,7 @@ recomputed at most twice a second per socket.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +36,8 @@ from kefu.services.conversations import conversation_assign, conversation_mark_r
 from kefu.services.messages import message_send
 
 # Counts are an aggregate over the tenant's open conversations: at most one per 2 s per socket.
+logger = logging.getLogger(__name__)
+
 COUNTS_DEBOUNCE = 2.0
 TYPING_MIN_INTERVAL = 1.5
 
@@ -100,7 +103,6 @@ class AgentConsumer(KefuConsumer):
         self.watched: set[int] = set()
         self.typing_sent: dict[int, tuple[bool, float]] = {}
         self._counts_pending = False
-        self._last_heartbeat = time.monotonic()
         user = self.scope.get("user")
         if not same_origin(self.scope) or user is None or not user.is_authenticated:
             await self.close()
@@ -117,8 +119,23 @@ class AgentConsumer(KefuConsumer):
         counts = await db_call(_counts)(self.me)
         await self.send_frame({"type": "welcome", "v": PROTOCOL_VERSION, "agent": self.me["payload"],
                                "counts": counts})
+        self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
+
+    async def _heartbeat_loop(self) -> None:
+        """The server keeps the presence entry fresh itself, so a quiet console stays online."""
+        assert self.me is not None
+        while not self.closing:
+            await asyncio.sleep(presence.HEARTBEAT_INTERVAL)
+            try:
+                await db_call(presence.presence_heartbeat)(agent_id=self.me["agent_id"], channel_name=self.channel_name)
+                await self.rejoin_all()
+            except Exception:
+                logger.warning("presence heartbeat failed", exc_info=True)
 
     async def disconnect(self, code: int) -> None:
+        heartbeat = getattr(self, "_heartbeat", None)
+        if heartbeat is not None:
+            heartbeat.cancel()
         await super().disconnect(code)
         if self.me is None:
             return
@@ -265,13 +282,6 @@ class AgentConsumer(KefuConsumer):
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_frame({"type": "pong", "ts": frame.get("ts")})
-        now = time.monotonic()
-        if self.me is not None and now - self._last_heartbeat > presence.HEARTBEAT_INTERVAL / 2:
-            self._last_heartbeat = now
-            await db_call(presence.presence_heartbeat)(
-                agent_id=self.me["agent_id"], channel_name=self.channel_name
-            )
-            await self.rejoin_all()
 
     # --- channel-layer events
     async def on_event(self, kind: str, event: dict[str, Any]) -> None:
