@@ -37,7 +37,7 @@ def agent_for_user(user: AbstractBaseUser | AnonymousUser | None) -> Agent | Non
 def access_conversation(*, tenant: Tenant, conversation_id: object, for_update: bool = False) -> Conversation:
     qs = Conversation.objects.filter(tenant=tenant)
     if for_update:
-        qs = qs.select_for_update(of=("self",))
+        qs = qs.select_for_update(of=("self",), no_key=True)
     return _get(qs.select_related("visitor", "assignee"), pk=conversation_id)
 
 

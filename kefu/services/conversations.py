@@ -22,7 +22,7 @@ def _broadcast_conversation(conv: Conversation, event_type: str, **extra: Any) -
 
 def _lock(conversation: Conversation) -> Conversation:
     return (
-        Conversation.objects.select_for_update(of=("self",))
+        Conversation.objects.select_for_update(of=("self",), no_key=True)
         .select_related("assignee", "visitor")
         .get(pk=conversation.pk)
     )

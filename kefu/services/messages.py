@@ -64,7 +64,10 @@ def message_send(
     body = _clean_body(kind, body, attachment) if kind != Kind.EVENT else clean_plain(body, allow_empty=True)
 
     with transaction.atomic():
-        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        # NO KEY: writers still queue on the row, but inserts elsewhere that only
+        # reference it (key-share locks) are not blocked, which avoids lock cycles with
+        # routing, which locks the tenant row and then conversations.
+        conv = Conversation.objects.select_for_update(no_key=True).get(pk=conversation.pk)
         if client_msg_id:
             existing = Message.objects.filter(conversation=conv, client_msg_id=client_msg_id).first()
             if existing is not None:

@@ -85,7 +85,7 @@ def routing_assign_queued(*, tenant_id: int) -> list[int]:
 def _assign_queued(tenant_id: int) -> list[int]:
     assigned: list[int] = []
     with transaction.atomic():
-        tenant = Tenant.objects.select_for_update().filter(pk=tenant_id, is_active=True).first()
+        tenant = Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id, is_active=True).first()
         if tenant is None:
             return assigned
         queued = _queued(tenant_id)
@@ -142,7 +142,7 @@ def routing_reassign_unanswered(*, now: dt.datetime | None = None) -> list[int]:
         if not stale:
             continue
         with transaction.atomic():
-            Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+            Tenant.objects.select_for_update(no_key=True).filter(pk=tenant.pk).first()
             pool = _candidates(tenant)
             for conv in stale:
                 choice = _pick(tenant, conv, pool, exclude=conv.assignee_id)
