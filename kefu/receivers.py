@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 
@@ -55,6 +56,8 @@ def user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None
 
 
 def tenant_saved(sender: Any, instance: Tenant, created: bool, **kwargs: Any) -> None:
+    # A newly allowed site must pass the widget's CORS preflight at once, not in a minute.
+    transaction.on_commit(lambda: cache.delete("kefu:widget:origins"))
     if not instance.is_active and getattr(instance, "_kefu_was", None) is not False:
         _revoke_on_commit([events.inbox_group(instance.pk), events.tenant_visitors_group(instance.pk)])
 

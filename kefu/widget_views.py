@@ -28,7 +28,7 @@ from kefu.services.attachments import attachment_create
 from kefu.services.conversations import conversation_close, conversation_open
 from kefu.services.presence import tenant_is_online
 from kefu.services.routing import routing_queue_position
-from kefu.services.visitors import visitor_get_or_create, visitor_identify
+from kefu.services.visitors import visitor_get_or_create, visitor_identify, visitor_update
 from kefu.views import serve_attachment
 from kefu.visitor_tokens import BadToken, attachment_link_read, token_from_header, token_issue
 
@@ -157,6 +157,8 @@ def bootstrap(request: HttpRequest) -> HttpResponse:
             visitor=visitor, external_id=str(data["user_id"]), signature=str(data["user_hash"]),
             name=_str(data, "name", 120), email=_str(data, "email", 254),
         )
+    if isinstance(data.get("attributes"), dict):  # kefu('setAttributes', {...})
+        visitor = visitor_update(visitor=visitor, attributes=data["attributes"])
     conv = (
         Conversation.objects.filter(visitor=visitor).select_related("visitor", "assignee")
         .order_by("-created_at", "-pk").first()
@@ -172,7 +174,10 @@ def bootstrap(request: HttpRequest) -> HttpResponse:
         "settings": {
             "color": widget.get("color", "#1677ff"), "position": widget.get("position", "right"),
             "welcome": widget.get("welcome", ""), "avatar": widget.get("avatar", ""),
-            "prechat": bool(widget.get("prechat", False)), "locale": locale, "name": tenant.name,
+            "prechat": bool(widget.get("prechat", False)), "locale": locale,
+            "name": widget.get("name") or tenant.name, "sound": bool(widget.get("sound", False)),
+            "texts": widget.get("texts") if isinstance(widget.get("texts"), dict) else {},
+            "max_upload_mb": tenant.max_upload_mb,
         },
         "online": tenant_is_online(tenant),
         "ws_path": "/ws/visitor/",

@@ -276,12 +276,17 @@ class KefuConsumer(AsyncWebsocketConsumer):
             self.closing = True
             await self.close(code=code)
 
+    def replay_message(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Hook: visitors need attachment links they can open (signed), agents do not."""
+        return message
+
     async def send_replay(self, conversation_id: int, after_seq: int) -> None:
         """Everything after `after_seq`, in pages; the client asks again when has_more stays true."""
         for _page in range(MAX_REPLAY_PAGES):
             messages, has_more = await replay_page(conversation_id, after_seq, self.include_internal)
             await self.send_frame({
-                "type": "messages", "conversation_id": conversation_id, "messages": messages, "has_more": has_more,
+                "type": "messages", "conversation_id": conversation_id,
+                "messages": [self.replay_message(m) for m in messages], "has_more": has_more,
             })
             if not has_more or not messages:
                 return
@@ -344,7 +349,8 @@ class KefuConsumer(AsyncWebsocketConsumer):
             except Exception:
                 logger.exception("frame %s failed", kind)
                 try:
-                    await self.send_error("invalid", _("The frame could not be handled."), ref=ref)
+                    # "internal", not "invalid": the client may retry the same frame safely.
+                    await self.send_error("internal", _("The frame could not be handled."), ref=ref)
                 except Exception:
                     return  # the socket is gone
             finally:

@@ -120,6 +120,9 @@ class VisitorConsumer(KefuConsumer):
         "rate": "on_rate",
     }
 
+    def replay_message(self, message: dict[str, Any]) -> dict[str, Any]:
+        return visitor_message(message, self.visitor_id)
+
     async def connect(self) -> None:
         self.tenant_id: int | None = None
         self.visitor_id: int | None = None

@@ -217,6 +217,26 @@ async def test_resume_replays_everything_after_last_seq_without_internal_notes(w
     await comm.disconnect()
 
 
+async def test_replayed_attachments_carry_links_the_visitor_can_open(world, client):
+    conv = await sync_to_async(ConversationFactory)(tenant=world["tenant"], visitor=world["visitor"])
+    from kefu.services.attachments import attachment_create
+    from kefu.services.messages import message_send
+
+    def store() -> None:
+        attachment = attachment_create(tenant=conv.tenant, data=b"plain text file", filename="a.txt",
+                                       conversation=conv)
+        message_send(conversation=conv, sender_type="agent", agent=world["agent"], kind="file", attachment=attachment)
+
+    await sync_to_async(store)()
+    comm, _ = await open_visitor(visitor_token(world["visitor"]), last_seq=0)
+    page = await until(comm, "messages")
+    url = page["messages"][0]["attachment"]["url"]
+    await comm.disconnect()
+    assert url.startswith("/widget/api/attachments/") and "?s=" in url
+    response = await sync_to_async(client.get)(url, HTTP_ORIGIN="http://shop.test")
+    assert response.status_code == 200 and b"".join(response.streaming_content) == b"plain text file"
+
+
 async def test_resume_pages_long_histories(world):
     conv = await sync_to_async(ConversationFactory)(tenant=world["tenant"], visitor=world["visitor"])
     from kefu.models import Message as M

@@ -177,3 +177,32 @@ def test_visitor_can_close_own_conversation(client, tenant):
     assert response.status_code == 200
     conv.refresh_from_db()
     assert conv.status == Status.CLOSED
+
+
+def test_set_attributes_are_stored_and_bad_ones_refused(client, tenant):
+    data = bootstrap(client, tenant, attributes={"plan": "Pro", "orders": 12}).json()
+    visitor = tenant.visitors.get(anon_id=data["visitor_id"])
+    assert visitor.attributes == {"plan": "Pro", "orders": 12}
+    too_many = {f"k{i}": i for i in range(60)}
+    assert bootstrap(client, tenant, visitor_id=data["visitor_id"], attributes=too_many).status_code == 400
+    visitor.refresh_from_db()
+    assert visitor.attributes == {"plan": "Pro", "orders": 12}
+
+
+def test_bootstrap_passes_widget_texts_sound_and_upload_limit(client):
+    tenant = TenantFactory(widget_settings={"name": "Shop 客服", "sound": True, "texts": {"en": {"title": "Hi"}}},
+                           max_upload_mb=7)
+    settings_ = bootstrap(client, tenant).json()["settings"]
+    assert settings_["name"] == "Shop 客服" and settings_["sound"] is True
+    assert settings_["texts"] == {"en": {"title": "Hi"}} and settings_["max_upload_mb"] == 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_newly_allowed_origin_passes_the_preflight_at_once(client, tenant):
+    new_site = "http://new-shop.test"
+    assert "Access-Control-Allow-Origin" not in client.options(
+        "/widget/api/messages", HTTP_ORIGIN=new_site, HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
+    tenant.allowed_origins = [*tenant.allowed_origins, new_site]
+    tenant.save()
+    ok = client.options("/widget/api/messages", HTTP_ORIGIN=new_site, HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
+    assert ok["Access-Control-Allow-Origin"] == new_site
