@@ -22,11 +22,13 @@ def bot_selector(tenant: Any, channel: str) -> bool:
 
 
 def on_message_stored(sender: Any, message: Message, **kwargs: Any) -> None:
-    context_append(message)
-    if message.sender_type != SenderType.VISITOR or message.kind not in ANSWERABLE or message.is_internal:
-        return
     conversation = message.conversation
     if conversation.status != Status.BOT:
+        # Agents' conversations skip the cache write (two Redis round trips per message);
+        # if a bot takes over later, the context rebuilds from the database once.
+        return
+    context_append(message)
+    if message.sender_type != SenderType.VISITOR or message.kind not in ANSWERABLE or message.is_internal:
         return
     bot = Bot.objects.filter(tenant_id=conversation.tenant_id, channel=conversation.channel, enabled=True).first()
     if bot is None:

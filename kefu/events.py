@@ -14,7 +14,6 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -104,25 +103,46 @@ async def apublish(groups: Iterable[str], event: dict[str, Any]) -> None:
     await abroadcast(groups, event)
 
 
+_background: asyncio.AbstractEventLoop | None = None
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """A process-wide loop for broadcasts from threads when no server loop is bound
+    (Celery workers, management commands): one loop and one set of Redis connections,
+    not a new loop per call as async_to_sync would create."""
+    global _background
+    with _lock:
+        if _background is None or _background.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="kefu-events", daemon=True).start()
+            _background = loop
+        return _background
+
+
+def _log_failure(future: Any) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning("broadcast failed", exc_info=future.exception())
+
+
 def broadcast(groups: Iterable[str], event: dict[str, Any]) -> None:
+    """Hand the event to an event loop and return at once.
+
+    The caller (a database thread, a task) never waits for delivery: the database is the
+    truth, clients order by sequence number, and waiting here made every writer queue
+    behind the socket writes of the server loop.
+    """
     groups = list(groups)
     _stamp(event)
-    loop = _server_loop
+    server = _server_loop if _server_loop is not None and _server_loop.is_running() else None
+    target = server or _background_loop()
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
-    if loop is not None and loop.is_running() and running is not loop:
-        future = asyncio.run_coroutine_threadsafe(abroadcast(groups, event), loop)
-        try:
-            future.result(timeout=5)
-        except Exception:
-            logger.warning("broadcast via server loop failed", exc_info=True)
+    if running is target:
+        running.create_task(abroadcast(groups, event)).add_done_callback(_log_failure)
         return
-    try:
-        async_to_sync(abroadcast)(groups, event)
-    except Exception:
-        logger.warning("broadcast failed", exc_info=True)
+    asyncio.run_coroutine_threadsafe(abroadcast(groups, event), target).add_done_callback(_log_failure)
 
 
 def broadcast_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:
