@@ -166,14 +166,20 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# CHANNEL_LAYER=pubsub: Redis pub/sub pushes to each process instead of every process
-# popping one message per round trip; nothing is queued for an absent process, which the
-# protocol tolerates (clients resume from the database). Compared in bench/chat.
-if REDIS_URL and env.str("CHANNEL_LAYER", default="core") == "pubsub":
+# CHANNEL_LAYER=pubsub (the default with Redis): pub/sub pushes to each process instead of
+# every process popping one message per round trip; nothing is queued for an absent
+# process, which the protocol tolerates (clients resume from the database). "core" keeps
+# channels-redis' list-based layer. Compared in bench/chat (bench/results/chat-*.json).
+if REDIS_URL and env.str("CHANNEL_LAYER", default="pubsub") == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNEL_LAYER_PREFIX", default="kefu")},
+            "CONFIG": {
+                "hosts": [
+                    {"address": REDIS_URL, "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000)}
+                ],
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="kefu"),
+            },
         }
     }
 

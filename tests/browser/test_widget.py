@@ -8,8 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from playwright.sync_api import expect
 
@@ -18,6 +16,7 @@ from kefu.api.auth import api_key_issue
 from kefu.models import Message
 from kefu.payloads import message_payload
 from tests.browser.widget_helpers import (
+    GroupObserver,
     api_post,
     broadcast,
     conversation_of,
@@ -67,15 +66,17 @@ def test_visitor_chats_with_an_agent_across_origins(new_page, demo_site, kefu_se
     expect(w.locator(".row.me .st")).to_have_text("Sent")
 
     # The agent types: the indicator shows; the visitor's typing reaches the conversation group.
-    layer = get_channel_layer()
-    channel = off_loop(async_to_sync(layer.new_channel))
-    off_loop(async_to_sync(layer.group_add), events.conversation_group(conv.pk), channel)
+    observer = GroupObserver(events.conversation_group(conv.pk))
     broadcast([events.conversation_group(conv.pk)], {
         "type": "kefu.typing", "conversation_id": conv.pk, "sender_type": "agent", "name": "Alice", "state": True,
     })
     expect(w.locator(".row:not([hidden]) .who", has_text="Alice is typing")).to_be_visible()
     w.locator("textarea").press_sequentially("a question", delay=20)
-    got = wait_for(lambda: _receive(layer, channel, "kefu.typing"), what="the visitor's typing event")
+    got = wait_for(
+        lambda: observer.first(lambda e: e.get("type") == "kefu.typing" and e.get("sender_type") == "visitor"),
+        what="the visitor's typing event",
+    )
+    observer.stop()
     assert got["sender_type"] == "visitor" and got["state"] is True
 
     reply = api_post(f"{kefu_server.url}/api/v1/conversations/{conv.pk}/messages/", token,
@@ -98,21 +99,6 @@ def test_visitor_chats_with_an_agent_across_origins(new_page, demo_site, kefu_se
     })
     expect(w.locator(".row.me .st").last).to_have_text("Read")
     assert agent.pk and not page.kefu_errors and not page.kefu_dialogs
-
-
-def _receive(layer, channel: str, event_type: str) -> dict | None:
-    async def take() -> dict | None:
-        import asyncio
-
-        try:
-            while True:
-                event = await asyncio.wait_for(layer.receive(channel), 0.5)
-                if event.get("type") == event_type and event.get("sender_type") == "visitor":
-                    return event
-        except TimeoutError:
-            return None
-
-    return off_loop(async_to_sync(take))
 
 
 def _visitor_read_up_to(conversation_id: int) -> int:

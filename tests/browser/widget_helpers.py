@@ -100,3 +100,47 @@ def online_agent(tenant: Tenant, name: str = "Alice") -> Any:
     from tests.factories import AgentFactory
 
     return AgentFactory(tenant=tenant, display_name=name, presence=Presence.ONLINE)
+
+
+class GroupObserver:
+    """Listens to one channel-layer group from a loop of its own and keeps the events.
+
+    Channel names of the pub/sub layer belong to the loop that made them, so creating the
+    channel, joining the group and receiving all happen on this one loop.
+    """
+
+    def __init__(self, group: str) -> None:
+        import asyncio
+        import threading
+
+        from channels.layers import get_channel_layer
+
+        self.events: list[dict[str, Any]] = []
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        layer = get_channel_layer()
+
+        async def listen() -> None:
+            channel = await layer.new_channel()
+            await layer.group_add(group, channel)
+            ready.set()
+            while True:
+                self.events.append(await layer.receive(channel))
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._task = self._loop.create_task(listen())
+            try:
+                self._loop.run_until_complete(self._task)
+            except BaseException:  # cancelled by stop()
+                pass
+
+        threading.Thread(target=run, daemon=True).start()
+        if not ready.wait(10):
+            raise AssertionError(f"could not join {group}")
+
+    def first(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        return next((event for event in list(self.events) if predicate(event)), None)
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._task.cancel)
