@@ -6,6 +6,7 @@ import numpy as np
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from kefu.crypto import EncryptedTextField
 from kefu.models import Tenant
 
 
@@ -18,7 +19,8 @@ class KnowledgeBase(models.Model):
     # Optional OpenAI-compatible embeddings endpoint; without it retrieval is keyword-only.
     embedding_base_url = models.URLField(_("embeddings base URL"), blank=True, max_length=300)
     embedding_model = models.CharField(_("embeddings model"), max_length=120, blank=True)
-    embedding_api_key = models.CharField(_("embeddings API key"), max_length=300, blank=True)
+    # Encrypted at rest like every tenant credential; plain values stored earlier still read.
+    embedding_api_key = EncryptedTextField(_("embeddings API key"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
