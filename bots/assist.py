@@ -113,3 +113,20 @@ def assist_provider(conversation: Conversation, agent: Any) -> AssistResult | No
         ) or summary
         provider = f"{bot.provider}:{bot.model}"
     return AssistResult(suggestions=suggestions[:4], summary=summary, provider=provider)
+
+
+def conversation_summary(conversation: Conversation) -> tuple[str, str]:
+    """(summary, provider): written by the tenant's LLM when there is one, else extractive."""
+    bot = Bot.objects.filter(tenant_id=conversation.tenant_id).exclude(provider=ProviderKind.LOCAL).first()
+    if bot is not None:
+        try:
+            text = _llm(
+                bot, history=_transcript(conversation), key=f"summary-t{conversation.tenant_id}-c{conversation.pk}",
+                question="Summarise this conversation for a colleague in three short bullet points.",
+                instruction="You summarise customer-service conversations for agents.",
+            )
+        except AssistUnavailable:
+            text = ""
+        if text:
+            return text, f"{bot.provider}:{bot.model}"
+    return handoff_summary(conversation), "extractive"

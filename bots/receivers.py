@@ -21,7 +21,15 @@ def bot_selector(tenant: Any, channel: str) -> bool:
     return Bot.objects.filter(tenant=tenant, channel=channel, enabled=True).exists()
 
 
+SUMMARY_TRIGGERS = {"transferred", "closed"}
+
+
 def on_message_stored(sender: Any, message: Message, **kwargs: Any) -> None:
+    if message.kind == Kind.EVENT and (message.metadata or {}).get("event") in SUMMARY_TRIGGERS:
+        from bots.tasks import conversation_summarize_task
+
+        conversation_summarize_task.delay(message.conversation_id, message.metadata["event"])
+        return
     conversation = message.conversation
     if conversation.status != Status.BOT:
         # Agents' conversations skip the cache write (two Redis round trips per message);

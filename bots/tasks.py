@@ -33,3 +33,26 @@ def turns_resume_stale_task(older_than_seconds: int = 180) -> int:
     for turn_id in stale:
         turn_run_task.delay(turn_id)
     return len(stale)
+
+
+@app.task(name="bots.conversation_summarize", acks_late=True)
+def conversation_summarize_task(conversation_id: int, trigger: str) -> str:
+    """An internal note summarising the conversation for the next agent (transfer, close)."""
+    from bots.assist import conversation_summary
+    from kefu.models import Conversation, Message, SenderType
+    from kefu.services.messages import message_send
+
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        return "missing"
+    summary, provider = conversation_summary(conversation)
+    if not summary:
+        return "empty"
+    last_seq = Message.objects.filter(conversation=conversation).order_by("-seq").values_list("seq", flat=True).first()
+    message_send(
+        conversation=conversation, sender_type=SenderType.SYSTEM, is_internal=True, body=summary,
+        # One summary per trigger event: a re-run of the task stores nothing new.
+        client_msg_id=f"summary-{trigger}-{last_seq}",
+        metadata={"event": "summary", "trigger": trigger, "provider": provider},
+    )
+    return "stored"

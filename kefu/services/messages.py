@@ -59,7 +59,7 @@ def message_send(
         client_msg_id = str(client_msg_id).strip()[:64] or None
     if sender_type not in SenderType.values:
         raise InvalidInput(_("Unknown sender."), code="bad_sender")
-    if is_internal and sender_type != SenderType.AGENT:
+    if is_internal and sender_type not in (SenderType.AGENT, SenderType.SYSTEM):
         raise InvalidInput(_("Only agents write internal notes."), code="bad_internal")
     body = _clean_body(kind, body, attachment) if kind != Kind.EVENT else clean_plain(body, allow_empty=True)
 

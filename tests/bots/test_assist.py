@@ -64,3 +64,19 @@ def test_provider_failure_is_a_503_not_a_made_up_answer(client, conv, settings):
                            model="m")
         response = assist(client, conv)
     assert response.status_code == 503 and response.json()["code"] == "assist_unavailable"
+
+
+def test_closing_and_transferring_leave_a_summary_note_for_agents(django_capture_on_commit_callbacks):
+    from kefu.models import Message
+    from kefu.services.conversations import conversation_close, conversation_transfer
+
+    conv = ConversationFactory(status=Status.QUEUED)
+    alice, bob = AgentFactory(tenant=conv.tenant), AgentFactory(tenant=conv.tenant)
+    with django_capture_on_commit_callbacks(execute=True):
+        message_send(conversation=conv, sender_type=SenderType.VISITOR, body="我的订单 A-1 还没发货")
+        conversation_transfer(conversation=conv, actor=alice, to_agent=bob)
+        conversation_close(conversation=conv, actor=bob)
+    notes = list(Message.objects.filter(conversation=conv, is_internal=True, metadata__event="summary").order_by("seq"))
+    assert [n.metadata["trigger"] for n in notes] == ["transferred", "closed"]
+    assert all("订单 A-1 还没发货" in n.body for n in notes)
+    assert notes[0].metadata["provider"] == "extractive"
