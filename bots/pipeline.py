@@ -53,6 +53,21 @@ def provider_config(bot: Bot, role: str) -> ProviderConfig:
     )
 
 
+_providers: dict[str, Provider] = {}
+_PROVIDER_CACHE_SIZE = 512
+
+
+def _provider(config: ProviderConfig) -> Provider:
+    """Providers (and their SDK clients) are reused across turns while the config is the same."""
+    key = repr(config)
+    provider = _providers.get(key)
+    if provider is None:
+        if len(_providers) >= _PROVIDER_CACHE_SIZE:
+            _providers.pop(next(iter(_providers)))
+        provider = _providers[key] = build_provider(config)
+    return provider
+
+
 def _chain(bot: Bot) -> list[Provider]:
     steps: list[Provider] = []
     for role, candidate in (("primary", bot), ("backup", bot.backup)):
@@ -61,7 +76,7 @@ def _chain(bot: Bot) -> list[Provider]:
         if candidate.tenant_id != bot.tenant_id:
             continue
         guard_url(candidate.base_url)
-        steps.append(build_provider(provider_config(candidate, role)))
+        steps.append(_provider(provider_config(candidate, role)))
     return steps
 
 
