@@ -47,3 +47,19 @@ def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: p
 @pytest.fixture(autouse=True)
 def _media_root(settings: object, tmp_path: object) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches() -> None:
+    """SQLite hands out the same ids again after a rolled-back test, so caches keyed by id
+    (prompt context, knowledge-base indexes) must not outlive a test there. The Redis cache
+    is shared with live server processes and is left alone; PostgreSQL never reuses ids."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from bots.knowledge.index import clear_local_indexes
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+    if not settings.IS_POSTGRES:
+        clear_local_indexes()

@@ -7,11 +7,11 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from kefu.console.useragent import parse_user_agent
 from kefu.errors import NotFound
-from kefu.models import Agent, Conversation, Message, Status, Tag, Visitor
+from kefu.models import Agent, Conversation, Kind, Message, Status, Tag, Visitor
 from kefu.payloads import agent_payload, visitor_payload
 
 logger = logging.getLogger(__name__)
@@ -103,11 +103,12 @@ def last_messages(conversations: list[Conversation]) -> dict[int, Message]:
     ids = [c.pk for c in conversations]
     if not ids:
         return {}
-    rows = (
-        Message.objects.filter(conversation_id__in=ids, is_internal=False)
-        .order_by("conversation_id", "-seq")
-        .distinct("conversation_id")
-        .only("conversation_id", "seq", "kind", "body", "sender_type", "created_at")
+    # A correlated subquery rather than DISTINCT ON: the embedded default runs on SQLite.
+    # System event lines ("Alice joined") are not a useful preview.
+    visible = Message.objects.filter(is_internal=False).exclude(kind=Kind.EVENT)
+    latest = visible.filter(conversation_id=OuterRef("conversation_id")).order_by("-seq").values("seq")[:1]
+    rows = visible.filter(conversation_id__in=ids, seq=Subquery(latest)).only(
+        "conversation_id", "seq", "kind", "body", "sender_type", "created_at"
     )
     return {m.conversation_id: m for m in rows}
 

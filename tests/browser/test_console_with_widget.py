@@ -11,7 +11,8 @@ from tests.browser.console_fixtures import console_server, login, server_passwor
 from tests.browser.widget_helpers import open_widget, type_and_send, wait_for
 from tests.factories import AgentFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow,
+              pytest.mark.django_db(transaction=True)]
 
 
 def test_widget_visitor_reaches_the_agent_console_live(new_page, console_server, demo_site, widget_tenant):  # noqa: F811

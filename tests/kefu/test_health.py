@@ -65,6 +65,7 @@ def test_well_formed_incoming_request_id_is_kept_and_garbage_replaced(client):
 
 
 @pytest.mark.slow
+@pytest.mark.postgres  # a second process cannot see pytest's in-memory SQLite database
 @pytest.mark.django_db(transaction=True)
 def test_a_real_daphne_process_serves_health_and_readiness():
     with running_servers(1) as (server,):
