@@ -22,7 +22,7 @@ from bots.context import context_for_prompt
 from bots.engine import HookSpec, KbResult, TurnOutcome, TurnPlan, answer_turn, gather_hooks
 from bots.handoff import handoff_to_human
 from bots.interface import BotRequest, ProviderConfig, Timeouts
-from bots.models import Bot, BotTurn, ConversationBotState, ProviderKind, TurnStatus
+from bots.models import Bot, BotTurn, BusinessHook, ConversationBotState, ProviderKind, TurnStatus
 from bots.providers.base import Provider, build_provider
 from bots.streaming import DeltaPublisher
 from bots.turn_filters import TurnFilters
@@ -39,7 +39,7 @@ TURN_TIMEOUT = 120.0
 def bot_for_conversation(conversation: Conversation) -> Bot | None:
     return (
         Bot.objects.filter(tenant_id=conversation.tenant_id, enabled=True, channel=conversation.channel)
-        .select_related("backup")
+        .select_related("backup", "tenant")
         .first()
     )
 
@@ -136,7 +136,11 @@ def _store_reply(turn: BotTurn, conversation: Conversation, outcome: TurnOutcome
 
 def turn_run(*, turn_id: int) -> str:
     """Answer one visitor message. Returns the final turn status (for tests and logs)."""
-    turn = BotTurn.objects.select_related("conversation", "trigger", "bot").filter(pk=turn_id).first()
+    turn = (
+        BotTurn.objects.select_related("conversation__visitor", "trigger", "bot__tenant", "bot__backup")
+        .filter(pk=turn_id)
+        .first()
+    )
     if turn is None:
         logger.warning("bot turn %s is gone", turn_id)
         return "missing"
@@ -176,12 +180,14 @@ def turn_run(*, turn_id: int) -> str:
     except Exception as exc:  # a misconfigured or forbidden provider: fall back to the knowledge base
         logger.warning("bot %s provider unusable: %s", bot.pk, exc)
         chain = []
+    hooks = [
+        HookSpec(name=h.name, url=h.url, secret=h.secret, timeout=h.timeout_ms / 1000, keywords=tuple(h.keywords or ()))
+        for h in BusinessHook.objects.filter(tenant_id=bot.tenant_id, enabled=True)
+    ]
     plan = TurnPlan(
-        request=request, chain=chain,
-        hooks=[HookSpec(name=h.name, url=h.url, secret=h.secret, timeout=h.timeout_ms / 1000,
-                        keywords=tuple(h.keywords or ())) for h in bot.tenant.business_hooks.filter(enabled=True)],
+        request=request, chain=chain, hooks=hooks,
         hook_payload={"question": turn.trigger.body, "conversation_id": conversation.pk,
-                      "visitor": _visitor_identity(conversation)},
+                      "visitor": _visitor_identity(conversation)} if hooks else {},
         faq_direct_threshold=bot.faq_direct_threshold, breaker=_breaker(), hook_guard=guard_url,
     )
     publisher = DeltaPublisher(conversation_id=conversation.pk, output_filter=filters.stream_filter)
@@ -189,9 +195,9 @@ def turn_run(*, turn_id: int) -> str:
     # Business hooks run on the bot loop while this thread searches the knowledge base.
     hooks_future = asyncio.run_coroutine_threadsafe(gather_hooks(plan), runtime.bot_loop())
     kb = _kb_lookup(bot, incoming.provider_text)
-    hooks = hooks_future.result(timeout=plan.sources_deadline + 1)
+    hook_results = hooks_future.result(timeout=plan.sources_deadline + 1)
     outcome = runtime.run_on_bot_loop(
-        answer_turn(plan, publisher, kb=kb, hooks=hooks, started=started), timeout=TURN_TIMEOUT + 10
+        answer_turn(plan, publisher, kb=kb, hooks=hook_results, started=started), timeout=TURN_TIMEOUT + 10
     )
 
     if outcome.handoff_reason or (not outcome.text.strip()):
@@ -209,13 +215,12 @@ def turn_run(*, turn_id: int) -> str:
     ConversationBotState.objects.filter(pk=state.pk).update(
         unsure_streak=streak, provider_state=outcome.provider_state or state.provider_state
     )
-    BotTurn.objects.filter(pk=turn.pk).update(reply=message)
     if unsure and streak >= bot.unsure_handoff_after:
         ConversationBotState.objects.filter(pk=state.pk).update(unsure_streak=0)
         handoff_to_human(conversation=conversation, reason="unsure")
-        return _finish(turn, TurnStatus.HANDOFF, provider=outcome.provider, flagged=outcome.partial)
+        return _finish(turn, TurnStatus.HANDOFF, provider=outcome.provider, flagged=outcome.partial, reply=message)
     return _finish(turn, TurnStatus.DONE, provider=outcome.provider, error="; ".join(outcome.errors)[:2000],
-                   flagged=outcome.partial)
+                   flagged=outcome.partial, reply=message)
 
 
 def _visitor_identity(conversation: Conversation) -> dict[str, Any]:
@@ -227,8 +232,11 @@ def _visitor_identity(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def _finish(turn: BotTurn, status: str, *, provider: str = "", error: str = "", flagged: bool = False) -> str:
+def _finish(
+    turn: BotTurn, status: str, *, provider: str = "", error: str = "", flagged: bool = False, reply: Any = None
+) -> str:
+    fields: dict[str, Any] = {"reply": reply} if reply is not None else {}
     BotTurn.objects.filter(pk=turn.pk).update(
-        status=status, provider=provider[:40], error=error, flagged=flagged, finished_at=timezone.now()
+        status=status, provider=provider[:40], error=error, flagged=flagged, finished_at=timezone.now(), **fields
     )
     return status
