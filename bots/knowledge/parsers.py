@@ -59,32 +59,43 @@ def decode_text(data: bytes) -> str:
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
-def parse_markdown(text: str) -> list[Section]:
-    sections: list[Section] = []
-    stack: list[tuple[int, str]] = []
-    body: list[str] = []
+class _Outline:
+    """Collects body lines under the current heading path (shared by Markdown and HTML)."""
 
-    def flush() -> None:
-        joined = "\n".join(body).strip()
+    def __init__(self) -> None:
+        self.sections: list[Section] = []
+        self.stack: list[tuple[int, str]] = []
+        self.body: list[str] = []
+
+    def flush(self) -> None:
+        joined = "\n".join(self.body).strip()
         if joined:
-            sections.append(Section(tuple(h for _, h in stack), joined))
-        body.clear()
+            self.sections.append(Section(tuple(h for _, h in self.stack), joined))
+        self.body.clear()
 
+    def heading(self, level: int, title: str) -> None:
+        self.flush()
+        while self.stack and self.stack[-1][0] >= level:
+            self.stack.pop()
+        self.stack.append((level, title))
+
+    def done(self) -> list[Section]:
+        self.flush()
+        return self.sections
+
+
+def parse_markdown(text: str) -> list[Section]:
+    outline = _Outline()
     in_code = False
     for line in text.splitlines():
         if line.lstrip().startswith("```"):
             in_code = not in_code
         match = None if in_code else _MD_HEADING.match(line)
         if match:
-            flush()
-            level = len(match.group(1))
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, match.group(2).strip()))
+            outline.heading(len(match.group(1)), match.group(2).strip())
         else:
-            body.append(line)
-    flush()
-    return sections
+            outline.body.append(line)
+    return outline.done()
 
 
 def parse_html(data: bytes) -> list[Section]:
@@ -94,20 +105,11 @@ def parse_html(data: bytes) -> list[Section]:
     for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "footer"]):
         tag.decompose()
     root = soup.body or soup
-    sections: list[Section] = []
-    stack: list[tuple[int, str]] = []
-    body: list[str] = []
-
-    def flush() -> None:
-        joined = "\n".join(body).strip()
-        if joined:
-            sections.append(Section(tuple(h for _, h in stack), joined))
-        body.clear()
-
     blocks = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td", "th", "dt", "dd"]
     found = root.find_all(blocks)
     if not found:
         return [Section((), root.get_text("\n", strip=True))]
+    outline = _Outline()
     for element in found:
         if element.find_parent(blocks) is not None:
             continue
@@ -115,15 +117,10 @@ def parse_html(data: bytes) -> list[Section]:
         if not text:
             continue
         if element.name in ("h1", "h2", "h3", "h4", "h5", "h6"):
-            flush()
-            level = int(element.name[1])
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, text))
+            outline.heading(int(element.name[1]), text)
         else:
-            body.append(text)
-    flush()
-    return sections
+            outline.body.append(text)
+    return outline.done()
 
 
 def parse_pdf(data: bytes) -> list[Section]:
