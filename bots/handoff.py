@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from kefu.models import Conversation, Message, SenderType, Status
 from kefu.services.conversations import conversation_set_status
 from kefu.services.messages import message_send, system_event
 
+# Lazy: the note is written in the language active when the handoff happens.
 REASONS = {
-    "requested": _("The visitor asked for a human."),
-    "unsure": _("The bot could not answer twice in a row."),
-    "complaint": _("The visitor seems unhappy."),
-    "failure": _("Every AI provider failed."),
+    "requested": gettext_lazy("The visitor asked for a human."),
+    "unsure": gettext_lazy("The bot could not answer twice in a row."),
+    "complaint": gettext_lazy("The visitor seems unhappy."),
+    "failure": gettext_lazy("Every AI provider failed."),
 }
 
 
@@ -41,15 +43,9 @@ def handoff_to_human(*, conversation: Conversation, reason: str, apology: str = 
         conversation=conv, event="handoff", text=_("Transferred to a human agent."), data={"reason": reason}
     )
     summary = handoff_summary(conv)
-    why = REASONS.get(reason, reason)
+    why = str(REASONS.get(reason, reason))
     message_send(
         conversation=conv, sender_type=SenderType.AGENT, is_internal=True,
         body=f"{_('Bot handoff')}: {why}\n{summary}".strip(), metadata={"event": "handoff_summary", "reason": reason},
     )
-    return conv
-
-
-def hand_back_to_bot(*, conversation: Conversation) -> Conversation:
-    conv = conversation_set_status(conversation=conversation, status=Status.BOT)
-    system_event(conversation=conv, event="bot_resumed", text=_("The bot is back in the conversation."))
     return conv

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import models
 
 from kefu.errors import NotFound
-from kefu.models import Agent, Attachment, CannedReply, Conversation, Message, Tag, Team, Tenant, Visitor
+from kefu.models import Agent, Attachment, CannedReply, Conversation, Tag, Team, Tenant, Visitor
 
 M = TypeVar("M", bound=models.Model)
 
@@ -41,16 +41,8 @@ def access_conversation(*, tenant: Tenant, conversation_id: object, for_update: 
     return _get(qs.select_related("visitor", "assignee"), pk=conversation_id)
 
 
-def access_message(*, tenant: Tenant, message_id: object) -> Message:
-    return _get(Message.objects.filter(tenant=tenant), pk=message_id)
-
-
 def access_visitor(*, tenant: Tenant, visitor_id: object) -> Visitor:
     return _get(Visitor.objects.filter(tenant=tenant), pk=visitor_id)
-
-
-def access_visitor_by_external_id(*, tenant: Tenant, external_id: str) -> Visitor:
-    return _get(Visitor.objects.filter(tenant=tenant), external_id=external_id)
 
 
 def access_attachment(*, tenant: Tenant, attachment_id: object) -> Attachment:

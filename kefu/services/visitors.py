@@ -107,9 +107,3 @@ def visitor_update(*, visitor: Visitor, **changes: Any) -> Visitor:
         visitor.full_clean(exclude=["tenant", "ip", "current_url", "referrer"])
         visitor.save(update_fields=fields)
     return visitor
-
-
-def visitor_set_blocked(*, visitor: Visitor, blocked: bool) -> Visitor:
-    visitor.is_blocked = blocked
-    visitor.save(update_fields=["is_blocked"])
-    return visitor
