@@ -30,6 +30,7 @@ from bots.interface import (
     ProviderError,
     ProviderRateLimited,
     ProviderTimeout,
+    Source,
     StreamEvent,
 )
 from bots.resilience import timed_stream
@@ -65,6 +66,15 @@ class Provider:
 
     def _stream(self, request: BotRequest) -> AsyncIterator[StreamEvent]:
         raise NotImplementedError
+
+    @property
+    def dataset_id(self) -> str:
+        """The provider-side knowledge base this provider can search for the engine ("" for none)."""
+        return ""
+
+    async def search_dataset(self, question: str, *, timeout: float | None = None) -> list[Source]:
+        """Passages of that knowledge base for `question`; raises ProviderError on failure."""
+        return []
 
 
 def register_provider(kind: str, factory: ProviderFactory) -> None:

@@ -1,7 +1,17 @@
-"""FastGPT OpenAPI chat completions with a client-chosen chatId per conversation.
+"""FastGPT OpenAPI chat completions with a client-chosen chatId per conversation, and
+knowledge-base (dataset) search for the hybrid engine.
 
 FastGPT errors may arrive as HTTP 200 or 500 JSON envelopes whose `code` is not 200,
 and the detail stream continues after `[DONE]` (flowResponses), so it is read to EOF.
+
+FastGPT takes no system prompt from the API (with a chatId it reads only the last
+message), so the prompt Kefu would give a model (the bot's system prompt plus the
+engine's reference material) is passed as the variable `kefu_system_prompt`, which the
+app's prompt can include as {{kefu_system_prompt}}.
+
+Dataset search (`extra["dataset_id"]`): POST /api/core/dataset/searchTest on the same
+host. Both response shapes are accepted (`data` as a list with numeric scores, or
+`data.list` with a list of typed scores).
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from bots.interface import (
     ProviderAuthError,
     ProviderBadResponse,
     ProviderError,
+    Source,
     StreamEvent,
     Usage,
 )
@@ -38,6 +49,13 @@ from bots.sse import SSEEvent, aiter_events
 
 STATE_KEY = "fastgpt_chat_id"
 AUTH_STATUS_TEXTS = {"unAuthApiKey", "unAuthorization", "unAuthApp"}
+PROMPT_VARIABLE = "kefu_system_prompt"
+SEARCH_MODES = ("embedding", "fullTextRecall", "mixedRecall")
+# Dataset search defaults, each overridable in the bot's provider options.
+DEFAULT_SEARCH = {"dataset_limit": 1500, "dataset_similarity": 0.4, "dataset_search_mode": "embedding"}
+MAX_PASSAGES = 5
+# Preferred score kinds of the newer response shape: reranker, then vector, then fused, then full text.
+SCORE_PREFERENCE = ("reRank", "embedding", "rrf", "fullText")
 
 
 def fastgpt_error(body: Any, status: int) -> ProviderError:
@@ -76,6 +94,44 @@ def _sum_tokens(nodes: Any) -> int:
     return total
 
 
+def api_root(base_url: str) -> str:
+    """`https://host/api` from the chat base URL (`https://host/api/v1`, `https://host/api` or `https://host`)."""
+    root = base_url.rstrip("/")
+    if root.endswith("/v1"):
+        root = root[: -len("/v1")]
+    return root if root.endswith("/api") else root + "/api"
+
+
+def passage_score(raw: Any) -> float | None:
+    """A numeric score, or the preferred one of a list of `{type, value}` scores, clamped to 0..1."""
+    value: Any = raw
+    if isinstance(raw, list):
+        typed = {str(item.get("type")): item.get("value") for item in raw if isinstance(item, dict)}
+        value = next((typed[kind] for kind in SCORE_PREFERENCE if isinstance(typed.get(kind), int | float)), None)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    return max(0.0, min(float(value), 1.0))
+
+
+def parse_passages(data: Any) -> list[Source]:
+    """Passages of a searchTest answer, best first."""
+    items = data.get("list") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ProviderBadResponse("fastgpt: dataset search returned no list", transient=True)
+    passages: list[Source] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        question, answer = str(item.get("q") or "").strip(), str(item.get("a") or "").strip()
+        content = f"{question}\n{answer}" if answer else question
+        if content:
+            passages.append(Source(title=str(item.get("sourceName") or item.get("datasetId") or ""),
+                                   content=content, url=str(item.get("id") or ""),
+                                   score=passage_score(item.get("score"))))
+    passages.sort(key=lambda p: p.score if p.score is not None else -1.0, reverse=True)
+    return passages[:MAX_PASSAGES]
+
+
 class FastGPTProvider(Provider):
     kind = "fastgpt"
 
@@ -91,6 +147,9 @@ class FastGPTProvider(Provider):
             "messages": [{"role": "user", "content": request.question}],
             "variables": {"uid": request.visitor_id, **(self.config.extra.get("variables") or {})},
         }
+        system_prompt = request.system_prompt or self.config.system_prompt
+        if system_prompt:
+            body["variables"][PROMPT_VARIABLE] = system_prompt
         url = join_url(self.config.base_url, "chat/completions")
         try:
             async with http_client().stream("POST", url, json=body, headers=auth_headers(self.config),
@@ -143,3 +202,40 @@ class FastGPTProvider(Provider):
         if not done_seen:
             raise ProviderBadResponse("fastgpt stream ended without [DONE]", transient=True)
         yield Done(text="".join(parts), usage=Usage(total_tokens=tokens), provider_state=state)
+
+    # --- knowledge-base search ------------------------------------------------------------------
+
+    @property
+    def dataset_id(self) -> str:
+        return str(self.config.extra.get("dataset_id") or "").strip()
+
+    def _search_body(self, question: str) -> dict[str, Any]:
+        options = {**DEFAULT_SEARCH, **{k: v for k, v in self.config.extra.items() if k in DEFAULT_SEARCH}}
+        mode = str(options["dataset_search_mode"])
+        return {
+            "datasetId": self.dataset_id, "text": question,
+            "limit": int(options["dataset_limit"]), "similarity": float(options["dataset_similarity"]),
+            "searchMode": mode if mode in SEARCH_MODES else DEFAULT_SEARCH["dataset_search_mode"],
+            "usingReRank": bool(self.config.extra.get("dataset_rerank", False)),
+        }
+
+    async def search_dataset(self, question: str, *, timeout: float | None = None) -> list[Source]:
+        """The dataset's best passages for `question` (source names and scores kept), or a ProviderError."""
+        if not self.dataset_id:
+            return []
+        limits = http_timeout(self.config)
+        if timeout is not None:
+            limits = httpx2.Timeout(timeout, connect=min(timeout, self.config.timeouts.connect))
+        url = join_url(api_root(self.config.base_url), "core/dataset/searchTest")
+        headers = {**auth_headers(self.config), "Accept": "application/json"}
+        try:
+            response = await http_client().post(url, json=self._search_body(question), headers=headers,
+                                                timeout=limits)
+        except httpx2.HTTPError as exc:
+            raise transport_error(exc)
+        payload = await read_json_body(response)
+        if response.status_code == 429:
+            raise error_for_status(429, str(payload)[:300], retry_after=parse_retry_after(response.headers))
+        if not isinstance(payload, dict) or payload.get("code") != 200 or response.status_code != 200:
+            raise fastgpt_error(payload, response.status_code)
+        return parse_passages(payload.get("data"))
