@@ -1,6 +1,12 @@
 """The hybrid answer engine: several sources in parallel under a deadline, ranked, then
 streamed through the provider fallback chain.
 
+The sources: the local knowledge base (searched by the pipeline's thread), the tenant's
+business hooks, and the provider-side knowledge base of the first provider in the chain
+that names one (a FastGPT dataset). Hooks and that search run together on the bot loop
+under `sources_deadline`; whatever has not answered by then is left out, and a failed
+search only costs its passages, never the turn.
+
 Plain objects in, plain outcome out; no ORM here. The pipeline prepares a TurnPlan in
 the worker thread and this runs on the shared bot loop.
 """
@@ -12,14 +18,14 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 import orjson
 
-from bots.interface import BotRequest, Delta, Done, ProviderConfig, Usage
+from bots.interface import BotRequest, Delta, Done, ProviderConfig, ProviderTimeout, Source, Usage
 from bots.providers.base import Provider
 from bots.providers.local import LocalProvider
 from bots.resilience import FallbackChain, Handoff, Partial, RedisCircuitBreaker, Switch
@@ -28,6 +34,9 @@ from bots.streaming import DeltaPublisher
 logger = logging.getLogger(__name__)
 
 HOOK_ANSWER_SCORE = 0.8  # a business system that is this sure answers on its own
+GROUNDING_PASSAGES = 4  # per source, in the prompt
+PASSAGE_CHARS = 1000
+SNIPPET_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,35 @@ class HookResult:
     title: str = ""
 
 
+@dataclass(frozen=True)
+class DatasetResult:
+    """What a provider-side knowledge base returned (or why it did not)."""
+
+    provider: str
+    kind: str
+    dataset_id: str
+    passages: tuple[Source, ...] = ()
+    status: str = "ok"  # ok | error | timeout | circuit_open
+    error: str = ""
+
+    @property
+    def source_key(self) -> str:
+        return f"{self.kind}:{self.dataset_id}"
+
+    def candidate(self) -> dict[str, Any]:
+        if self.status != "ok":
+            return {"source": self.source_key, "status": self.status}
+        best = max((p.score for p in self.passages if p.score is not None), default=0.0)
+        return {"source": self.source_key, "score": round(best, 4), "passages": len(self.passages)}
+
+    def as_sources(self) -> list[dict[str, Any]]:
+        return [
+            {"type": self.kind, "id": p.url, "title": p.title, "score": p.score,
+             "snippet": p.content[:SNIPPET_CHARS], "dataset_id": self.dataset_id}
+            for p in self.passages
+        ]
+
+
 @dataclass
 class TurnPlan:
     request: BotRequest
@@ -68,6 +106,8 @@ class TurnPlan:
     sources_deadline: float = 1.5
     breaker: RedisCircuitBreaker | None = None
     hook_guard: Callable[[str], None] | None = None  # raises for URLs tenants may not reach
+    # Filled by gather_hooks: the provider-side knowledge base's passages.
+    datasets: list[DatasetResult] = field(default_factory=list)
 
 
 @dataclass
@@ -114,26 +154,67 @@ async def call_hook(spec: HookSpec, payload: dict[str, Any], guard: Callable[[st
         return None
 
 
+def dataset_searcher(plan: TurnPlan) -> Provider | None:
+    """The first provider of the chain that names a provider-side knowledge base (the primary's when it does)."""
+    return next((provider for provider in plan.chain if provider.dataset_id), None)
+
+
+async def search_dataset(provider: Provider, question: str, *, timeout: float,
+                         breaker: RedisCircuitBreaker | None = None) -> DatasetResult:
+    """Search the provider's knowledge base; any failure is an empty, labelled result."""
+    result = DatasetResult(provider=provider.name, kind=provider.kind, dataset_id=provider.dataset_id)
+    if breaker is not None:
+        try:
+            if await breaker.state(provider.name) == "open":
+                return replace(result, status="circuit_open")  # the provider is known to be down
+        except Exception:  # no Redis: search anyway
+            logger.warning("circuit breaker state unavailable for %s", provider.name)
+    try:
+        passages = await provider.search_dataset(question, timeout=timeout)
+    except ProviderTimeout as exc:
+        return replace(result, status="timeout", error=str(exc)[:200])
+    except Exception as exc:
+        logger.warning("knowledge-base search of %s failed: %s", result.source_key, exc)
+        return replace(result, status="error", error=str(exc)[:200])
+    return replace(result, passages=tuple(passages))
+
+
 async def gather_hooks(plan: TurnPlan) -> list[HookResult]:
-    """Ask every business system that wants this question, in parallel, under the deadline."""
+    """Ask every business system that wants this question, and the chain's provider-side
+    knowledge base, in parallel under the deadline. Returns the hooks' answers; the
+    knowledge base's passages are kept on `plan.datasets`."""
     question = plan.request.question
     tasks = [
         asyncio.create_task(call_hook(spec, plan.hook_payload, plan.hook_guard))
         for spec in plan.hooks if spec.wanted_for(question)
     ]
-    if not tasks:
+    searcher = dataset_searcher(plan)
+    search = None
+    if searcher is not None:
+        search = asyncio.create_task(
+            search_dataset(searcher, question, timeout=plan.sources_deadline, breaker=plan.breaker))
+    if not tasks and search is None:
         return []
-    done, pending = await asyncio.wait(tasks, timeout=plan.sources_deadline)
+    done, pending = await asyncio.wait([*tasks, *([search] if search else [])], timeout=plan.sources_deadline)
     for task in pending:
         task.cancel()
-    return [task.result() for task in done if task.exception() is None and task.result() is not None]
+    if search is not None and searcher is not None:
+        plan.datasets = [search.result() if search in done else DatasetResult(
+            provider=searcher.name, kind=searcher.kind, dataset_id=searcher.dataset_id, status="timeout",
+            error=f"no answer within {plan.sources_deadline:.2f}s")]
+    return [task.result() for task in tasks
+            if task in done and task.exception() is None and task.result() is not None]
 
 
-def _grounding(kb: KbResult | None, hooks: list[HookResult]) -> str:
+def _grounding(kb: KbResult | None, hooks: list[HookResult], datasets: Sequence[DatasetResult] = ()) -> str:
     """Retrieved passages and business data, numbered so the model can cite them."""
     lines: list[str] = []
-    for i, source in enumerate((kb.sources if kb else [])[:4], start=1):
-        lines.append(f"[{i}] {source.get('title', '')}: {source.get('snippet') or source.get('content', '')}")
+    for source in (kb.sources if kb else [])[:GROUNDING_PASSAGES]:
+        text = source.get("snippet") or source.get("content", "")
+        lines.append(f"[{len(lines) + 1}] {source.get('title', '')}: {text}")
+    for result in datasets:
+        for passage in result.passages[:GROUNDING_PASSAGES]:
+            lines.append(f"[{len(lines) + 1}] {passage.title}: {passage.content[:PASSAGE_CHARS]}")
     for hook in hooks:
         lines.append(f"[{hook.title}] {hook.answer}")
     if not lines:
@@ -142,6 +223,16 @@ def _grounding(kb: KbResult | None, hooks: list[HookResult]) -> str:
         "Answer using the reference material below when it is relevant; say so when it does not "
         "cover the question.\n" + "\n".join(lines)
     )
+
+
+def _reference_sources(kb: KbResult | None, datasets: Sequence[DatasetResult], limit: int = 5
+                       ) -> list[dict[str, Any]]:
+    """The sources behind a grounded answer: the best of each knowledge base in turn (their scores differ in kind)."""
+    lists = [list(kb.sources[:limit]) if kb is not None else []] + [r.as_sources() for r in datasets]
+    merged: list[dict[str, Any]] = []
+    for rank in range(limit):
+        merged.extend(items[rank] for items in lists if rank < len(items))
+    return merged[:limit]
 
 
 async def _answer_directly(text: str, publisher: DeltaPublisher, chunk: int = 24) -> None:
@@ -167,6 +258,7 @@ async def answer_turn(
         outcome.candidates.append({"source": "kb", "score": round(kb.confidence, 4), "matched": kb.matched})
     for hook in hooks:
         outcome.candidates.append({"source": f"hook:{hook.name}", "score": round(hook.score, 4)})
+    outcome.candidates.extend(result.candidate() for result in plan.datasets)
 
     best_hook = max(hooks, key=lambda h: h.score, default=None)
     if best_hook is not None and best_hook.score >= HOOK_ANSWER_SCORE:
@@ -197,7 +289,8 @@ async def answer_turn(
 async def _run_chain(
     plan: TurnPlan, kb: KbResult | None, hooks: list[HookResult], publisher: DeltaPublisher, outcome: TurnOutcome
 ) -> None:
-    grounding = _grounding(kb, hooks)
+    datasets = [result for result in plan.datasets if result.passages]
+    grounding = _grounding(kb, hooks, datasets)
     request = plan.request
     if grounding:
         prompt = f"{request.system_prompt}\n\n{grounding}".strip()
@@ -229,7 +322,7 @@ async def _run_chain(
             else:
                 outcome.sources = [
                     {"type": "provider", "title": s.title, "url": s.url, "score": s.score} for s in event.sources
-                ] or (kb.sources[:3] if kb is not None and grounding else [])
+                ] or (_reference_sources(kb, datasets) if grounding else [])
         elif isinstance(event, Handoff):
             await publisher.failed()
             outcome.handoff_reason = event.reason

@@ -17,6 +17,7 @@ from kefu.models import Message, SenderType
 from kefu.services.conversations import conversation_open
 from kefu.services.messages import message_send
 from tests.factories import TenantFactory, VisitorFactory
+from tests.fakes.fastgpt_server import DATASET_ID, FakeFastGPT
 from tests.fakes.http import Behaviour, FakeServer, Request, Response, json_response
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.webhook_server import FakeWebhooks
@@ -119,3 +120,85 @@ def test_breaker_opens_after_repeated_failures_and_alerts_once(settings):
         alerts = [r.json() for r in hooks.requests]
     assert calls_to_provider == 2  # then the breaker fails fast without calling out
     assert len(alerts) == 1 and "opened" in str(alerts[0])
+
+
+# --- a FastGPT dataset searched alongside the local knowledge base ---------------------------
+
+DATASET_SOURCE = f"fastgpt:{DATASET_ID}"
+
+
+def fastgpt_bot(tenant, server, **fields):
+    values = {"tenant": tenant, "name": "bot", "provider": ProviderKind.FASTGPT, "base_url": f"{server.url}/api/v1",
+              "api_key": "fastgpt-test", "extra": {"dataset_id": DATASET_ID}}
+    values.update(fields)
+    return Bot.objects.create(**values)
+
+
+def _searches(server):
+    return [r for r in server.requests if r.path == "/api/core/dataset/searchTest"]
+
+
+def _chats(server):
+    return [r for r in server.requests if r.path == "/api/v1/chat/completions"]
+
+
+def test_dataset_passages_ground_the_answer_and_are_stored_with_scores_and_names():
+    tenant = TenantFactory()
+    with FakeFastGPT(Behaviour(api_key="fastgpt-test")) as server:
+        fastgpt_bot(tenant, server)
+        reply = ask(tenant, "How long do refunds take?")
+    assert reply.body == "Your order shipped yesterday." and reply.metadata["provider"].endswith(":fastgpt:primary")
+    assert _searches(server)[0].json()["text"] == "How long do refunds take?"
+    prompt = _chats(server)[0].json()["variables"]["kefu_system_prompt"]
+    assert "[1] refunds-faq.csv: How long do refunds take?\nRefunds reach the card in 5 working days." in prompt
+    assert "[2] 售后手册.pdf: 退货政策" in prompt and "shipping.md" not in prompt  # under the similarity floor
+    assert {"source": DATASET_SOURCE, "score": 0.91, "passages": 2} in reply.metadata["candidates"]
+    sources = reply.metadata["sources"]
+    assert [(s["type"], s["title"], s["score"]) for s in sources] == [
+        ("fastgpt", "refunds-faq.csv", 0.91), ("fastgpt", "售后手册.pdf", 0.82)]
+
+
+def test_a_backup_fastgpt_dataset_grounds_the_primary_model_next_to_the_local_knowledge_base():
+    tenant = TenantFactory()
+    kb = knowledge_base_create(tenant=tenant, name="kb")
+    faq_create(knowledge_base=kb, question="退款多久到账?", answer="退款 3 个工作日内原路退回。")
+    with FakeFastGPT() as fastgpt, FakeOpenAI() as openai:
+        backup = fastgpt_bot(tenant, fastgpt, name="fastgpt backup", enabled=False)
+        Bot.objects.create(tenant=tenant, name="bot", provider=ProviderKind.OPENAI, base_url=f"{openai.url}/v1",
+                           model="m", backup=backup, faq_direct_threshold=1.0)
+        reply = ask(tenant, "退款一般多久能到账呢?")
+    assert reply.metadata["provider"].endswith(":openai:primary") and _chats(fastgpt) == []
+    system = openai.requests[0].json()["messages"][0]
+    assert system["role"] == "system"
+    assert "退款 3 个工作日内原路退回" in system["content"] and "refunds-faq.csv: How long" in system["content"]
+    candidates = {c["source"]: c for c in reply.metadata["candidates"]}
+    assert candidates.keys() == {"kb", DATASET_SOURCE} and candidates["kb"]["matched"]
+    assert [s["type"] for s in reply.metadata["sources"]][:2] == ["faq", "fastgpt"]
+
+
+def test_a_failing_dataset_search_costs_only_its_passages():
+    tenant = TenantFactory()
+    server = FakeFastGPT()
+    server.search_failure = {"code": 500, "message": "vector store unavailable"}
+    with server:
+        fastgpt_bot(tenant, server)
+        reply = ask(tenant, "How long do refunds take?")
+    assert reply.body == "Your order shipped yesterday."
+    assert {"source": DATASET_SOURCE, "status": "error"} in reply.metadata["candidates"]
+    assert reply.metadata["sources"] == []
+    assert "kefu_system_prompt" not in _chats(server)[0].json()["variables"]
+
+
+def test_a_slow_dataset_search_is_skipped_at_the_sources_deadline():
+    tenant = TenantFactory()
+    server = FakeFastGPT()
+    server.search_delay = 5.0
+    with server:
+        fastgpt_bot(tenant, server)
+        started = time.monotonic()
+        reply = ask(tenant, "How long do refunds take?")
+        elapsed = time.monotonic() - started
+    assert reply.body == "Your order shipped yesterday."
+    assert {"source": DATASET_SOURCE, "status": "timeout"} in reply.metadata["candidates"]
+    # The default sources deadline is 1.5 s; the search would have taken 5.
+    assert 1.4 <= elapsed < 4.0
