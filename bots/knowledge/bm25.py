@@ -8,7 +8,7 @@ cost more than the arithmetic).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,12 +19,32 @@ B = 0.75
 
 
 # One CJK word also yields its characters and bigrams; weighting them down keeps a
-# long word from counting several times over against a short one.
-TERM_WEIGHTS = {"!": 0.3, "#": 0.5}
+# long word from counting several times over against a short one. Dictionary pivots
+# ('@', bridge.py) weigh as much as a word, but a Chinese word's pivots share that
+# weight among its senses (text.query_terms).
+TERM_WEIGHTS = {"!": 0.3, "#": 0.5, "@": 1.0}
 
 
 def term_weight(term: str) -> float:
     return TERM_WEIGHTS.get(term[:1], 1.0)
+
+
+# A query: its terms (each weighted by its kind), or term -> weight as text.query_terms makes.
+QueryTerms = Sequence[str] | Mapping[str, float]
+
+
+def as_weights(terms: QueryTerms, *, distinct: bool = False) -> dict[str, float]:
+    """term -> query weight. distinct: a repeated term counts once (for coverage), but a
+    pivot that is only part of a word's meaning keeps its fraction."""
+    if isinstance(terms, Mapping):
+        weights = dict(terms)
+    else:
+        weights = {}
+        for term in terms:
+            weights[term] = weights.get(term, 0.0) + term_weight(term)
+    if distinct:
+        return {t: min(w, term_weight(t)) for t, w in weights.items()}
+    return weights
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,7 @@ class Bm25Index:
                 cols.append(col)
                 tfs.append(tf)
         self.vocab = vocab
+        self.terms = list(vocab)  # id -> term
         self.size = len(docs)
         self.weights = np.asarray([term_weight(t) for t in vocab], dtype=np.float32)
         n_terms = len(vocab)
@@ -68,19 +89,22 @@ class Bm25Index:
         self.indptr, self.indices, self.data = matrix.indptr, matrix.indices, matrix.data
         self.nnz = int(matrix.nnz)
 
-    def query_terms(self, terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        counts = Counter(terms)
-        known = [t for t in counts if t in self.vocab]
+    def query_terms(self, terms: QueryTerms) -> tuple[np.ndarray, np.ndarray]:
+        """Vocabulary ids of the query's known terms and their query weights."""
+        weights = as_weights(terms)
+        known = [t for t in weights if t in self.vocab]
         ids = np.asarray([self.vocab[t] for t in known], dtype=np.int64)
-        qtf = np.asarray([counts[t] for t in known], dtype=np.float32)
-        return ids, qtf * self.weights[ids] if len(ids) else qtf
+        return ids, np.asarray([weights[t] for t in known], dtype=np.float32)
 
-    def idf_mass(self, terms: Sequence[str]) -> float:
-        """The weighted IDF of every distinct query term; unknown terms get the highest IDF."""
+    def idf_mass(self, terms: QueryTerms) -> float:
+        """The weighted IDF of every distinct query term; unknown terms get the median IDF."""
         top = float(np.median(self.idf)) if len(self.idf) else 1.0
-        return sum((float(self.idf[self.vocab[t]]) if t in self.vocab else top) * term_weight(t) for t in set(terms))
+        return sum(
+            (float(self.idf[self.vocab[t]]) if t in self.vocab else top) * weight
+            for t, weight in as_weights(terms, distinct=True).items()
+        )
 
-    def scores(self, terms: Sequence[str]) -> np.ndarray:
+    def scores(self, terms: QueryTerms) -> np.ndarray:
         """Dense scores for every document: one bincount over the query terms' postings."""
         ids, qtf = self.query_terms(terms)
         if not len(ids) or not self.size:
@@ -101,9 +125,10 @@ class Bm25Index:
         order = part[np.argsort(-scores[part], kind="stable")]
         return Bm25Hits(order, scores[order], self.coverage(terms, order))
 
-    def coverage(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
+    def coverage(self, terms: QueryTerms, rows: np.ndarray) -> np.ndarray:
         """Share of the query's weighted IDF mass that each given document contains."""
         mass = self.idf_mass(terms)
+        weights = as_weights(terms, distinct=True)
         ids, _ = self.query_terms(terms)
         covered = np.zeros(len(rows), dtype=np.float32)
         if not len(rows) or mass <= 0 or not len(ids):
@@ -113,5 +138,5 @@ class Bm25Index:
             postings = self.indices[self.indptr[term_id] : self.indptr[term_id + 1]]  # sorted row numbers
             at = np.searchsorted(postings, rows)
             present = (at < len(postings)) & (postings[np.minimum(at, len(postings) - 1)] == rows)
-            covered += present * (self.idf[term_id] * self.weights[term_id])
+            covered += present * (self.idf[term_id] * weights[self.terms[term_id]])
         return covered / np.float32(mass)

