@@ -15,15 +15,16 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bots.console import access, forms, selectors, services
+from bots.console import access, forms, provider_check, selectors, services
 from bots.console.views import admin_view, ip_of, render_page
-from bots.models import AlertChannel, Bot, BusinessHook
+from bots.models import AlertChannel, Bot, BusinessHook, ProviderKind
 from kefu.errors import KefuError
 from kefu.models import Agent
 
 BOTS_SECTION = "ai-bots"
+CHECK_SESSION_KEY = "kefu.bots.provider_check"  # the last test's result, shown once on the bot's page
 
 
 def _agent(request: HttpRequest) -> Agent:
@@ -59,6 +60,7 @@ def bot_edit(request: HttpRequest, bot_id: int | None = None) -> HttpResponse:
     agent, ip = _agent(request), ip_of(request)
     bot = access.access_bot(tenant=agent.tenant, bot_id=bot_id) if bot_id else Bot(tenant=agent.tenant)
     back = reverse("ai_console:bots")
+    saved_provider = bot.provider  # the form may change the instance; the test button uses what is saved
     if request.method == "POST" and request.POST.get("action") == "delete" and bot.pk:
         services.bot_delete(bot=bot, actor=agent, ip=ip)
         messages.success(request, _("Bot deleted."))
@@ -74,7 +76,28 @@ def bot_edit(request: HttpRequest, bot_id: int | None = None) -> HttpResponse:
             messages.success(request, _("Bot saved."))
             return HttpResponseRedirect(back)
     title = bot.name if bot.pk else gettext_lazy("New bot")
-    return render_page(request, "bots/bot_form.html", section=BOTS_SECTION, title=title, form=form, bot=bot)
+    check = request.session.get(CHECK_SESSION_KEY)
+    if check and bot.pk and check.get("bot") == bot.pk:
+        del request.session[CHECK_SESSION_KEY]
+    else:
+        check = None
+    return render_page(request, "bots/bot_form.html", section=BOTS_SECTION, title=title, form=form, bot=bot,
+                       check=check, testable=bool(bot.pk) and saved_provider != ProviderKind.LOCAL)
+
+
+@admin_view
+@require_POST
+def bot_test(request: HttpRequest, bot_id: int) -> HttpResponse:
+    """Send a short prompt through the bot's saved provider; the result is shown on the bot's page."""
+    agent = _agent(request)
+    bot = access.access_bot(tenant=agent.tenant, bot_id=bot_id)
+    try:
+        result = provider_check.provider_test(bot=bot, actor=agent, ip=ip_of(request))
+    except KefuError as exc:
+        messages.error(request, exc.message)
+    else:
+        request.session[CHECK_SESSION_KEY] = {"bot": bot.pk, **result.as_dict()}
+    return HttpResponseRedirect(reverse("ai_console:bot-edit", args=[bot.pk]) + "#provider-test")
 
 
 _INTEGRATIONS: dict[str, tuple[type[Any], type[django_forms.ModelForm], Any, Any]] = {

@@ -10,12 +10,14 @@ from django.utils.translation import gettext_lazy as _
 
 from bots.knowledge.models import KnowledgeBase
 from bots.middlewares import middleware_class
-from bots.models import AlertChannel, Bot, BusinessHook
+from bots.models import AlertChannel, Bot, BusinessHook, ProviderKind
+from bots.providers.coze import POLLING, RESPONSE_MODES, STREAMING
 from kefu.models import Tenant
 
 _LIST_SPLIT = re.compile(r"[\n,，;；|]+")
 UPLOAD_EXTENSIONS = ".txt,.md,.markdown,.html,.htm,.pdf,.docx"
 FAQ_EXTENSIONS = ".csv,.xlsx"
+OPTION_FIELDS = ("response_mode", "dataset_id")  # provider options with a form field of their own
 
 
 def split_list(value: str) -> list[str]:
@@ -141,6 +143,19 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
         label=_("Provider options (JSON)"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_('Provider specific, e.g. {"app_type": "workflow"} for Dify or {"bot_id": "..."} for Coze.'),
     )
+    # Stored in the provider options (extra) under the same names; shown as fields of their own.
+    response_mode = forms.ChoiceField(
+        label=_("Coze response mode"), required=False, initial=STREAMING,
+        choices=[(STREAMING, _("Streaming (the answer appears as it is written)")),
+                 (POLLING, _("Polling (wait for the whole answer, checking once a second)"))],
+        help_text=_("Coze only. Polling suits bots or networks that cannot stream; "
+                    "the provider's total timeout bounds the wait."),
+    )
+    dataset_id = forms.CharField(
+        label=_("FastGPT dataset id"), required=False, max_length=64,
+        help_text=_("FastGPT only. Also searched on every question, in parallel with the knowledge bases, "
+                    "to ground answers and show sources. The API key must be allowed to search it."),
+    )
 
     class Meta:
         model = Bot
@@ -165,6 +180,10 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
         self.fields["knowledge_bases"].queryset = KnowledgeBase.objects.filter(tenant=tenant).order_by("name")
         self.fields["knowledge_bases"].required = False
         self.initial["middlewares"] = ", ".join(self.instance.middlewares or [])
+        extra = dict(self.instance.extra or {})
+        for name in OPTION_FIELDS:
+            self.initial[name] = extra.pop(name, self.fields[name].initial or "")
+        self.initial["extra"] = extra
         self.set_secret_help()
 
     def clean_middlewares(self) -> list[str]:
@@ -183,6 +202,32 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
         if not isinstance(value, dict):
             raise forms.ValidationError(_('Provider options must be a JSON object, like {"key": "value"}.'))
         return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if "extra" in self.errors:
+            return cleaned
+        extra = dict(cleaned.get("extra") or {})
+        provider = cleaned.get("provider")
+        # The fields win; a value typed into the JSON instead is used when its field is left at the default.
+        mode = cleaned.get("response_mode") or STREAMING
+        if mode == STREAMING:
+            mode = str(extra.get("response_mode") or STREAMING)
+        dataset_id = (cleaned.get("dataset_id") or "").strip() or str(extra.get("dataset_id") or "").strip()
+        for name in OPTION_FIELDS:
+            extra.pop(name, None)
+        if mode not in RESPONSE_MODES:
+            self.add_error("response_mode", _("Choose streaming or polling."))
+        elif mode != STREAMING:
+            if provider != ProviderKind.COZE:
+                self.add_error("response_mode", _("Polling is only available for Coze bots."))
+            extra["response_mode"] = mode
+        if dataset_id:
+            if provider != ProviderKind.FASTGPT:
+                self.add_error("dataset_id", _("A dataset id is only used with FastGPT; clear it or choose FastGPT."))
+            extra["dataset_id"] = dataset_id
+        cleaned["extra"] = extra
+        return cleaned
 
     def _post_clean(self) -> None:
         # Assign the kept secret before the model copies cleaned_data onto the instance.

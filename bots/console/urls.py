@@ -15,6 +15,7 @@ urlpatterns: list = [
     path("bots/", bot_views.bot_list, name="bots"),
     path("bots/new/", bot_views.bot_edit, name="bot-new"),
     path("bots/<int:bot_id>/", bot_views.bot_edit, name="bot-edit"),
+    path("bots/<int:bot_id>/test/", bot_views.bot_test, name="bot-test"),
     path("hooks/new/", bot_views.integration_edit, {"kind": "hooks"}, name="hook-new"),
     path("hooks/<int:row_id>/", bot_views.integration_edit, {"kind": "hooks"}, name="hook-edit"),
     path("alerts/new/", bot_views.integration_edit, {"kind": "alerts"}, name="alert-new"),

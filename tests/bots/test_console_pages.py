@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
+import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test import Client
 
 from bots.knowledge import services as kb_services
 from bots.knowledge.index import clear_local_indexes
@@ -15,6 +19,10 @@ from bots.knowledge.models import Document, DocumentStatus, FaqEntry, KnowledgeB
 from bots.models import AlertChannel, Bot, BusinessHook
 from kefu.models import AuditLog, Role
 from tests.factories import AgentFactory, TenantFactory
+from tests.fakes.fastgpt_server import DATASET_ID as FASTGPT_DATASET
+from tests.fakes.fastgpt_server import FakeFastGPT
+from tests.fakes.http import Behaviour
+from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.django_db
 
@@ -317,3 +325,155 @@ def test_pages_speak_chinese_from_the_bots_catalog(client, admin, kb):  # type: 
     client.post("/console/ai/bots/new/", _bot_data())
     dup = client.post("/console/ai/bots/new/", _bot_data(name="备用"), HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "“Xiaozhi”已在接待这个渠道" in dup.content.decode()
+
+
+# --- provider options with fields of their own ----------------------------------------------
+
+
+def test_coze_response_mode_and_fastgpt_dataset_are_fields_stored_in_the_options(client, admin):  # type: ignore[no-untyped-def]
+    res = client.post("/console/ai/bots/new/", _bot_data(provider="coze", base_url="https://api.coze.cn",
+                                                         extra='{"bot_id": "7379"}', response_mode="polling"))
+    assert res.status_code == 302, res.content.decode()[:3000]
+    bot = Bot.objects.get(tenant=admin.tenant)
+    assert bot.extra == {"bot_id": "7379", "response_mode": "polling"}
+    page = client.get(f"/console/ai/bots/{bot.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<option value="polling" selected>' in page and "response_mode" not in page.split('name="extra"')[1][:200]
+    client.post(f"/console/ai/bots/{bot.pk}/", _bot_data(provider="coze", extra='{"bot_id": "7379"}',
+                                                         response_mode="streaming", api_key=""))
+    bot.refresh_from_db()
+    assert bot.extra == {"bot_id": "7379"}  # streaming is the default and is not stored
+    bad = client.post(f"/console/ai/bots/{bot.pk}/", _bot_data(provider="openai", response_mode="polling",
+                                                               dataset_id="6593e137"), HTTP_ACCEPT_LANGUAGE="en")
+    html = bad.content.decode()
+    assert bad.status_code == 200 and "only available for Coze" in html and "only used with FastGPT" in html
+    client.post(f"/console/ai/bots/{bot.pk}/", _bot_data(provider="fastgpt", base_url="https://fastgpt.example/api/v1",
+                                                         extra="{}", dataset_id=" 6593e137 ", api_key=""))
+    bot.refresh_from_db()
+    assert bot.provider == "fastgpt" and bot.extra == {"dataset_id": "6593e137"}
+
+
+# --- "Test this provider" --------------------------------------------------------------------
+
+
+@pytest.fixture
+def loopback(settings):  # type: ignore[no-untyped-def]
+    settings.KEFU_OUTBOUND_ALLOWLIST = ["127.0.0.1"]
+    settings.KEFU_BOT_TIMEOUTS = {"connect": 1.0, "first_token": 1.0, "idle": 1.0, "total": 4.0}
+    return settings
+
+
+def _openai_bot(tenant, url: str, **fields: object) -> Bot:  # type: ignore[no-untyped-def]
+    values: dict[str, object] = {"tenant": tenant, "name": "Xiaozhi", "provider": "openai", "base_url": url,
+                                 "model": "gpt-4o-mini", "api_key": "sk-secret-123"}
+    values.update(fields)
+    return Bot.objects.create(**values)
+
+
+def _test_provider(client, bot: Bot, lang: str = "en") -> str:  # type: ignore[no-untyped-def]
+    res = client.post(f"/console/ai/bots/{bot.pk}/test/", HTTP_ACCEPT_LANGUAGE=lang)
+    assert res.status_code == 302 and res["Location"] == f"/console/ai/bots/{bot.pk}/#provider-test"
+    return client.get(f"/console/ai/bots/{bot.pk}/", HTTP_ACCEPT_LANGUAGE=lang).content.decode()
+
+
+def _result(page: str) -> str:
+    return page.split('id="provider-test-result"')[1].split("</form>")[0]
+
+
+def test_provider_test_success_shows_latency_model_and_the_first_words(client, admin, loopback):  # type: ignore[no-untyped-def]
+    with FakeOpenAI(Behaviour(api_key="sk-secret-123")) as server:
+        bot = _openai_bot(admin.tenant, f"{server.url}/v1")
+        page = _test_provider(client, bot)
+    result = _result(page)
+    assert 'data-ok="true"' in result and "It works." in result
+    assert "“Your order shipped yesterday.”" in result.split('id="provider-test-reply"')[1]
+    assert "<code>gpt-4o-mini</code>" in result and re.search(r"\d+ ms", result)
+    assert len(server.requests) == 1
+    sent = server.requests[0].json()
+    assert sent["model"] == "gpt-4o-mini" and "connection test" in sent["messages"][-1]["content"]
+    assert "sk-secret-123" not in page
+    entry = AuditLog.objects.get(tenant=admin.tenant, action="bot.provider_test", target_id=str(bot.pk))
+    assert entry.data["ok"] is True and entry.actor == admin.user and "sk-secret" not in str(entry.data)
+    # Shown once: reloading the page does not show a stale result.
+    assert 'id="provider-test-result"' not in client.get(f"/console/ai/bots/{bot.pk}/").content.decode()
+
+
+def test_provider_test_401_asks_to_check_the_key_and_never_shows_it(client, admin, loopback):  # type: ignore[no-untyped-def]
+    with FakeOpenAI(Behaviour(api_key="sk-the-right-one")) as server:
+        bot = _openai_bot(admin.tenant, f"{server.url}/v1")
+        page = _test_provider(client, bot)
+        zh = _test_provider(client, bot, lang="zh-hans")
+    result = _result(page)
+    assert 'data-ok="false"' in result and "check the API key" in result.split('id="provider-test-error"')[1]
+    detail = result.split('id="provider-test-detail"')[1].split("</code>")[0]
+    assert "Incorrect API key provided" in detail and "sk-" not in detail
+    assert "sk-secret-123" not in page and "sk-secret-123" not in zh
+    assert "请检查 API 密钥" in _result(zh)
+    assert AuditLog.objects.filter(action="bot.provider_test", data__ok=False, data__status=401).count() == 2
+
+
+def test_provider_test_calls_only_the_bots_own_provider(client, admin, loopback):  # type: ignore[no-untyped-def]
+    with FakeOpenAI(Behaviour(fail_status=500)) as broken, FakeOpenAI() as healthy:
+        backup = _openai_bot(admin.tenant, f"{healthy.url}/v1", name="backup", enabled=False)
+        bot = _openai_bot(admin.tenant, f"{broken.url}/v1", backup=backup)
+        result = _result(_test_provider(client, bot))
+    assert 'data-ok="false"' in result and "server error (HTTP 500)" in result
+    assert len(broken.requests) == 1 and healthy.requests == []
+
+
+def test_provider_test_explains_refused_connections_timeouts_and_rate_limits(client, admin, loopback):  # type: ignore[no-untyped-def]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    bot = _openai_bot(admin.tenant, f"http://127.0.0.1:{closed_port}/v1")
+    assert "Connection refused by 127.0.0.1:" in _result(_test_provider(client, bot))
+    with FakeOpenAI(Behaviour(first_token_delay=3.0)) as slow:
+        Bot.objects.filter(pk=bot.pk).update(base_url=f"{slow.url}/v1")
+        started = time.monotonic()
+        result = _result(_test_provider(client, bot))
+        assert time.monotonic() - started < 3.0
+    assert "No answer within the time limits (first token 1 s, total 4 s)" in result
+    with FakeOpenAI(Behaviour(fail_status=429)) as limited:
+        Bot.objects.filter(pk=bot.pk).update(base_url=f"{limited.url}/v1")
+        assert "Rate limited (HTTP 429)" in _result(_test_provider(client, bot))
+
+
+def test_provider_test_refuses_private_addresses_unless_allowed(client, admin, settings):  # type: ignore[no-untyped-def]
+    settings.KEFU_OUTBOUND_ALLOWLIST = []
+    with FakeOpenAI() as server:
+        bot = _openai_bot(admin.tenant, f"{server.url}/v1")
+        result = _result(_test_provider(client, bot))
+    assert "This address is not allowed" in result and server.requests == []
+
+
+def test_provider_test_reports_the_fastgpt_dataset_search(client, admin, loopback):  # type: ignore[no-untyped-def]
+    with FakeFastGPT() as server:
+        bot = Bot.objects.create(tenant=admin.tenant, name="fg", provider="fastgpt", base_url=f"{server.url}/api/v1",
+                                 api_key="fastgpt-k", extra={"dataset_id": FASTGPT_DATASET})
+        ok = _result(_test_provider(client, bot))
+        Bot.objects.filter(pk=bot.pk).update(extra={"dataset_id": "missing"})
+        missing = _result(_test_provider(client, bot))
+    assert 'data-ok="true"' in ok and "Dataset search: 2 passages in" in ok
+    assert 'data-ok="true"' in missing and "unExistDataset" in missing.split('id="provider-test-dataset"')[1]
+
+
+def test_provider_test_is_post_only_admin_only_csrf_protected_and_tenant_scoped(client, admin, loopback):  # type: ignore[no-untyped-def]
+    with FakeOpenAI() as server:
+        bot = _openai_bot(admin.tenant, f"{server.url}/v1")
+        foreign = _openai_bot(TenantFactory(), f"{server.url}/v1")
+        assert client.get(f"/console/ai/bots/{bot.pk}/test/").status_code == 405
+        assert client.post(f"/console/ai/bots/{foreign.pk}/test/").status_code == 404
+        strict = Client(enforce_csrf_checks=True)
+        strict.force_login(admin.user)
+        assert strict.post(f"/console/ai/bots/{bot.pk}/test/").status_code == 403
+        agent = AgentFactory(tenant=admin.tenant, role=Role.AGENT)
+        client.force_login(agent.user)
+        assert client.post(f"/console/ai/bots/{bot.pk}/test/").status_code == 403
+        assert server.requests == []
+    assert not AuditLog.objects.filter(action="bot.provider_test").exists()
+
+
+def test_local_bots_have_nothing_to_test(client, admin):  # type: ignore[no-untyped-def]
+    bot = Bot.objects.create(tenant=admin.tenant, name="local")
+    assert 'id="provider-test"' not in client.get(f"/console/ai/bots/{bot.pk}/").content.decode()
+    res = client.post(f"/console/ai/bots/{bot.pk}/test/", follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    assert "no provider to test" in res.content.decode()
