@@ -156,7 +156,8 @@ async def call_hook(spec: HookSpec, payload: dict[str, Any], guard: Callable[[st
 
 def dataset_searcher(plan: TurnPlan) -> Provider | None:
     """The first provider of the chain that names a provider-side knowledge base (the primary's when it does)."""
-    return next((provider for provider in plan.chain if provider.dataset_id), None)
+    # getattr: a third-party provider may be a bare object with the streaming method only.
+    return next((provider for provider in plan.chain if getattr(provider, "dataset_id", "")), None)
 
 
 async def search_dataset(provider: Provider, question: str, *, timeout: float,
