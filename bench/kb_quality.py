@@ -35,7 +35,7 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
-from bots.knowledge import text  # noqa: E402
+from bots.knowledge import bridge, text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
@@ -130,6 +130,10 @@ def main() -> None:
     parser.add_argument("--tmp", default="/tmp")
     args = parser.parse_args()
     sets = query_sets(Path(args.sample), Path(args.tmp))
+    started = time.perf_counter()
+    headwords = len(bridge.load_table())
+    bridge_load = {"headwords": headwords, "load_seconds": round(time.perf_counter() - started, 2)}
+    print(f"dictionary: {headwords} headwords in {bridge_load['load_seconds']} s", flush=True)
     results: dict[str, dict] = {}
     calibration: dict[str, list[dict]] = {}
     for name in args.variants.split(","):
@@ -141,7 +145,8 @@ def main() -> None:
                 figures = evaluate(path, details=True)
                 pooled.extend(figures.pop("details"))
                 results[name][label] = figures
-                print(f"== {name:13s} {label:8s} ({time.perf_counter() - started:.1f} s)", flush=True)
+                note = " (no answer exists: threshold table only)" if label == "unanswerable" else ""
+                print(f"== {name:13s} {label:8s} ({time.perf_counter() - started:.1f} s){note}", flush=True)
                 for lang in ("overall", "zh", "en"):
                     if lang in figures and figures[lang]["n"]:
                         m = figures[lang]
@@ -172,6 +177,7 @@ def main() -> None:
                 "what": "hit@k/MRR of FAQ retrieval, keyword only (no embeddings), per query set, language and "
                 "tokenizer variant; answer-threshold calibration over the pooled sets",
                 "python": sys.version.split()[0],
+                "dictionary": bridge_load,
                 "results": results,
                 "threshold_calibration": calibration,
             },
