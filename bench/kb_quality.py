@@ -1,15 +1,17 @@
-"""Retrieval quality on three query sets over the shared SaaS sample's FAQ entries.
+"""Retrieval quality of the shared SaaS sample's FAQ entries against four query sets.
 
 - sample: the sample's own queries (a measurement; tuning against them flatters it);
 - held-out: bench/data/kb_heldout_queries.json, written without looking at the sample's;
 - fresh: bench/data/kb_fresh_queries.json, written from the FAQ entries' meaning only,
-  before the dictionary bridge was built.
+  before the dictionary bridge was built;
+- unanswerable: bench/data/kb_unanswerable_queries.json, questions the FAQ cannot answer
+  (used only for the threshold table).
 
 Each set runs through `manage.py kb_eval` logic in this process (scratch tenant, rolled
 back), with the current tokenizer and with ablations (no synonym table, no dictionary
-bridge, neither), so every figure in docs/knowledge.md can be reproduced.
-With --thresholds it also reports, over all three sets pooled, how the answer-confidence
-threshold splits "answered correctly" / "answered wrongly" / "said don't know".
+bridge, neither), so every figure in docs/knowledge.md can be reproduced. For each
+variant it also reports, over all sets pooled, how the answer-confidence threshold
+splits answers into correct / wrong entry / "don't know" / unanswerable answered.
 
 Usage: python -m bench.kb_quality [--sample PATH] [--out bench/results/kb_quality.json]
 """
