@@ -16,6 +16,7 @@ from collections import OrderedDict
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCache
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,32 @@ def hit(scope: str, key: object, limit_per_minute: int) -> bool:
         logger.warning("rate limit counter unavailable; allowing", exc_info=True)
         return True
     return count <= limit_per_minute
+
+
+def hit_all(*checks: tuple[str, object, int]) -> bool:
+    """Count one event on each (scope, key, limit) counter; False when any is over its limit.
+
+    With Redis every counter is bumped in one pipelined round trip (INCR + EXPIRE NX),
+    which matters on the connect path of a reconnect storm. Sync: call from a thread.
+    """
+    window = int(time.time() // 60)
+    live = [(f"rl:{scope}:{key}:{window}", limit) for scope, key, limit in checks if limit > 0]
+    if not live:
+        return True
+    if not isinstance(cache, RedisCache):
+        return all([hit(scope, key, limit) for scope, key, limit in checks])
+    try:
+        client = cache._cache.get_client(write=True)
+        pipe = client.pipeline(transaction=False)
+        for key, _limit in live:
+            full_key = cache.make_and_validate_key(key)
+            pipe.incr(full_key)
+            pipe.expire(full_key, 70, nx=True)
+        counts = pipe.execute()[0::2]
+    except Exception:
+        logger.warning("rate limit counter unavailable; allowing", exc_info=True)
+        return True
+    return all(int(count) <= limit for count, (_key, limit) in zip(counts, live, strict=True))
 
 
 def _trusted(peer: str) -> bool:

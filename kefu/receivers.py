@@ -36,12 +36,20 @@ def _remember_active(sender: Any, instance: Any, **kwargs: Any) -> None:
     instance._kefu_was = sender.objects.filter(pk=instance.pk).values_list(field, flat=True).first()
 
 
+def _forget_agents_online(tenant_id: int) -> None:
+    from kefu.services.presence import agents_online_forget
+
+    transaction.on_commit(lambda: agents_online_forget(tenant_id))
+
+
 def agent_saved(sender: Any, instance: Agent, created: bool, **kwargs: Any) -> None:
+    _forget_agents_online(instance.tenant_id)
     if not instance.is_active and getattr(instance, "_kefu_was", None) is not False:
         _revoke_on_commit([events.agent_group(instance.pk)])
 
 
 def agent_deleted(sender: Any, instance: Agent, **kwargs: Any) -> None:
+    _forget_agents_online(instance.tenant_id)
     _revoke_on_commit([events.agent_group(instance.pk)])
 
 

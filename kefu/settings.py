@@ -160,7 +160,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_PREFIX", default="kefu"),
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2,
+                        "pool_class": "kefu.redis_pool.SharedConnectionPool"},
         }
     }
 else:

@@ -42,6 +42,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--idle", type=int, default=20000, help="idle visitor sockets to hold (0 skips)")
     p.add_argument("--reconnects", type=int, default=10000, help="reconnects in the storm (0 skips)")
     p.add_argument("--servers", type=int, default=2, help="daphne processes (one per core)")
+    p.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne", help="ASGI server")
     p.add_argument("--base-port", type=int, default=8100)
     p.add_argument("--db-pool", type=int, default=10)
     p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
@@ -106,7 +107,7 @@ def main() -> int:
     }
     if not args.skip_baseline:
         echo_ports = [args.base_port + args.servers + i for i in range(args.servers)]
-        echo = start_servers(echo_ports, env, app="bench.chat.echo_asgi:application")
+        echo = start_servers(echo_ports, env, app="bench.chat.echo_asgi:application", server=args.server)
         try:
             pairs = max(1, min(args.visitors, 1000) // 2)
             baseline, cpu = cpu_window(echo, lambda: asyncio.run(load.echo_load(
@@ -117,7 +118,7 @@ def main() -> int:
         finally:
             stop_servers(echo)
 
-    servers = start_servers(ports, env)
+    servers = start_servers(ports, env, server=args.server)
     ws = [s.ws for s in servers]
     try:
         result["servers_at_start"] = {str(s.port): proc_stats(s.process.pid) for s in servers}

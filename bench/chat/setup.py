@@ -120,15 +120,24 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}"
 
 
+def server_command(server: str, app: str, port: int) -> list[str]:
+    if server == "uvicorn":
+        # The deploy role `web-uvicorn` runs the same flags (deploy/docker-entrypoint.sh).
+        return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+                "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--no-access-log",
+                "--no-proxy-headers", "--no-server-header", "--ws-per-message-deflate", "false"]
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+
+
 def start_servers(ports: list[int], env: dict[str, str], app: str = "kefu.asgi:application",
-                  log_dir: Path | None = None) -> list[ServerProcess]:
+                  log_dir: Path | None = None, server: str = "daphne") -> list[ServerProcess]:
     log_dir = log_dir or ROOT / "var" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
     servers = []
     for port in ports:
-        log = log_dir / f"daphne-{port}.log"
+        log = log_dir / f"{server}-{port}.log"
         proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
+            server_command(server, app, port),
             cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
         )
         servers.append(ServerProcess(port, proc, log))

@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import orjson
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import close_old_connections
@@ -250,7 +252,10 @@ class KefuConsumer(AsyncWebsocketConsumer):
         worker = getattr(self, "_worker", None)
         if worker is not None:
             worker.cancel()
-        await super().websocket_disconnect(message)
+        # Not super(): Channels would end with a hop to its sync thread to close DB
+        # connections this event loop never opened (_run_db closes its own).
+        await self.disconnect(message.get("code", 1000))
+        raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
         for group in list(self.joined):
@@ -360,7 +365,13 @@ class KefuConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type", "")
         if not kind.startswith("kefu."):
-            await super().dispatch(message)
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is None:
+                raise ValueError(f"No handler for message type {kind}")
+            # Channels' dispatch first closes stale DB connections with a hop to its one
+            # sync thread, for every frame; our database work runs in _run_db, which
+            # does that itself on the thread that uses the connection.
+            await handler(message)
             return
         eid = message.get("eid")
         if eid:

@@ -32,6 +32,7 @@ from kefu.consumers.base import (
 from kefu.errors import Conflict, Forbidden, KefuError, NotFound, RateLimited
 from kefu.models import Conversation, SenderType, Status, Tenant, Visitor
 from kefu.payloads import conversation_payload
+from kefu.selectors import visitor_for_hello
 from kefu.services.conversations import (
     conversation_mark_read,
     conversation_open,
@@ -82,26 +83,18 @@ def visitor_message(message: dict[str, Any], visitor_id: int) -> dict[str, Any]:
 
 @db_call
 def _authorize(claims: Any, origin: str, ip: str) -> dict[str, Any]:
-    # One joined query: the reconnect path is hot.
-    visitor = (
-        Visitor.objects.select_related("tenant")
-        .filter(pk=claims.visitor_id, tenant_id=claims.tenant_id, tenant__is_active=True)
-        .first()
-    )
-    if visitor is None:
+    found = visitor_for_hello(visitor_id=claims.visitor_id, tenant_id=claims.tenant_id)
+    if found is None:
         raise BadToken()
+    visitor, conv = found
     tenant = visitor.tenant
     if not origin_allowed(origin, tenant.allowed_origins):
         raise Forbidden(code="origin")
     if visitor.is_blocked:
         raise Forbidden(code="blocked")
-    if not (ratelimit.hit("vconn", visitor.pk, settings.KEFU_RL_VISITOR_CONNECTS_PER_MINUTE)
-            and ratelimit.hit("ipconn", ip, settings.KEFU_RL_IP_CONNECTS_PER_MINUTE)):
+    if not ratelimit.hit_all(("vconn", visitor.pk, settings.KEFU_RL_VISITOR_CONNECTS_PER_MINUTE),
+                             ("ipconn", ip, settings.KEFU_RL_IP_CONNECTS_PER_MINUTE)):
         raise RateLimited()
-    conv = (
-        Conversation.objects.filter(visitor=visitor).select_related("visitor", "assignee")
-        .order_by("-created_at", "-pk").first()
-    )
     return {
         "tenant_id": tenant.pk,
         "visitor_id": visitor.pk,
@@ -218,8 +211,8 @@ class VisitorConsumer(KefuConsumer):
     @db_call
     def _store(self, client_msg_id: str, kind: str, body: str, attachment_id: int | None,
                known_conv_id: int | None) -> tuple[dict, dict]:
-        if not (ratelimit.hit("vmsg", self.visitor_id, self.messages_per_minute)
-                and ratelimit.hit("ipmsg", self.ip, settings.KEFU_RL_IP_MESSAGES_PER_MINUTE)):
+        if not ratelimit.hit_all(("vmsg", self.visitor_id, self.messages_per_minute),
+                                 ("ipmsg", self.ip, settings.KEFU_RL_IP_MESSAGES_PER_MINUTE)):
             raise RateLimited()
         if self.conv_id is not None and self.conv_status != Status.CLOSED and attachment_id is None:
             # Hot path: the id came from our own authorization; message_send locks the row.

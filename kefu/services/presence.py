@@ -195,11 +195,47 @@ def business_hours_open(tenant: Tenant, now: dt.datetime | None = None) -> bool:
     return False
 
 
+# "Is any agent online" is asked on every visitor connect (a reconnect storm asks it
+# thousands of times a second) but changes only with presence: the shared cache holds it,
+# rewritten on every presence change and dropped when an agent is saved or deleted. The
+# short TTL bounds the damage of a lost race between two processes' rewrites.
+AGENTS_ONLINE_TTL = 30
+
+
+def _agents_online_key(tenant_id: int) -> str:
+    return f"kefu:agents-online:{tenant_id}"
+
+
+def _agents_online_query(tenant_id: int) -> bool:
+    return Agent.objects.filter(tenant_id=tenant_id, is_active=True, presence=Presence.ONLINE).exists()
+
+
+def agents_online(tenant_id: int) -> bool:
+    key = _agents_online_key(tenant_id)
+    try:
+        cached = cache.get(key)
+    except Exception:
+        cached = None
+    if cached is not None:
+        return bool(cached)
+    online = _agents_online_query(tenant_id)
+    try:
+        cache.set(key, online, timeout=AGENTS_ONLINE_TTL)
+    except Exception:
+        logger.warning("presence cache unavailable", exc_info=True)
+    return online
+
+
+def agents_online_forget(tenant_id: int) -> None:
+    try:
+        cache.delete(_agents_online_key(tenant_id))
+    except Exception:
+        logger.warning("presence cache unavailable", exc_info=True)
+
+
 def tenant_is_online(tenant: Tenant) -> bool:
     """Someone can answer now: inside business hours and at least one agent online."""
-    if not business_hours_open(tenant):
-        return False
-    return Agent.objects.filter(tenant=tenant, is_active=True, presence=Presence.ONLINE).exists()
+    return business_hours_open(tenant) and agents_online(tenant.pk)
 
 
 def tenant_online_refresh(*, tenant_id: int) -> None:
@@ -207,7 +243,12 @@ def tenant_online_refresh(*, tenant_id: int) -> None:
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return
-    online = tenant_is_online(tenant)
+    agents = _agents_online_query(tenant_id)
+    try:
+        cache.set(_agents_online_key(tenant_id), agents, timeout=AGENTS_ONLINE_TTL)
+    except Exception:
+        logger.warning("presence cache unavailable", exc_info=True)
+    online = business_hours_open(tenant) and agents
     key = f"kefu:online:{tenant_id}"
     try:
         previous = cache.get(key)

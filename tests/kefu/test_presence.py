@@ -68,3 +68,24 @@ def test_tenant_online_needs_an_online_agent_inside_hours():
     assert presence.tenant_is_online(tenant) is True
     presence.agent_set_presence(agent=agent, status=Presence.AWAY)
     assert presence.tenant_is_online(tenant) is False
+
+
+def test_cached_online_answer_follows_agent_deactivation(django_capture_on_commit_callbacks):
+    tenant = TenantFactory()
+    agent = AgentFactory(tenant=tenant)
+    presence.agent_set_presence(agent=agent, status=Presence.ONLINE)
+    assert presence.tenant_is_online(tenant) is True  # now cached
+    with django_capture_on_commit_callbacks(execute=True):
+        agent.is_active = False
+        agent.save()
+    assert presence.tenant_is_online(tenant) is False
+
+
+def test_cached_online_answer_follows_agent_deletion(django_capture_on_commit_callbacks):
+    tenant = TenantFactory()
+    agent = AgentFactory(tenant=tenant)
+    presence.agent_set_presence(agent=agent, status=Presence.ONLINE)
+    assert presence.tenant_is_online(tenant) is True
+    with django_capture_on_commit_callbacks(execute=True):
+        agent.delete()
+    assert presence.tenant_is_online(tenant) is False
