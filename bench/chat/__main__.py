@@ -62,8 +62,15 @@ def parse() -> argparse.Namespace:
     return args
 
 
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cpu_window(servers, fn):
+    """Run fn; the servers' CPU and RSS over it, and the load generator's own CPU share."""
     before = {s.port: proc_stats(s.process.pid) for s in servers}
+    own_before = _own_cpu_s()
     t0 = time.perf_counter()
     result = fn()
     wall = time.perf_counter() - t0
@@ -73,6 +80,7 @@ def cpu_window(servers, fn):
                     "rss_mb": round(after[port]["rss_mb"], 1)}
         for port in before
     }
+    stats["load_generator"] = {"cpu_percent": round(100 * (_own_cpu_s() - own_before) / wall, 1)}
     return result, stats
 
 
