@@ -1,6 +1,9 @@
 """Django app config for bots."""
 
+import sys
+
 from django.apps import AppConfig
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 
@@ -21,3 +24,22 @@ class BotsConfig(AppConfig):
 
         register_settings_link(_("AI bots"), "ai_console:bots", key="ai-bots")
         register_settings_link(_("Knowledge bases"), "ai_console:knowledge", key="ai-knowledge")
+
+        self._warm_retrieval_at_start()
+
+    @staticmethod
+    def _warm_retrieval_at_start() -> None:
+        """Processes that answer visitors load the retrieval dictionaries before the first question."""
+        from celery.signals import worker_process_init, worker_ready
+
+        from bots.knowledge.text import warm_up_in_background
+
+        def on_worker_start(**_kwargs: object) -> None:
+            warm_up_in_background()
+
+        # worker_ready: the thread pool of the deploy's worker role; worker_process_init: prefork children.
+        worker_ready.connect(on_worker_start, weak=False, dispatch_uid="bots.kb_warm_up.ready")
+        worker_process_init.connect(on_worker_start, weak=False, dispatch_uid="bots.kb_warm_up.init")
+        # The embedded default answers in-process; other manage.py commands (and tests) skip it.
+        if settings.KEFU_TASKS_MODE == "thread" and sys.argv[1:2] in (["run_demo"], ["runserver"]):
+            warm_up_in_background()

@@ -11,6 +11,7 @@ import logging
 import math
 import re
 import threading
+import time
 import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
@@ -19,6 +20,8 @@ import jieba
 
 from bots.knowledge import bridge
 from bots.knowledge.bm25 import term_weight
+
+logger = logging.getLogger(__name__)
 
 _tokenizer: jieba.Tokenizer | None = None
 _lock = threading.Lock()
@@ -107,6 +110,22 @@ def _get_tokenizer() -> jieba.Tokenizer:
                 tokenizer.initialize()
                 _tokenizer = tokenizer
     return _tokenizer
+
+
+def warm_up() -> None:
+    """Load jieba's dictionary and the CC-CEDICT bridge now rather than on a visitor's first question.
+
+    Together they take one to several seconds per process; processes that answer
+    questions (Celery workers, the embedded server) call this in a thread at start.
+    """
+    started = time.perf_counter()
+    _get_tokenizer()
+    bridge.load_table()
+    logger.info("retrieval dictionaries loaded in %.2f s", time.perf_counter() - started)
+
+
+def warm_up_in_background() -> None:
+    threading.Thread(target=warm_up, name="kb-warm-up", daemon=True).start()
 
 
 def normalize(text: str) -> str:

@@ -32,7 +32,7 @@ def test_worker_streams_an_openai_answer_and_stores_it_once(settings):
     settings.KEFU_TASKS_MODE = "celery"
     with (
         FakeOpenAI(Behaviour(chunks=["您好", ",我是", "机器人。"])) as fake,
-        running_worker(KEFU_OUTBOUND_ALLOWLIST="127.0.0.1"),
+        running_worker(KEFU_OUTBOUND_ALLOWLIST="127.0.0.1") as worker,
     ):
         tenant = TenantFactory()
         Bot.objects.create(
@@ -41,9 +41,12 @@ def test_worker_streams_an_openai_answer_and_stores_it_once(settings):
         conv, _ = conversation_open(tenant=tenant, visitor=VisitorFactory(tenant=tenant))
         trigger = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="你好,你是谁?").message
         reply = _wait_for(lambda: Message.objects.filter(conversation=conv, sender_type=SenderType.BOT).first())
+        # The worker loads the retrieval dictionaries at start, not on a visitor's first question.
+        warmed = _wait_for(lambda: b"retrieval dictionaries loaded" in worker.log_path.read_bytes())
     assert reply is not None and reply.body == "您好,我是机器人。"
     turn = BotTurn.objects.get(trigger=trigger)
     assert turn.status == TurnStatus.DONE and turn.attempts == 1
+    assert warmed
 
 
 def test_a_turn_interrupted_by_a_dead_worker_is_resumed_without_duplicates(settings):
