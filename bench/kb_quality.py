@@ -1,9 +1,11 @@
-"""Retrieval quality of the shared SaaS sample's FAQ entries against four query sets.
+"""Retrieval quality of the shared SaaS sample's FAQ entries against five query sets.
 
 - sample: the sample's own queries (a measurement; tuning against them flatters it);
 - held-out: bench/data/kb_heldout_queries.json, written without looking at the sample's;
 - fresh: bench/data/kb_fresh_queries.json, written from the FAQ entries' meaning only,
   before the dictionary bridge was built;
+- fresh2: bench/data/kb_fresh2_queries.json, written the same way before the second
+  retrieval-quality pass (small-collection IDF), without looking at the other sets;
 - unanswerable: bench/data/kb_unanswerable_queries.json, questions the FAQ cannot answer
   (used only for the threshold table).
 
@@ -72,6 +74,7 @@ def query_sets(sample_path: Path, tmp: Path) -> dict[str, Path]:
     for name, file in (
         ("held-out", "kb_heldout_queries.json"),
         ("fresh", "kb_fresh_queries.json"),
+        ("fresh2", "kb_fresh2_queries.json"),
         ("unanswerable", "kb_unanswerable_queries.json"),
     ):
         queries = json.loads((DATA / file).read_text())["queries"]
