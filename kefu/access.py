@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db import models
+from django.db import connection, models
 
 from kefu.errors import NotFound
 from kefu.models import Agent, Attachment, CannedReply, Conversation, Tag, Team, Tenant, Visitor
@@ -39,6 +39,23 @@ def access_conversation(*, tenant: Tenant, conversation_id: object, for_update: 
     if for_update:
         qs = qs.select_for_update(of=("self",), no_key=True)
     return _get(qs.select_related("visitor", "assignee"), pk=conversation_id)
+
+
+def access_conversation_stub(*, tenant_id: int, conversation_id: int) -> Conversation:
+    """The tenant's conversation with only what routing checks need (assignee, status, team).
+
+    For the agent send path, which locks and re-reads the row in the service anyway:
+    one small query instead of compiling a joined queryset per message.
+    """
+    table = connection.ops.quote_name(Conversation._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT assignee_id, status, team_id FROM {table} WHERE id = %s AND tenant_id = %s",  # noqa: S608
+            [conversation_id, tenant_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound()
+    return Conversation(pk=conversation_id, tenant_id=tenant_id, assignee_id=row[0], status=row[1], team_id=row[2])
 
 
 def access_visitor(*, tenant: Tenant, visitor_id: object) -> Visitor:

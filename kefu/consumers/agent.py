@@ -203,7 +203,7 @@ class AgentConsumer(KefuConsumer):
         assert self.me is not None
         # Loaded at connect; a deactivated agent's socket is closed by kefu.revoke.
         agent = self.me["agent"]
-        conv = access.access_conversation(tenant=agent.tenant, conversation_id=conversation_id)
+        conv = access.access_conversation_stub(tenant_id=agent.tenant_id, conversation_id=conversation_id)
         if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
             raise Forbidden()
         attachment = None
@@ -217,9 +217,6 @@ class AgentConsumer(KefuConsumer):
             agent=agent, attachment=attachment, is_internal=is_internal,
         )
         message = result.message
-        if not is_internal and result.created:
-            # Replying means having read; no receipt broadcast, the reply itself says so.
-            Conversation.objects.filter(pk=conv.pk, agent_read_seq__lt=message.seq).update(agent_read_seq=message.seq)
         return {
             "type": "ack", "client_msg_id": message.client_msg_id, "conversation_id": conv.pk, "id": message.pk,
             "seq": message.seq, "created_at": message.created_at.isoformat(), "duplicate": not result.created,

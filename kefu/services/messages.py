@@ -103,9 +103,13 @@ def message_send(
         if sender_type == SenderType.VISITOR:
             conv.last_visitor_message_at = now
             fields.append("last_visitor_message_at")
-        if sender_type == SenderType.AGENT and not is_internal and conv.first_response_at is None:
-            conv.first_response_at = now
-            fields.append("first_response_at")
+        if sender_type == SenderType.AGENT and not is_internal:
+            if conv.first_response_at is None:
+                conv.first_response_at = now
+                fields.append("first_response_at")
+            # Replying means having read; no receipt broadcast, the reply itself says so.
+            conv.agent_read_seq = conv.last_seq
+            fields.append("agent_read_seq")
         _update_columns(conv, fields)
         if attachment is not None and attachment.conversation_id is None:
             attachment.conversation = conv

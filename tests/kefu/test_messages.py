@@ -67,6 +67,20 @@ def test_first_agent_response_time_recorded_once():
     assert conv.first_response_at == first
 
 
+def test_an_agent_reply_marks_everything_before_it_read_but_a_note_does_not():
+    conv = ConversationFactory()
+    agent = AgentFactory(tenant=conv.tenant)
+    for body in ("one", "two"):
+        message_send(conversation=conv, sender_type=SenderType.VISITOR, body=body)
+    message_send(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="note", is_internal=True)
+    conv.refresh_from_db()
+    assert conv.agent_read_seq == 0
+    reply = message_send(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="hi").message
+    message_send(conversation=conv, sender_type=SenderType.VISITOR, body="three")
+    conv.refresh_from_db()
+    assert conv.agent_read_seq == reply.seq == 4 and conv.last_seq == 5
+
+
 @pytest.mark.parametrize(
     ("kwargs", "code"),
     [
