@@ -29,8 +29,11 @@ case "$role" in
       kefu.asgi:application "$@"
     ;;
   web-uvicorn)
+    # Per-message deflate off: it costs CPU per frame for small JSON frames (daphne never
+    # negotiates it). bench.chat --server uvicorn runs the same flags.
     exec uvicorn kefu.asgi:application --host 0.0.0.0 --port "$PORT" \
-      --workers "${UVICORN_WORKERS:-1}" --no-proxy-headers --no-server-header "$@"
+      --workers "${UVICORN_WORKERS:-1}" --no-proxy-headers --no-server-header \
+      --loop uvloop --http httptools --ws websockets --ws-per-message-deflate false "$@"
     ;;
   worker)
     # Bot turns wait on AI providers, not on the CPU: a thread pool lets one process
