@@ -10,7 +10,8 @@
   (used only for the threshold table).
 
 Each set runs through `manage.py kb_eval` logic in this process (scratch tenant, rolled
-back), with the current tokenizer and with ablations (no synonym table, no dictionary
+back), with the current retrieval and with ablations (a word's forms summed instead of
+counted once, per-field FAQ IDF instead of shared, no synonym table, no dictionary
 bridge, neither), so every figure in docs/knowledge.md can be reproduced. For each
 variant it also reports, over all sets pooled, how the answer-confidence threshold
 splits answers into correct / wrong entry / "don't know" / unanswerable answered.
@@ -39,25 +40,27 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
-from bots.knowledge import bridge, text  # noqa: E402
+from bots.knowledge import bridge, index, search, text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
-VARIANTS = ("current", "no-synonyms", "no-dictionary", "neither")
-THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+VARIANTS = ("current", "forms-summed", "per-field-idf", "no-synonyms", "no-dictionary", "neither")
+THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 
 
 @contextmanager
 def variant(name: str) -> Iterator[None]:
-    """Switch the tokenizer's synonym table and/or dictionary bridge off for one run."""
-    synonyms, bridge = text.SYNONYMS_ENABLED, text.BRIDGE_ENABLED
+    """Switch one part of retrieval off for one run (see VARIANTS)."""
+    saved = text.SYNONYMS_ENABLED, text.BRIDGE_ENABLED, search.FORMS_COUNT_ONCE, index.FAQ_SHARED_IDF
     text.SYNONYMS_ENABLED = name not in ("no-synonyms", "neither")
     text.BRIDGE_ENABLED = name not in ("no-dictionary", "neither")
+    search.FORMS_COUNT_ONCE = name != "forms-summed"
+    index.FAQ_SHARED_IDF = name != "per-field-idf"
     text.clear_caches()
     try:
         yield
     finally:
-        text.SYNONYMS_ENABLED, text.BRIDGE_ENABLED = synonyms, bridge
+        text.SYNONYMS_ENABLED, text.BRIDGE_ENABLED, search.FORMS_COUNT_ONCE, index.FAQ_SHARED_IDF = saved
         text.clear_caches()
 
 

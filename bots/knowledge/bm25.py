@@ -47,6 +47,26 @@ def as_weights(terms: QueryTerms, *, distinct: bool = False) -> dict[str, float]
     return weights
 
 
+# A query by units (text.query_units): alternative forms of one word, term -> weight each.
+Units = Sequence[Mapping[str, float]]
+
+
+def as_units(terms: QueryTerms | Units) -> list[dict[str, float]]:
+    """Distinct units with each weight capped at its kind's (a repeated word counts once,
+    a pivot that is only part of a word's meaning keeps its fraction). Plain terms are a
+    unit each."""
+    if isinstance(terms, Sequence) and terms and isinstance(terms[0], Mapping):
+        units = [dict(unit) for unit in terms]
+    else:
+        units = [{t: w} for t, w in as_weights(terms).items()]  # type: ignore[arg-type]
+    distinct: dict[frozenset, dict[str, float]] = {}
+    for unit in units:
+        capped = {t: min(w, term_weight(t)) for t, w in unit.items()}
+        if capped:
+            distinct.setdefault(frozenset(capped.items()), capped)
+    return list(distinct.values())
+
+
 @dataclass(frozen=True)
 class Bm25Hits:
     indices: np.ndarray  # document positions, best first
@@ -54,8 +74,28 @@ class Bm25Hits:
     coverage: np.ndarray  # share of the query's IDF mass each document contains, 0..1
 
 
+def document_frequencies(*collections: Sequence[Sequence[str]]) -> tuple[Counter[str], int]:
+    """In how many of the given texts each term occurs, and how many texts there are.
+
+    For fields that should share one IDF (an FAQ's questions and answers): a KB of 20
+    entries has only 20 short questions, too few to tell a rare word from one that the
+    tenant uses everywhere; its answers are more of the same tenant's vocabulary.
+    """
+    df: Counter[str] = Counter()
+    size = 0
+    for docs in collections:
+        for terms in docs:
+            df.update(set(terms))
+            size += 1
+    return df, size
+
+
 class Bm25Index:
-    def __init__(self, docs: Sequence[Sequence[str]]) -> None:
+    def __init__(
+        self, docs: Sequence[Sequence[str]], *, statistics: tuple[Mapping[str, int], int] | None = None
+    ) -> None:
+        """statistics: (document frequencies, number of texts) to compute IDF from instead
+        of docs' own, e.g. document_frequencies(questions, answers) for both FAQ fields."""
         vocab: dict[str, int] = {}
         rows: list[int] = []
         cols: list[int] = []
@@ -76,9 +116,15 @@ class Bm25Index:
         row_arr = np.asarray(rows, dtype=np.int64)
         col_arr = np.asarray(cols, dtype=np.int64)
         tf_arr = np.asarray(tfs, dtype=np.float32)
-        df = np.bincount(col_arr, minlength=n_terms).astype(np.float32)
+        if statistics is None:
+            df = np.bincount(col_arr, minlength=n_terms).astype(np.float32)
+            texts = self.size
+        else:
+            counts, texts = statistics
+            df = np.asarray([counts.get(t, 0) for t in vocab], dtype=np.float32)
         # The Lucene variant of IDF: never negative, so very common terms still count a little.
-        self.idf = np.log1p((self.size - df + 0.5) / (df + 0.5)).astype(np.float32)
+        self.idf = np.log1p((texts - df + 0.5) / (df + 0.5)).astype(np.float32)
+        self.median_idf = float(np.median(self.idf)) if len(self.idf) else 1.0  # for unknown query terms
         avgdl = float(lengths.mean()) if self.size else 1.0
         norm = K1 * (1 - B + B * lengths[row_arr] / max(avgdl, 1e-9))
         weights = tf_arr * (K1 + 1) / (tf_arr + norm) * self.idf[col_arr]
@@ -96,13 +142,27 @@ class Bm25Index:
         ids = np.asarray([self.vocab[t] for t in known], dtype=np.int64)
         return ids, np.asarray([weights[t] for t in known], dtype=np.float32)
 
-    def idf_mass(self, terms: QueryTerms) -> float:
-        """The weighted IDF of every distinct query term; unknown terms get the median IDF."""
-        top = float(np.median(self.idf)) if len(self.idf) else 1.0
-        return sum(
-            (float(self.idf[self.vocab[t]]) if t in self.vocab else top) * weight
-            for t, weight in as_weights(terms, distinct=True).items()
-        )
+    def idf_mass(self, terms: QueryTerms | Units) -> float:
+        """The weighted IDF of the query: per distinct unit its heaviest form (each
+        distinct term is a unit unless units are given); unknown terms get the median IDF."""
+        return sum(max(self._idf(t) * w for t, w in unit.items()) for unit in as_units(terms))
+
+    def _idf(self, term: str) -> float:
+        term_id = self.vocab.get(term)
+        return self.median_idf if term_id is None else float(self.idf[term_id])
+
+    def term_scores(self, terms: Sequence[str]) -> np.ndarray:
+        """Each given term's BM25 weight in every document: terms x documents, dense.
+
+        For small indexes (FAQ entries); unknown terms give a row of zeros.
+        """
+        out = np.zeros((len(terms), self.size), dtype=np.float32)
+        for row, term in enumerate(terms):
+            col = self.vocab.get(term)
+            if col is not None:
+                span = slice(self.indptr[col], self.indptr[col + 1])
+                out[row, self.indices[span]] = self.data[span]
+        return out
 
     def scores(self, terms: QueryTerms) -> np.ndarray:
         """Dense scores for every document: one bincount over the query terms' postings."""
@@ -115,7 +175,8 @@ class Bm25Index:
         weights = np.concatenate([self.data[sp] * w for sp, w in zip(spans, qtf.tolist(), strict=True)])
         return np.bincount(rows, weights=weights, minlength=self.size).astype(np.float32, copy=False)
 
-    def search(self, terms: Sequence[str], k: int = 10) -> Bm25Hits:
+    def search(self, terms: QueryTerms, k: int = 10, *, units: Units | None = None) -> Bm25Hits:
+        """Top k documents by BM25 over terms; coverage by units when given (text.query_units)."""
         scores = self.scores(terms)
         nz = np.flatnonzero(scores)
         if not len(nz):
@@ -123,20 +184,34 @@ class Bm25Index:
             return Bm25Hits(empty, np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32))
         part = nz[np.argpartition(-scores[nz], k - 1)[:k]] if len(nz) > k else nz
         order = part[np.argsort(-scores[part], kind="stable")]
-        return Bm25Hits(order, scores[order], self.coverage(terms, order))
+        return Bm25Hits(order, scores[order], self.coverage(terms if units is None else units, order))
 
-    def coverage(self, terms: QueryTerms, rows: np.ndarray) -> np.ndarray:
-        """Share of the query's weighted IDF mass that each given document contains."""
-        mass = self.idf_mass(terms)
-        weights = as_weights(terms, distinct=True)
-        ids, _ = self.query_terms(terms)
-        covered = np.zeros(len(rows), dtype=np.float32)
-        if not len(rows) or mass <= 0 or not len(ids):
-            return covered
+    def coverage(self, terms: QueryTerms | Units, rows: np.ndarray) -> np.ndarray:
+        """Share of the query's weighted IDF mass that each given document contains.
+
+        A unit (a word's forms: itself, its synonym group, its pivots) is covered by the
+        best form the document contains, so a synonym or a translation covers the word
+        as far as its own IDF and weight go, not a third of it.
+        """
+        units = as_units(terms)
+        if not len(rows) or not units:
+            return np.zeros(len(rows), dtype=np.float32)
         rows = np.asarray(rows, dtype=self.indices.dtype)
-        for term_id in ids.tolist():
+        starts, flat, weights = [], [], []
+        for unit in units:  # the forms of one unit are consecutive rows
+            starts.append(len(flat))
+            flat.extend(unit)
+            weights.extend(unit.values())
+        ids = [self.vocab.get(t) for t in flat]
+        idf = np.asarray([self.median_idf if i is None else self.idf[i] for i in ids], dtype=np.float32)
+        values = idf * np.asarray(weights, dtype=np.float32)
+        mass = float(np.maximum.reduceat(values, starts).sum())
+        present = np.zeros((len(flat), len(rows)), dtype=np.float32)
+        for k, term_id in enumerate(ids):
+            if term_id is None:
+                continue
             postings = self.indices[self.indptr[term_id] : self.indptr[term_id + 1]]  # sorted row numbers
-            at = np.searchsorted(postings, rows)
-            present = (at < len(postings)) & (postings[np.minimum(at, len(postings) - 1)] == rows)
-            covered += present * (self.idf[term_id] * weights[self.terms[term_id]])
-        return covered / np.float32(mass)
+            at = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
+            present[k] = postings[at] == rows
+        covered = np.maximum.reduceat(present * values[:, None], starts, axis=0).sum(axis=0)
+        return (covered / np.float32(mass)).astype(np.float32) if mass > 0 else np.zeros(len(rows), np.float32)

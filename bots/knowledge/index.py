@@ -16,7 +16,7 @@ import numpy as np
 from django.core.cache import cache
 from django.db import close_old_connections, transaction
 
-from bots.knowledge.bm25 import Bm25Index
+from bots.knowledge.bm25 import Bm25Index, document_frequencies
 from bots.knowledge.embeddings import from_bytes, normalize_rows
 from bots.knowledge.models import Chunk, FaqEntry, KnowledgeBase
 from bots.knowledge.text import tokenize
@@ -28,6 +28,9 @@ MAX_CACHED_INDEXES = 256
 # Past this size a rebuild takes seconds (tokenizing ~1,500 chunks/s): questions keep
 # the previous index while one background thread builds the new one.
 BACKGROUND_REBUILD_CHUNKS = 5_000
+# Ablation switch for bench.kb_quality (always on in the product): off, each FAQ field
+# computes IDF from its own texts, as before.
+FAQ_SHARED_IDF = True
 
 
 def _version_key(kb_id: int) -> str:
@@ -117,6 +120,9 @@ def build_faq_index(
     questions: list[str], alternates: list[list[str]], answers: list[str], ids: list[int], blobs: list[bytes | None]
 ) -> FaqIndex:
     question_docs = [tokenize(" \n".join([q, *alts])) for q, alts in zip(questions, alternates, strict=True)]
+    answer_docs = [tokenize(a) for a in answers]
+    # Both fields take IDF from all questions and answers together (bm25.document_frequencies).
+    statistics = document_frequencies(question_docs, answer_docs) if FAQ_SHARED_IDF else None
     vectors, rows = _vectors(blobs)
     if rows is not None and len(rows) != len(ids):
         vectors = None
@@ -124,8 +130,8 @@ def build_faq_index(
         ids=ids,
         questions=questions,
         answers=answers,
-        question_index=Bm25Index(question_docs),
-        answer_index=Bm25Index([tokenize(a) for a in answers]),
+        question_index=Bm25Index(question_docs, statistics=statistics),
+        answer_index=Bm25Index(answer_docs, statistics=statistics),
         vectors=vectors,
     )
 

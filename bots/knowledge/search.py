@@ -10,9 +10,9 @@ import numpy as np
 
 from bots.knowledge.access import access_knowledge_bases
 from bots.knowledge.embeddings import EmbeddingConfig, EmbeddingError, embed_query
-from bots.knowledge.index import KbIndex, get_indexes
+from bots.knowledge.index import FaqIndex, KbIndex, get_indexes
 from bots.knowledge.models import KnowledgeBase
-from bots.knowledge.text import query_terms, without_unigrams
+from bots.knowledge.text import query_terms, query_units, without_unigrams
 from kefu.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -23,6 +23,9 @@ RRF_K = 60
 QUESTION_WEIGHT = 1.0
 ANSWER_WEIGHT = 0.5
 CANDIDATES = 20
+# Ablation switch for bench.kb_quality (always on in the product): off, every form of
+# a question word adds up, as before (an exact word counted three to five times).
+FORMS_COUNT_ONCE = True
 SNIPPET_CHARS = 160
 
 
@@ -65,28 +68,49 @@ def similarity_confidence(similarity: float) -> float:
     return float(min(1.0, max(0.0, (similarity - 0.5) / 0.4)))
 
 
-def _faq_keyword(index: KbIndex, terms: dict[str, float]) -> tuple[list[int], dict[int, float]]:
+def faq_scores(faqs: FaqIndex, units: list[dict[str, float]]) -> np.ndarray:
+    """Each FAQ entry's score: per unit of the question (text.query_units), the best of
+    its forms, field-weighted BM25 times the form's query weight; summed over units."""
+    vocab = list(dict.fromkeys(t for unit in units for t in unit))
+    if not vocab or not faqs.ids:
+        return np.zeros(len(faqs.ids), dtype=np.float32)
+    row = {t: i for i, t in enumerate(vocab)}
+    per_term = QUESTION_WEIGHT * faqs.question_index.term_scores(vocab)
+    per_term += ANSWER_WEIGHT * faqs.answer_index.term_scores(vocab)
+    scores = np.zeros(len(faqs.ids), dtype=np.float32)
+    for unit in units:
+        weighted = per_term[[row[t] for t in unit]] * np.asarray(list(unit.values()), dtype=np.float32)[:, None]
+        scores += weighted.max(axis=0) if FORMS_COUNT_ONCE else weighted.sum(axis=0)
+    return scores
+
+
+def _faq_keyword(
+    index: KbIndex, terms: dict[str, float], units: list[dict[str, float]]
+) -> tuple[list[int], dict[int, float]]:
     faqs = index.faqs
     if not faqs.ids or not terms:
         return [], {}
-    q_scores = faqs.question_index.scores(terms)
-    a_scores = faqs.answer_index.scores(terms)
-    scores = QUESTION_WEIGHT * q_scores + ANSWER_WEIGHT * a_scores
+    scores = faq_scores(faqs, units)
     nz = np.flatnonzero(scores)
     order = nz[np.argsort(-scores[nz], kind="stable")][:CANDIDATES]
     if not len(order):
         return [], {}
-    cov_q = faqs.question_index.coverage(terms, order)
-    cov_a = faqs.answer_index.coverage(terms, order)
+    cov_q = faqs.question_index.coverage(units, order)
+    cov_a = faqs.answer_index.coverage(units, order)
     confidence = cov_q + 0.5 * (1 - cov_q) * cov_a
     return [int(i) for i in order], {int(i): float(c) for i, c in zip(order, confidence, strict=True)}
 
 
-def _chunk_keyword(index: KbIndex, terms: dict[str, float]) -> tuple[list[int], dict[int, float]]:
+def _chunk_keyword(
+    index: KbIndex, terms: dict[str, float], units: list[dict[str, float]]
+) -> tuple[list[int], dict[int, float]]:
     chunks = index.chunks
     if not chunks.ids or not terms:
         return [], {}
-    hits = chunks.index.search(without_unigrams(terms), CANDIDATES)
+    # Passages are ranked by plain BM25 (one bincount keeps 100k chunks fast); their
+    # confidence counts a word's forms once, like the FAQ entries'.
+    passage_units = [u for u in ({t: w for t, w in unit.items() if not t.startswith("!")} for unit in units) if u]
+    hits = chunks.index.search(without_unigrams(terms), CANDIDATES, units=passage_units)
     return [int(i) for i in hits.indices], {int(i): float(c) for i, c in zip(hits.indices, hits.coverage, strict=True)}
 
 
@@ -103,6 +127,7 @@ def search_indexes(
 ) -> list[Hit]:
     """Search prepared indexes; query_vectors maps kb id to the query's embedding."""
     terms = query_terms(query)
+    units = query_units(query)
     rankings: list[list[tuple[str, int]]] = []
     confidence: dict[tuple[str, int], float] = {}
     located: dict[tuple[str, int], tuple[KbIndex, int]] = {}
@@ -119,8 +144,8 @@ def search_indexes(
             rankings.append(ranking)
 
     for index in indexes:
-        note("faq", index, *_faq_keyword(index, terms))
-        note("chunk", index, *_chunk_keyword(index, terms))
+        note("faq", index, *_faq_keyword(index, terms, units))
+        note("chunk", index, *_chunk_keyword(index, terms, units))
         vector = (query_vectors or {}).get(index.kb_id)
         if vector is None:
             continue

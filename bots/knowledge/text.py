@@ -28,6 +28,7 @@ _lock = threading.Lock()
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _LATIN = re.compile(r"[a-z0-9]+")
+_LATIN_COMPOUND = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _SPLIT = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
 
 # Question scaffolding and function words: they match everything and mean nothing.
@@ -134,54 +135,90 @@ def normalize(text: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _cjk_words(run: str) -> tuple[str, ...]:
-    return tuple(_get_tokenizer().cut_for_search(run))
+def _cjk_words(run: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """jieba's words of a CJK run, each with the finer words search mode adds for it:
+    its dictionary 2- and 3-grams, then the word itself (what cut_for_search yields)."""
+    tokenizer = _get_tokenizer()
+    words = []
+    for word in tokenizer.cut(run):
+        finer = []
+        if len(word) > 2:
+            finer += [word[i : i + 2] for i in range(len(word) - 1) if tokenizer.FREQ.get(word[i : i + 2])]
+        if len(word) > 3:
+            finer += [word[i : i + 3] for i in range(len(word) - 2) if tokenizer.FREQ.get(word[i : i + 3])]
+        words.append((word, (*finer, word)))
+    return tuple(words)
 
 
-def _terms(text: str, unigrams: bool) -> Iterator[tuple[str, float]]:
-    """(term, share) pairs; a share below 1 splits one word's say among its dictionary senses."""
+def _bigram(run: str, i: int) -> str | None:
+    pair = run[i : i + 2]
+    # A bigram with a function character mostly spans two words (的服, 们自).
+    if pair[0] in _BIGRAM_STOP_CHARS or pair[1] in _BIGRAM_STOP_CHARS or pair in CJK_STOP:
+        return None
+    return "#" + pair
+
+
+def _terms(text: str, unigrams: bool) -> Iterator[tuple[str, float, int]]:
+    """(term, share, unit) triples; a share below 1 splits one word's say among its
+    dictionary senses. Terms with the same unit number are alternative forms of one
+    word of the text: the word itself, its synonym group and its dictionary pivots.
+    Characters and bigrams (its surface) have a unit each."""
+    unit = 0
     for part in _SPLIT.split(normalize(text)):
         if not part:
             continue
         if _CJK_RUN.fullmatch(part):
-            for word in _cjk_words(part):
-                if word in CJK_STOP:
-                    continue
-                yield word, 1.0
-                syn = _synonym(word)
-                if syn:
-                    yield syn, 1.0
-                if BRIDGE_ENABLED and len(word) >= BRIDGE_MIN_CHARS:
-                    pivots = bridge.chinese_pivots(word)
-                    share = _pivot_share(len(pivots))
-                    for pivot in pivots:
-                        yield pivot, share
-            for char in part:
-                if char not in _BIGRAM_STOP_CHARS and char not in CJK_STOP:
-                    if unigrams:
-                        yield "!" + char, 1.0
-                    # Colloquial one-character verbs (装, 钱) hide inside jieba words (能装).
-                    syn = _synonym(char)
+            start = 0
+            for word, finer in _cjk_words(part):
+                end = start + len(word)
+                for sub in finer:
+                    if sub in CJK_STOP:
+                        continue
+                    unit += 1
+                    yield sub, 1.0, unit
+                    syn = _synonym(sub)
                     if syn:
-                        yield syn, 1.0
-            for i in range(len(part) - 1):
-                pair = part[i : i + 2]
-                # A bigram with a function character mostly spans two words (的服, 们自).
-                if pair[0] in _BIGRAM_STOP_CHARS or pair[1] in _BIGRAM_STOP_CHARS:
-                    continue
-                if pair in CJK_STOP:
-                    continue
-                yield "#" + pair, 1.0
+                        yield syn, 1.0, unit
+                    if BRIDGE_ENABLED and len(sub) >= BRIDGE_MIN_CHARS:
+                        pivots = bridge.chinese_pivots(sub)
+                        share = _pivot_share(len(pivots))
+                        for pivot in pivots:
+                            yield pivot, share, unit
+                for char in word:
+                    if char not in _BIGRAM_STOP_CHARS and char not in CJK_STOP:
+                        if unigrams:
+                            unit += 1
+                            yield "!" + char, 1.0, unit
+                        # Colloquial one-character verbs (装, 钱) hide inside jieba words (能装).
+                        syn = _synonym(char)
+                        if syn:
+                            unit += 1
+                            yield syn, 1.0, unit
+                # Bigrams inside the word and the one joining it to the next word.
+                for i in range(start, min(end, len(part) - 1)):
+                    bigram = _bigram(part, i)
+                    if bigram:
+                        unit += 1
+                        yield bigram, 1.0, unit
+                start = end
         else:
-            for word in _LATIN.findall(part):
-                if word in EN_STOP or (len(word) == 1 and not word.isdigit()):
-                    continue
-                yield word, 1.0
-                syn = _synonym(word)
-                if syn:
-                    yield syn, 1.0
-                if BRIDGE_ENABLED and not word.isdigit():
-                    yield bridge.english_pivot(word), 1.0
+            for compound in _LATIN_COMPOUND.findall(part):
+                words = compound.split("-")
+                for word in words:
+                    if word in EN_STOP or (len(word) == 1 and not word.isdigit()):
+                        continue
+                    unit += 1
+                    yield word, 1.0, unit
+                    syn = _synonym(word)
+                    if syn:
+                        yield syn, 1.0, unit
+                    if BRIDGE_ENABLED and not word.isdigit():
+                        yield bridge.english_pivot(word), 1.0, unit
+                if len(words) > 1:  # self-host, on-premise: the table may know the compound
+                    syn = _synonym(compound) or _synonym(compound.replace("-", ""))
+                    if syn:
+                        unit += 1
+                        yield syn, 1.0, unit
 
 
 def _pivot_share(senses: int) -> float:
@@ -198,15 +235,30 @@ def tokenize(text: str, *, unigrams: bool = True) -> list[str]:
     passages nearly every common character occurs, so there they only add noise and
     very long posting lists.
     """
-    return [term for term, _ in _terms(text, unigrams)]
+    return [term for term, _, _ in _terms(text, unigrams)]
 
 
 def query_terms(text: str) -> dict[str, float]:
     """A question's terms with their weights: the kind of term times its share."""
     weights: dict[str, float] = {}
-    for term, share in _terms(text, True):
+    for term, share, _ in _terms(text, True):
         weights[term] = weights.get(term, 0.0) + share * term_weight(term)
     return weights
+
+
+def query_units(text: str) -> list[dict[str, float]]:
+    """A question's terms by unit (see _terms): term -> weight per word or surface piece.
+
+    A word's forms are alternatives, so search counts only the best-matching one: an
+    exact word then weighs as much as a synonym or a translation of it, instead of
+    three to five times as much (word + synonym group + every pivot). Its characters
+    and bigrams still add up, so an exact match keeps a lead from its surface.
+    """
+    units: dict[int, dict[str, float]] = {}
+    for term, share, unit in _terms(text, True):
+        weights = units.setdefault(unit, {})
+        weights[term] = max(weights.get(term, 0.0), share * term_weight(term))
+    return list(units.values())
 
 
 def token_count(text: str) -> int:
