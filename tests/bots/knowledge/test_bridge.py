@@ -183,14 +183,39 @@ def _eval(path: Path) -> dict:
 
 @pytest.mark.skipif(not SAMPLE.is_file(), reason="NOT RUN: shared sample file is missing")
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", ["kb_heldout_queries.json", "kb_fresh_queries.json"])
+@pytest.mark.parametrize("name", ["kb_heldout_queries.json", "kb_fresh_queries.json", "kb_fresh2_queries.json"])
 def test_own_query_sets_stay_at_their_measured_quality(tmp_path, name) -> None:  # type: ignore[no-untyped-def]
-    """Held-out zh was 0.80/0.90 and fresh zh 0.64/0.91 (hit@1/hit@3) before the bridge."""
+    """zh hit@1/hit@3 before the bridge: held-out 0.80/0.90, fresh 0.64/0.91; with the bridge
+    0.85/1.0, 0.82/1.0 (fresh2 0.88/1.0); with a word's forms counted once and shared FAQ
+    IDF 0.85/1.0, 0.95/1.0, 0.92/1.0."""
     sample = json.loads(SAMPLE.read_text())
     queries = json.loads((BENCH_DATA / name).read_text())["queries"]
     path = tmp_path / "set.json"
     path.write_text(json.dumps({"faq": sample["faq"], "queries": queries}, ensure_ascii=False))
     result = _eval(path)
-    assert result["zh"]["hit@1"] >= 0.8
+    assert result["zh"]["hit@1"] >= 0.85
     assert result["zh"]["hit@3"] >= 0.95
     assert result["en"]["hit@3"] >= 0.85
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="NOT RUN: shared sample file is missing")
+@pytest.mark.django_db
+def test_default_threshold_answers_few_unanswerable_questions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The calibration in answer.py: at the default, at most 11 of the 24 unanswerable
+    questions get an answer (0.15 now answers 15) and most answerable ones a right one."""
+    from bots.knowledge.answer import DEFAULT_THRESHOLD  # noqa: PLC0415
+
+    sample = json.loads(SAMPLE.read_text())
+    queries = list(sample["queries"])
+    for name in ("kb_heldout_queries.json", "kb_fresh_queries.json", "kb_fresh2_queries.json"):
+        queries += json.loads((BENCH_DATA / name).read_text())["queries"]
+    unanswerable = json.loads((BENCH_DATA / "kb_unanswerable_queries.json").read_text())["queries"]
+    path = tmp_path / "set.json"
+    path.write_text(json.dumps({"faq": sample["faq"], "queries": queries + unanswerable}, ensure_ascii=False))
+    out = StringIO()
+    call_command("kb_eval", str(path), "--json", "--details", stdout=out)
+    rows = json.loads(out.getvalue())["details"]
+    answered = [r for r in rows if r["confidence"] >= DEFAULT_THRESHOLD]
+    assert sum(1 for r in answered if r["expect"] is None) <= 11
+    correct = sum(1 for r in answered if r["expect"] is not None and r["answer"] == r["expect"])
+    assert correct >= 0.65 * len(queries)
