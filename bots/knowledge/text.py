@@ -47,6 +47,7 @@ EN_STOP = frozenset(
     please hi hello thanks thank get got want need let lets up out over again further once more most""".split()
 )
 _BIGRAM_STOP_CHARS = frozenset("的了吗呢吧啊呀么是我你他她它们这那在有和就都也还能要想会吧嘛哦您咱")
+_CHAR_SKIP = _BIGRAM_STOP_CHARS | frozenset(w for w in CJK_STOP if len(w) == 1)
 
 # A small, generic vocabulary of customer-support synonyms (not tuned to any test
 # set): each group maps to one extra token so a query and a text that use different
@@ -98,6 +99,7 @@ def _synonym(term: str) -> str | None:
 def clear_caches() -> None:
     """Forget memoised tokenizations (after flipping a switch)."""
     _cjk_words.cache_clear()
+    _forms.cache_clear()
 
 
 def _get_tokenizer() -> jieba.Tokenizer:
@@ -135,72 +137,58 @@ def normalize(text: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _cjk_words(run: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """jieba's words of a CJK run, each with the finer words search mode adds for it:
-    its dictionary 2- and 3-grams, then the word itself (what cut_for_search yields)."""
-    tokenizer = _get_tokenizer()
-    words = []
-    for word in tokenizer.cut(run):
-        finer = []
-        if len(word) > 2:
-            finer += [word[i : i + 2] for i in range(len(word) - 1) if tokenizer.FREQ.get(word[i : i + 2])]
-        if len(word) > 3:
-            finer += [word[i : i + 3] for i in range(len(word) - 2) if tokenizer.FREQ.get(word[i : i + 3])]
-        words.append((word, (*finer, word)))
-    return tuple(words)
+def _cjk_words(run: str) -> tuple[str, ...]:
+    return tuple(_get_tokenizer().cut_for_search(run))
 
 
-def _bigram(run: str, i: int) -> str | None:
-    pair = run[i : i + 2]
-    # A bigram with a function character mostly spans two words (的服, 们自).
-    if pair[0] in _BIGRAM_STOP_CHARS or pair[1] in _BIGRAM_STOP_CHARS or pair in CJK_STOP:
-        return None
-    return "#" + pair
+@lru_cache(maxsize=4096)  # ~3 MB when full
+def _forms(word: str, chinese: bool) -> tuple[tuple[str, float], ...]:
+    """A word's alternative forms with their shares: itself, its synonym group, its pivots."""
+    forms = [(word, 1.0)]
+    syn = _synonym(word)
+    if syn:
+        forms.append((syn, 1.0))
+    if BRIDGE_ENABLED and chinese and len(word) >= BRIDGE_MIN_CHARS:
+        pivots = bridge.chinese_pivots(word)
+        share = _pivot_share(len(pivots))
+        forms.extend((pivot, share) for pivot in pivots)
+    elif BRIDGE_ENABLED and not chinese and not word.isdigit():
+        forms.append((bridge.english_pivot(word), 1.0))
+    return tuple(forms)
 
 
 def _terms(text: str, unigrams: bool) -> Iterator[tuple[str, float, int]]:
     """(term, share, unit) triples; a share below 1 splits one word's say among its
     dictionary senses. Terms with the same unit number are alternative forms of one
-    word of the text: the word itself, its synonym group and its dictionary pivots.
-    Characters and bigrams (its surface) have a unit each."""
+    word of the text (_forms); every character and bigram is a unit of its own."""
     unit = 0
     for part in _SPLIT.split(normalize(text)):
         if not part:
             continue
         if _CJK_RUN.fullmatch(part):
-            start = 0
-            for word, finer in _cjk_words(part):
-                end = start + len(word)
-                for sub in finer:
-                    if sub in CJK_STOP:
-                        continue
+            for word in _cjk_words(part):
+                if word not in CJK_STOP:
                     unit += 1
-                    yield sub, 1.0, unit
-                    syn = _synonym(sub)
-                    if syn:
-                        yield syn, 1.0, unit
-                    if BRIDGE_ENABLED and len(sub) >= BRIDGE_MIN_CHARS:
-                        pivots = bridge.chinese_pivots(sub)
-                        share = _pivot_share(len(pivots))
-                        for pivot in pivots:
-                            yield pivot, share, unit
-                for char in word:
-                    if char not in _BIGRAM_STOP_CHARS and char not in CJK_STOP:
-                        if unigrams:
-                            unit += 1
-                            yield "!" + char, 1.0, unit
-                        # Colloquial one-character verbs (装, 钱) hide inside jieba words (能装).
-                        syn = _synonym(char)
-                        if syn:
-                            unit += 1
-                            yield syn, 1.0, unit
-                # Bigrams inside the word and the one joining it to the next word.
-                for i in range(start, min(end, len(part) - 1)):
-                    bigram = _bigram(part, i)
-                    if bigram:
+                    for term, share in _forms(word, True):
+                        yield term, share, unit
+            for char in part:
+                if char not in _CHAR_SKIP:
+                    if unigrams:
                         unit += 1
-                        yield bigram, 1.0, unit
-                start = end
+                        yield "!" + char, 1.0, unit
+                    # Colloquial one-character verbs (装, 钱) hide inside jieba words (能装).
+                    syn = _synonym(char)
+                    if syn:
+                        unit += 1
+                        yield syn, 1.0, unit
+            for i in range(len(part) - 1):
+                # A bigram with a function character mostly spans two words (的服, 们自).
+                if part[i] in _BIGRAM_STOP_CHARS or part[i + 1] in _BIGRAM_STOP_CHARS:
+                    continue
+                pair = part[i : i + 2]
+                if pair not in CJK_STOP:
+                    unit += 1
+                    yield "#" + pair, 1.0, unit
         else:
             for compound in _LATIN_COMPOUND.findall(part):
                 words = compound.split("-")
@@ -208,12 +196,8 @@ def _terms(text: str, unigrams: bool) -> Iterator[tuple[str, float, int]]:
                     if word in EN_STOP or (len(word) == 1 and not word.isdigit()):
                         continue
                     unit += 1
-                    yield word, 1.0, unit
-                    syn = _synonym(word)
-                    if syn:
-                        yield syn, 1.0, unit
-                    if BRIDGE_ENABLED and not word.isdigit():
-                        yield bridge.english_pivot(word), 1.0, unit
+                    for term, share in _forms(word, False):
+                        yield term, share, unit
                 if len(words) > 1:  # self-host, on-premise: the table may know the compound
                     syn = _synonym(compound) or _synonym(compound.replace("-", ""))
                     if syn:
