@@ -27,7 +27,7 @@ import httpx2
 import orjson
 
 from bots.interface import BotRequest, Delta, Done, ProviderConfig, Timeouts
-from bots.providers.base import build_provider, http_client, stream
+from bots.providers.base import build_provider, close_http_clients, stream
 from bots.resilience import FallbackChain, Switch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,7 +251,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         "cpu_ratio_layer_vs_raw": round(layer["client_cpu_s"] / max(raw["client_cpu_s"], 1e-9), 3)}
         f = await fallback_switch(50)
     finally:
-        await http_client().aclose()
+        await close_http_clients()
         fast.terminate()
         paced.terminate()
         fast.wait(5)

@@ -9,6 +9,7 @@ taking a `ProviderConfig`.
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
 import weakref
 from asyncio import AbstractEventLoop, get_running_loop
@@ -34,6 +35,7 @@ from bots.interface import (
     StreamEvent,
 )
 from bots.resilience import timed_stream
+from bots.runtime import start_gate
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +120,7 @@ async def stream(provider: Provider, request: BotRequest) -> AsyncIterator[Strea
     """
     timeouts = provider.config.timeouts
     parts: list[str] = []
+    await start_gate().admit()
     try:
         async with aclosing(timed_stream(provider._stream(request), timeouts, request.deadline)) as events:
             async for event in events:
@@ -140,22 +143,46 @@ async def stream(provider: Provider, request: BotRequest) -> AsyncIterator[Strea
 
 # --- shared HTTP plumbing for the httpx2-based adapters -------------------------------------
 
-_clients: weakref.WeakKeyDictionary[AbstractEventLoop, httpx2.AsyncClient] = weakref.WeakKeyDictionary()
+# httpcore's pool walks every connection it holds, probing each idle socket, whenever a
+# request starts or ends: with hundreds of streams that walk was a fifth of an answer's
+# CPU (py-spy). Requests are spread round-robin over a few smaller pools instead.
+POOL_SHARDS = 8
+_clients: weakref.WeakKeyDictionary[AbstractEventLoop, list[httpx2.AsyncClient | None]] = (
+    weakref.WeakKeyDictionary())
+_turn = itertools.count()
 
 
-def http_client() -> httpx2.AsyncClient:
-    """One pooled client per event loop, shared by every adapter (and by the OpenAI SDK)."""
+def next_shard() -> int:
+    return next(_turn) % POOL_SHARDS
+
+
+def http_client(shard: int | None = None) -> httpx2.AsyncClient:
+    """A pooled client of the running loop, shared by every adapter (and by the OpenAI SDK).
+
+    `shard` picks one of the loop's pools (the SDK client is bound to one); by default
+    the next in turn.
+    """
     loop = get_running_loop()
-    client = _clients.get(loop)
+    shards = _clients.get(loop)
+    if shards is None:
+        shards = _clients[loop] = [None] * POOL_SHARDS
+    index = next_shard() if shard is None else shard
+    client = shards[index]
     if client is None or client.is_closed:
         # follow_redirects stays False: a redirect could lead past the SSRF guard.
-        client = httpx2.AsyncClient(
-            limits=httpx2.Limits(max_connections=2000, max_keepalive_connections=500),
+        client = shards[index] = httpx2.AsyncClient(
+            limits=httpx2.Limits(max_connections=2000 // POOL_SHARDS, max_keepalive_connections=500 // POOL_SHARDS),
             timeout=httpx2.Timeout(60.0, connect=5.0),
             follow_redirects=False,
         )
-        _clients[loop] = client
     return client
+
+
+async def close_http_clients() -> None:
+    """Close the running loop's pools (benchmarks and tests that end their loop)."""
+    for client in _clients.pop(get_running_loop(), None) or ():
+        if client is not None:
+            await client.aclose()
 
 
 def http_timeout(config: ProviderConfig) -> httpx2.Timeout:

@@ -2,10 +2,20 @@
 
 The SDK's own retries are off (max_retries=0): it would retry after our first-token
 budget is spent, and the fallback chain is the better place to recover.
+
+Per-request CPU is the bot path's budget (py-spy, instant provider): so one SDK client
+per (event loop, endpoint, key, timeouts) is shared by every provider object, and the
+streaming call goes through the SDK's generic `post` with a body already serialized by
+orjson and the raw httpx2 response back. That skips `chat.completions.create`'s
+TypedDict transform and its response wrappers (about a fifth of an answer's CPU) and
+keeps what the SDK is for: URL and auth headers, timeouts, status errors mapped to
+`openai.APIStatusError`. The wire request is the same (a test compares both).
 """
 
 from __future__ import annotations
 
+import weakref
+from asyncio import AbstractEventLoop, get_running_loop
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -32,6 +42,7 @@ from bots.providers.base import (
     http_client,
     http_timeout,
     is_event_stream,
+    next_shard,
     parse_retry_after,
     transport_error,
 )
@@ -67,23 +78,48 @@ def map_openai_error(exc: Exception) -> ProviderError:
     return ProviderBadResponse(repr(exc))
 
 
+ClientKey = tuple[str, str, float, float, float, float, int]
+_CLIENTS_PER_LOOP = 512
+_clients: weakref.WeakKeyDictionary[AbstractEventLoop, dict[ClientKey, AsyncOpenAI]] = weakref.WeakKeyDictionary()
+
+
+def shared_client(config: ProviderConfig, shard: int | None = None) -> AsyncOpenAI:
+    """An SDK client for this endpoint on the running loop, built once per pool shard.
+
+    A client costs a thread hop on its first request (the SDK probes the platform in a
+    thread) and a few hundred microseconds to build. They sit on the loop's pooled httpx2
+    clients, so none is ever closed (that would close a shared pool).
+    """
+    loop = get_running_loop()
+    per_loop = _clients.get(loop)
+    if per_loop is None:
+        per_loop = _clients[loop] = {}
+    shard = next_shard() if shard is None else shard
+    t = config.timeouts
+    key = (config.base_url, config.api_key, t.connect, t.first_token, t.idle, t.total, shard)
+    client = per_loop.get(key)
+    if client is None or client.is_closed():
+        if len(per_loop) >= _CLIENTS_PER_LOOP:
+            per_loop.pop(next(iter(per_loop)))
+        client = per_loop[key] = AsyncOpenAI(
+            api_key=config.api_key or "none", base_url=config.base_url,
+            timeout=http_timeout(config), max_retries=0, http_client=http_client(shard),
+        )
+    return client
+
+
 class OpenAICompatProvider(Provider):
     kind = "openai"
 
-    def __init__(self, config: ProviderConfig) -> None:
-        super().__init__(config)
-        self._client: AsyncOpenAI | None = None
-
     def client(self) -> AsyncOpenAI:
-        if self._client is None:
-            self._client = AsyncOpenAI(
-                api_key=self.config.api_key or "none", base_url=self.config.base_url,
-                timeout=http_timeout(self.config), max_retries=0, http_client=http_client(),
-            )
-        return self._client
+        return shared_client(self.config)
 
     def _params(self, request: BotRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": self.config.model, "messages": build_messages(self.config, request)}
+        """The JSON body `chat.completions.create(stream=True, ...)` would send."""
+        params: dict[str, Any] = {
+            "model": self.config.model, "messages": build_messages(self.config, request),
+            "stream": True, "stream_options": {"include_usage": True},
+        }
         if self.config.temperature is not None:
             params["temperature"] = self.config.temperature
         if self.config.max_tokens is not None:
@@ -92,54 +128,60 @@ class OpenAICompatProvider(Provider):
             params["user"] = request.visitor_id
         extra_body = self.config.extra.get("extra_body")
         if extra_body:
-            params["extra_body"] = extra_body
+            params.update(extra_body)  # as the SDK merges extra_body: its keys win
         return params
 
     async def _stream(self, request: BotRequest) -> AsyncIterator[StreamEvent]:
-        # The SDK builds the request and maps HTTP errors; the chunks are parsed here with
-        # orjson because building a pydantic model per chunk costs more than everything else.
+        # The SDK builds and sends the request and maps HTTP errors; the chunks are parsed
+        # here with orjson because building a pydantic model per chunk costs more than
+        # everything else.
         parts: list[str] = []
         usage = Usage()
         finished = False
+        response: httpx2.Response | None = None
         try:
-            async with self.client().chat.completions.with_streaming_response.create(
-                    stream=True, stream_options={"include_usage": True}, **self._params(request)) as raw:
-                response = raw.http_response
-                if not is_event_stream(response):
-                    raise ProviderBadResponse(
-                        f"expected an event stream, got {response.headers.get('content-type')!r}", transient=True)
-                async with aclosing(aiter_events(response.aiter_bytes())) as events:
-                    async for sse in events:
-                        if not sse.has_data:
-                            continue
-                        if sse.is_done_sentinel():
-                            # Read on to the end of the body so the connection returns to the pool.
-                            continue
-                        chunk = orjson.loads(sse.data)
-                        if chunk.get("error"):
-                            error = chunk["error"]
-                            message = error.get("message", "") if isinstance(error, dict) else str(error)
-                            raise ProviderError(f"stream error: {message}", transient=True)
-                        if chunk.get("usage"):
-                            raw_usage = chunk["usage"]
-                            usage = Usage(raw_usage.get("prompt_tokens") or 0, raw_usage.get("completion_tokens") or 0,
-                                          raw_usage.get("total_tokens") or 0)
-                        choices = chunk.get("choices")
-                        if not choices:
-                            continue
-                        choice = choices[0]
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            parts.append(text)
-                            yield Delta(text)
-                        if choice.get("finish_reason") is not None:
-                            finished = True
+            # A non-2xx answer raises openai.APIStatusError inside `post`.
+            response = await self.client().post(
+                "/chat/completions", cast_to=httpx2.Response, content=orjson.dumps(self._params(request)),
+                stream=True)
+            if not is_event_stream(response):
+                raise ProviderBadResponse(
+                    f"expected an event stream, got {response.headers.get('content-type')!r}", transient=True)
+            async with aclosing(aiter_events(response.aiter_bytes())) as events:
+                async for sse in events:
+                    if not sse.has_data:
+                        continue
+                    if sse.is_done_sentinel():
+                        # Read on to the end of the body so the connection returns to the pool.
+                        continue
+                    chunk = orjson.loads(sse.data)
+                    if chunk.get("error"):
+                        error = chunk["error"]
+                        message = error.get("message", "") if isinstance(error, dict) else str(error)
+                        raise ProviderError(f"stream error: {message}", transient=True)
+                    if chunk.get("usage"):
+                        raw_usage = chunk["usage"]
+                        usage = Usage(raw_usage.get("prompt_tokens") or 0, raw_usage.get("completion_tokens") or 0,
+                                      raw_usage.get("total_tokens") or 0)
+                    choices = chunk.get("choices")
+                    if not choices:
+                        continue
+                    choice = choices[0]
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        parts.append(text)
+                        yield Delta(text)
+                    if choice.get("finish_reason") is not None:
+                        finished = True
         except ProviderError:
             raise
         except orjson.JSONDecodeError as exc:
             raise ProviderBadResponse(f"non-JSON chunk: {exc}", transient=True)
         except Exception as exc:
             raise map_openai_error(exc)
+        finally:
+            if response is not None:
+                await response.aclose()
         if not finished:
             # Connection closed without a finish_reason: the answer is cut off.
             raise ProviderBadResponse("stream ended before finish_reason", transient=True)

@@ -201,3 +201,40 @@ async def test_auth_errors_trip_but_bad_requests_do_not(redis: Redis) -> None:
     with FakeOpenAI(Behaviour(api_key="other")) as unauthorized:
         await run(FallbackChain([openai(unauthorized, "b")], breaker=cb))
     assert await cb.state("b") == "open"
+
+
+async def test_timed_stream_times_only_the_waits_not_the_consumer() -> None:
+    got = []
+    async for x in timed_stream(_slow(0, 0), Timeouts(first_token=0.05, idle=0.05, total=2)):
+        await asyncio.sleep(0.12)  # slower than the idle limit, but this is our own work
+        got.append(x)
+    assert got == [0, 1, 2]
+
+
+async def test_timed_stream_idle_limit_applies_after_a_longer_first_token_limit() -> None:
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout, match="next chunk"):
+        [x async for x in timed_stream(_slow(0, 1.0), Timeouts(first_token=2, idle=0.05, total=3))]
+    assert time.monotonic() - started < 0.5
+
+
+async def test_timed_stream_passes_an_outside_cancel_through() -> None:
+    async def consume() -> None:
+        [x async for x in timed_stream(_slow(1.0, 0), Timeouts(first_token=0.3, idle=1, total=2))]
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # and a cancel after a timeout is still a cancel, never a ProviderTimeout
+    async def consume_twice() -> None:
+        with pytest.raises(ProviderTimeout):
+            [x async for x in timed_stream(_slow(1.0, 0), Timeouts(first_token=0.05, idle=1, total=2))]
+        await asyncio.sleep(1)
+
+    task = asyncio.create_task(consume_twice())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -111,3 +111,48 @@ async def test_embeddings(texts: list[str]) -> None:
         vectors = await provider(server).embed(texts, model="text-embedding-3-small")
     assert len(vectors) == len(texts) and all(len(v) == 8 for v in vectors)
     assert server.requests[0].json()["encoding_format"] == "float"
+
+
+async def test_request_is_the_one_the_sdk_create_call_sends() -> None:
+    """The stream goes through the SDK's generic `post` (no per-request TypedDict transform);
+    the wire request must still be exactly what `chat.completions.create` sends."""
+    from openai import AsyncOpenAI
+
+    with FakeOpenAI(Behaviour(api_key="sk-test")) as server:
+        ours = provider(server, system_prompt="S", temperature=0.3, max_tokens=20, extra={"extra_body": {"top_k": 5}})
+        out = await collect(ours, make_request(history=[ChatMessage("user", "hi")]))
+        sdk = AsyncOpenAI(api_key="sk-test", base_url=server.url + "/v1", max_retries=0)
+        async with sdk.chat.completions.with_streaming_response.create(
+            stream=True, stream_options={"include_usage": True}, model="gpt-4o-mini",
+            messages=[{"role": "system", "content": "S"}, {"role": "user", "content": "hi"},
+                      {"role": "user", "content": "Where is my order?"}],
+            temperature=0.3, max_tokens=20, user="visitor-4821", extra_body={"top_k": 5},
+        ) as response:
+            async for _ in response.iter_bytes():
+                pass
+        await sdk.close()
+    assert out.done is not None and out.error is None
+    mine, theirs = server.requests
+    assert (mine.method, mine.target) == (theirs.method, theirs.target)
+    assert mine.json() == theirs.json()
+    # Only the SDK's own raw-response marker and our read timeout differ.
+    differ = {"x-stainless-raw-response", "x-stainless-read-timeout", "host"}
+    assert {k: v for k, v in mine.headers.items() if k not in differ} == {
+        k: v for k, v in theirs.headers.items() if k not in differ}
+
+
+async def test_sdk_clients_are_shared_per_endpoint_and_key() -> None:
+    from bots.providers.base import POOL_SHARDS
+    from bots.providers.openai_compat import shared_client
+
+    with FakeOpenAI() as server:
+        first, again = provider(server), provider(server)
+        other_key = build_provider(ProviderConfig(kind="openai", base_url=server.url + "/v1", api_key="sk-other",
+                                                  model="gpt-4o-mini", timeouts=FAST))
+        for shard in range(POOL_SHARDS):
+            assert shared_client(first.config, shard) is shared_client(again.config, shard)
+            assert shared_client(first.config, shard) is not shared_client(other_key.config, shard)
+        # Every provider object streams through them, one pool shard after another.
+        for _ in range(3):
+            assert (await collect(again)).done is not None
+            assert (await collect(other_key)).done is not None
