@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from bots.context import context_append
-from bots.models import Bot, BotTurn
+from bots.models import Bot, BotTurn, BusinessHook
 from kefu import signals
 from kefu.models import Kind, Message, SenderType, Status
 
@@ -18,7 +19,9 @@ ANSWERABLE = {Kind.TEXT, Kind.RICH_TEXT}
 
 
 def bot_selector(tenant: Any, channel: str) -> bool:
-    return Bot.objects.filter(tenant=tenant, channel=channel, enabled=True).exists()
+    from bots.pipeline import tenant_bots
+
+    return channel in tenant_bots(tenant.pk).by_channel
 
 
 SUMMARY_TRIGGERS = {"transferred", "closed"}
@@ -38,21 +41,43 @@ def on_message_stored(sender: Any, message: Message, **kwargs: Any) -> None:
     context_append(message)
     if message.sender_type != SenderType.VISITOR or message.kind not in ANSWERABLE or message.is_internal:
         return
-    bot = Bot.objects.filter(tenant_id=conversation.tenant_id, channel=conversation.channel, enabled=True).first()
-    if bot is None:
-        return
+    from bots.pipeline import bot_for_conversation
     from bots.tasks import turn_run_task
 
+    bot = bot_for_conversation(conversation)
+    if bot is None:
+        return
+    turn = BotTurn(tenant_id=conversation.tenant_id, conversation=conversation, bot=bot, trigger=message)
     try:
-        with transaction.atomic():
-            turn = BotTurn.objects.create(
-                tenant_id=conversation.tenant_id, conversation=conversation, bot=bot, trigger=message
-            )
+        if connection.in_atomic_block:
+            with transaction.atomic():  # a savepoint, so a duplicate leaves the caller's transaction usable
+                turn.save(force_insert=True)
+        else:
+            # After commit, in autocommit: the insert is atomic alone; a transaction
+            # around it cost two more round trips (BEGIN, COMMIT).
+            turn.save(force_insert=True)
     except IntegrityError:
         return  # this message already has its turn
     turn_run_task.delay(turn.pk)
 
 
+def on_bot_config_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Bots, hooks, knowledge bases or their links changed: the tenant's cached copy is stale."""
+    from bots.pipeline import bots_changed
+
+    if str(kwargs.get("action", "post_")).startswith("pre_"):
+        return  # m2m_changed: the post_ action follows
+    tenant_id = getattr(instance, "tenant_id", None)
+    if tenant_id is not None:
+        bots_changed(tenant_id)
+
+
 def connect() -> None:
+    from bots.knowledge.models import KnowledgeBase
+
     signals.register_bot_selector(bot_selector)
     signals.message_stored.connect(on_message_stored, dispatch_uid="bots.on_message_stored")
+    for model in (Bot, BusinessHook, KnowledgeBase):
+        for name, signal in (("saved", post_save), ("deleted", post_delete)):
+            signal.connect(on_bot_config_saved, sender=model, dispatch_uid=f"bots.config.{name}.{model.__name__}")
+    m2m_changed.connect(on_bot_config_saved, sender=Bot.knowledge_bases.through, dispatch_uid="bots.config.links")

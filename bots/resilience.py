@@ -170,18 +170,29 @@ class RedisCircuitBreaker:
 
     async def acquire(self, name: str) -> bool:
         """True if a call may go out now. Fails open (allows) when Redis is unreachable."""
+        return (await self.admit(name))[0]
+
+    async def admit(self, name: str) -> tuple[bool, bool]:
+        """(may the call go out, was the breaker spotless): spotless means no failure
+        counted, not tripped, so a success has nothing to reset. One round trip."""
         try:
-            state = await self.state(name)
-            if state == "closed":
-                return True
-            if state == "open":
-                return False
-            return bool(await self.redis.set(self._k(name, "trial"), "1", nx=True, px=self.trial_ms))
+            is_open, tripped, fails = await self.redis.mget(
+                self._k(name, "open"), self._k(name, "tripped"), self._k(name, "fails"))
+            if is_open:
+                return False, False
+            if not tripped:
+                return True, not fails
+            return bool(await self.redis.set(self._k(name, "trial"), "1", nx=True, px=self.trial_ms)), False
         except Exception:  # a broken Redis must not take the bots down with it
             logger.warning("circuit breaker: redis unavailable, allowing call", exc_info=True)
-            return True
+            return True, False
 
-    async def record_success(self, name: str) -> None:
+    async def record_success(self, name: str, *, spotless: bool = False) -> None:
+        """Reset the failure count and close a tripped breaker. `spotless` (from `admit`):
+        nothing to reset, so no round trip; a failure counted by another process since
+        then is reset by the next success instead of this one."""
+        if spotless:
+            return
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(self._k(name, "tripped"))
@@ -288,9 +299,12 @@ class FallbackChain:
             name = provider.name
             if index > 0:
                 yield Switch(provider=name, reason=errors[-1] if errors else "")
-            if self.breaker is not None and not await self.breaker.acquire(name):
-                errors.append(f"{name}: circuit open")
-                continue
+            spotless = False
+            if self.breaker is not None:
+                allowed, spotless = await self.breaker.admit(name)
+                if not allowed:
+                    errors.append(f"{name}: circuit open")
+                    continue
             try:
                 async with aclosing(self.stream_fn(provider, request)) as events:
                     async for event in events:
@@ -298,7 +312,7 @@ class FallbackChain:
                             if not event.matched or not event.text.strip():
                                 raise ProviderUnavailable("no confident answer", transient=True)
                             if self.breaker is not None:
-                                await self.breaker.record_success(name)
+                                await self.breaker.record_success(name, spotless=spotless)
                             yield event
                             return
                         yield event

@@ -28,16 +28,16 @@ class Inbound:
     language: str
 
 
-def _intent_detector(tenant_id: int):  # noqa: ANN202  (returns the middleware's detector callable)
+def _intent_detector(bot: Bot):  # noqa: ANN202  (returns the middleware's detector callable)
     def detect(text: str) -> str:
         rule = detect_intent(text)
         if rule:
             return _RULE_INTENTS.get(rule, rule)
         try:
             from bots.knowledge.intents import classify_intent
-            from kefu.models import Tenant
 
-            label, confidence = classify_intent(Tenant.objects.get(pk=tenant_id), text)
+            # The pipeline's cached bots carry their tenant: no query per turn.
+            label, confidence = classify_intent(bot.tenant, text)
         except Exception:  # the classifier is an aid; the bot answers without it
             logger.warning("intent classifier unavailable", exc_info=True)
             return ""
@@ -57,7 +57,7 @@ class TurnFilters:
     def for_bot(cls, bot: Bot) -> TurnFilters:
         names = list(bot.middlewares) if isinstance(bot.middlewares, list) else None
         options = (
-            {"intent": {"detector": _intent_detector(bot.tenant_id)}} if names is None or "intent" in names else {}
+            {"intent": {"detector": _intent_detector(bot)}} if names is None or "intent" in names else {}
         )
         return cls(build_chain(names, options))
 

@@ -119,6 +119,21 @@ async def test_failed_trial_reopens_without_a_second_alert(redis: Redis) -> None
     assert await cb.state("p") == "open" and seen == [("p", "opened")]
 
 
+async def test_a_healthy_provider_costs_one_round_trip_and_a_success_still_resets_failures(redis: Redis) -> None:
+    cb, _ = breaker(redis, threshold=3)
+    assert await cb.admit("p") == (True, True)
+    await cb.record_success("p", spotless=True)  # nothing to reset: no Redis call at all
+    await cb.record_failure("p")
+    await cb.record_failure("p")
+    allowed, spotless = await cb.admit("p")
+    assert allowed and not spotless
+    await cb.record_success("p", spotless=spotless)
+    assert await cb.admit("p") == (True, True), "the success reset the count"
+    await cb.record_failure("p")
+    await cb.record_failure("p")
+    assert await cb.state("p") == "closed"
+
+
 async def test_breaker_state_is_shared_between_processes(redis: Redis, settings) -> None:  # noqa: ANN001
     cb, _ = breaker(redis, threshold=2)
     other_process = RedisCircuitBreaker(Redis.from_url(settings.REDIS_URL), threshold=2, pause=0.2,
