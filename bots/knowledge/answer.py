@@ -71,9 +71,12 @@ def choose_answer(hits: list[Hit], threshold: float | None = None) -> Answer:
     threshold = answer_threshold() if threshold is None else threshold
     if not hits:
         return Answer(text=not_known_text(), confidence=0.0, matched=False)
-    best = _best(hits)
-    if best.confidence < threshold:
-        return Answer(text=not_known_text(), sources=[], confidence=best.confidence, matched=False)
+    # Only confident hits compete: a noisy leg of the fusion (an embedding that ranks an
+    # unrelated passage first) must not turn a confident keyword match into "don't know".
+    confident = [h for h in hits if h.confidence >= threshold]
+    if not confident:
+        return Answer(text=not_known_text(), sources=[], confidence=_best(hits).confidence, matched=False)
+    best = _best(confident)
     others = [h for h in hits if h is not best and h.confidence >= threshold][: MAX_SOURCES - 1]
     text = best.text.strip() if best.type == "faq" else _passage(best.text)
     return Answer(text=text, sources=[h.as_source() for h in [best, *others]], confidence=best.confidence, matched=True)

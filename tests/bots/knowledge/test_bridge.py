@@ -151,6 +151,14 @@ def test_answer_follows_the_ranking_within_a_kind() -> None:
     assert choose_answer([_hit("chunk", 7, 0.033, 0.8), _hit("faq", 2, 0.03, 0.3)], 0.1).sources[0]["id"] == 7
 
 
+def test_a_top_ranked_hit_below_the_threshold_does_not_hide_a_confident_one() -> None:
+    # A noisy embedding leg can rank an unrelated passage (and FAQ entry) first.
+    hits = [_hit("chunk", 3, 0.033, 0.05), _hit("faq", 4, 0.032, 0.0), _hit("chunk", 7, 0.031, 0.7)]
+    chosen = choose_answer(hits, threshold=0.2)
+    assert chosen.matched and chosen.sources[0]["id"] == 7 and chosen.confidence == 0.7
+    assert not choose_answer(hits[:2], threshold=0.2).matched
+
+
 @pytest.mark.django_db
 def test_eval_details_report_unanswerable_queries_apart(tmp_path) -> None:  # type: ignore[no-untyped-def]
     data = {
