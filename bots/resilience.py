@@ -24,6 +24,7 @@ from bots.interface import (
     ProviderUnavailable,
     Timeouts,
 )
+from bots.runtime import GroupCommit
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -158,6 +159,8 @@ class RedisCircuitBreaker:
         self.trial_ms = max(1, int(trial_timeout * 1000))
         self.on_transition = on_transition
         self.prefix = prefix
+        # Concurrent checks share one pipelined round trip (see bots.runtime.GroupCommit).
+        self._checks: GroupCommit[str, list[Any]] = GroupCommit(self._check_many)
 
     def _k(self, name: str, part: str) -> str:
         return f"{self.prefix}{name}:{part}"
@@ -176,8 +179,7 @@ class RedisCircuitBreaker:
         """(may the call go out, was the breaker spotless): spotless means no failure
         counted, not tripped, so a success has nothing to reset. One round trip."""
         try:
-            is_open, tripped, fails = await self.redis.mget(
-                self._k(name, "open"), self._k(name, "tripped"), self._k(name, "fails"))
+            is_open, tripped, fails = await self._checks.submit(name)
             if is_open:
                 return False, False
             if not tripped:
@@ -186,6 +188,17 @@ class RedisCircuitBreaker:
         except Exception:  # a broken Redis must not take the bots down with it
             logger.warning("circuit breaker: redis unavailable, allowing call", exc_info=True)
             return True, False
+
+    async def _check_many(self, names: list[str]) -> list[list[Any]]:
+        if len(names) == 1:
+            return [await self.redis.mget(*self._check_keys(names[0]))]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.mget(*self._check_keys(name))
+            return await pipe.execute()
+
+    def _check_keys(self, name: str) -> tuple[str, str, str]:
+        return self._k(name, "open"), self._k(name, "tripped"), self._k(name, "fails")
 
     async def record_success(self, name: str, *, spotless: bool = False) -> None:
         """Reset the failure count and close a tripped breaker. `spotless` (from `admit`):

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
-from collections import deque
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _loop: asyncio.AbstractEventLoop | None = None
 _lock = threading.Lock()
@@ -57,61 +56,48 @@ def run_on_bot_loop(coro: Coroutine[Any, Any, T], timeout: float | None = None) 
     return asyncio.run_coroutine_threadsafe(coro, bot_loop()).result(timeout)
 
 
-class StartGate:
-    """Admits at most `per_turn` new provider calls per event-loop turn, first come first served.
+class GroupCommit(Generic[T, R]):
+    """Calls made while a batch is in flight go out together in the next one.
 
-    Starting a call (building the request, connecting, sending) is the costly part of a
-    stream. When hundreds start in one instant, every loop turn runs all their steps, so
-    the first tokens of the streams already under way wait behind them (p50 0.7-0.9 s for
-    a burst of 500). Admitting a few per turn keeps each turn short: admitted streams get
-    their tokens through at once, and the rest start as fast as the CPU allows. The gate
-    counts turns, not completions, so a slow provider holds nothing up, and an idle loop
-    admits at once.
+    For per-call Redis round trips on the bot loop (delta frames, breaker checks): an
+    idle loop sends a lone call at once; a busy one pays one round trip per batch
+    instead of one per call. `flush` gets the queued items and returns one result each.
     """
 
-    def __init__(self, per_turn: int = 8) -> None:
-        self.per_turn = per_turn
-        self._budget = per_turn
-        self._waiters: deque[asyncio.Future[None]] = deque()
-        self._ticking = False
+    def __init__(self, flush: Callable[[list[T]], Awaitable[Sequence[R]]]) -> None:
+        self._flush = flush
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: list[tuple[T, asyncio.Future[R]]] = []
+        self._draining = False
 
-    async def admit(self) -> None:
+    async def submit(self, item: T) -> R:
         loop = asyncio.get_running_loop()
-        if not self._waiters and self._budget > 0:
-            self._budget -= 1
-            self._schedule(loop)
-            return
-        waiter: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(waiter)
-        self._schedule(loop)
-        await waiter
+        if loop is not self._loop:  # first use, or a new loop (tests): nothing carries over
+            self._loop, self._queue, self._draining = loop, [], False
+        done: asyncio.Future[R] = loop.create_future()
+        self._queue.append((item, done))
+        if not self._draining:
+            self._draining = True
+            loop.create_task(self._drain())
+        # A cancelled caller cancels only its wait: the item stays in the batch.
+        return await done
 
-    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        if not self._ticking:
-            self._ticking = True
-            loop.call_soon(self._tick, loop)
-
-    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Runs once per loop turn while the gate is busy: a fresh budget, spent on the queue first."""
-        self._budget = self.per_turn
-        while self._waiters and self._budget > 0:
-            waiter = self._waiters.popleft()
-            if not waiter.done():  # a cancelled waiter costs nothing
-                waiter.set_result(None)
-                self._budget -= 1
-        if self._waiters or self._budget < self.per_turn:
-            loop.call_soon(self._tick, loop)
-        else:
-            self._ticking = False
-
-
-_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StartGate] = weakref.WeakKeyDictionary()
-
-
-def start_gate() -> StartGate:
-    """The running loop's gate for starting provider calls."""
-    loop = asyncio.get_running_loop()
-    gate = _gates.get(loop)
-    if gate is None:
-        gate = _gates[loop] = StartGate()
-    return gate
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    results = await self._flush([item for item, _done in batch])
+                except Exception as exc:
+                    for _item, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for (_item, done), result in zip(batch, results, strict=True):
+                    if not done.done():
+                        done.set_result(result)
+        finally:
+            self._draining = False
+            for _item, done in self._queue:  # only when the drain itself was cancelled
+                done.cancel()
+            self._queue = []

@@ -20,6 +20,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from bots.runtime import GroupCommit
 from kefu import events, tracing
 
 logger = logging.getLogger(__name__)
@@ -35,52 +36,30 @@ class _PipelinedSender:
     def __init__(self, layer: Any) -> None:
         self.layer = layer
         self.loop_layer = layer._get_layer()
-        self._queue: list[tuple[str, dict[str, Any], asyncio.Future[None]]] = []
-        self._draining = False
+        self._batches: GroupCommit[tuple[str, dict[str, Any]], None] = GroupCommit(self._send)
 
     async def publish(self, group: str, event: dict[str, Any]) -> None:
         # Stamped as kefu.events does: sockets de-duplicate by eid; logs follow trace_id.
         event.setdefault("trace_id", tracing.get_trace_id())
         event.setdefault("eid", secrets.token_hex(8))
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._queue.append((group, event, done))
-        if not self._draining:
-            self._draining = True
-            loop.create_task(self._drain())
-        # A cancelled stream cancels only its wait: the frame stays in the batch.
-        await done
+        await self._batches.submit((group, event))
 
-    async def _drain(self) -> None:
+    async def _send(self, batch: list[tuple[str, dict[str, Any]]]) -> list[None]:
         try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                try:
-                    await self._send(batch)
-                except Exception:  # Redis down: clients resync from the database.
-                    logger.warning("delta broadcast of %d frames failed", len(batch), exc_info=True)
-                for _group, _event, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-        finally:
-            self._draining = False
-            for _group, _event, done in self._queue:  # only if cancelled mid-way
-                if not done.done():
-                    done.set_result(None)
-            self._queue = []
-
-    async def _send(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[None]]]) -> None:
-        by_shard: dict[Any, list[tuple[str, bytes]]] = {}
-        for group, event, _done in batch:
-            channel = self.loop_layer._get_group_channel_name(group)
-            by_shard.setdefault(self.loop_layer._get_shard(channel), []).append(
-                (channel, self.layer.serialize(event)))
-        for shard, frames in by_shard.items():
-            shard._ensure_redis()
-            async with shard._redis.pipeline(transaction=False) as pipe:
-                for channel, payload in frames:
-                    pipe.publish(channel, payload)
-                await pipe.execute()
+            by_shard: dict[Any, list[tuple[str, bytes]]] = {}
+            for group, event in batch:
+                channel = self.loop_layer._get_group_channel_name(group)
+                by_shard.setdefault(self.loop_layer._get_shard(channel), []).append(
+                    (channel, self.layer.serialize(event)))
+            for shard, frames in by_shard.items():
+                shard._ensure_redis()
+                async with shard._redis.pipeline(transaction=False) as pipe:
+                    for channel, payload in frames:
+                        pipe.publish(channel, payload)
+                    await pipe.execute()
+        except Exception:  # Redis down: clients resync from the database.
+            logger.warning("delta broadcast of %d frames failed", len(batch), exc_info=True)
+        return [None] * len(batch)
 
 
 _senders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PipelinedSender | None] = weakref.WeakKeyDictionary()

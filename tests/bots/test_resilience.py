@@ -253,3 +253,20 @@ async def test_timed_stream_passes_an_outside_cancel_through() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_concurrent_breaker_checks_share_round_trips(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    original = RedisCircuitBreaker._check_many
+
+    async def counting(self, names):  # noqa: ANN001, ANN202
+        sizes.append(len(names))
+        return await original(self, names)
+
+    monkeypatch.setattr(RedisCircuitBreaker, "_check_many", counting)
+    cb, _ = breaker(redis, threshold=1)
+    await cb.record_failure("down")
+    names = ["down", *(f"up{i}" for i in range(20))]
+    results = await asyncio.gather(*(cb.admit(name) for name in names))
+    assert results[0] == (False, False) and all(r == (True, True) for r in results[1:])
+    assert sum(sizes) == len(names) and len(sizes) < len(names)

@@ -1,53 +1,10 @@
-"""The shared bot loop and its start gate."""
+"""The shared bot loop and group commits on it."""
 
 from __future__ import annotations
 
 import asyncio
 
 from bots import runtime
-from bots.runtime import StartGate
-
-
-async def test_an_idle_gate_admits_at_once() -> None:
-    gate = StartGate(per_turn=2)
-    task = asyncio.create_task(gate.admit())
-    await asyncio.sleep(0)
-    assert task.done()
-
-
-async def test_a_burst_is_admitted_in_order_a_few_per_loop_turn() -> None:
-    gate = StartGate(per_turn=3)
-    admitted: list[int] = []
-
-    async def start(i: int) -> None:
-        await gate.admit()
-        admitted.append(i)
-
-    tasks = [asyncio.create_task(start(i)) for i in range(20)]
-    seen = [0]
-    while len(admitted) < 20:
-        await asyncio.sleep(0)
-        seen.append(len(admitted))
-    assert admitted == list(range(20))
-    assert max(b - a for a, b in zip(seen, seen[1:], strict=False)) <= 3
-    await asyncio.gather(*tasks)
-
-
-async def test_a_cancelled_waiter_takes_no_slot() -> None:
-    gate = StartGate(per_turn=1)
-    order: list[str] = []
-
-    async def start(name: str) -> None:
-        await gate.admit()
-        order.append(name)
-
-    first = asyncio.create_task(start("first"))
-    doomed = asyncio.create_task(start("doomed"))
-    last = asyncio.create_task(start("last"))
-    await asyncio.sleep(0)
-    doomed.cancel()
-    await asyncio.gather(first, last)
-    assert order == ["first", "last"]
 
 
 def test_the_bot_loop_runs_coroutines_from_threads() -> None:
@@ -56,3 +13,35 @@ def test_the_bot_loop_runs_coroutines_from_threads() -> None:
 
     loop = runtime.run_on_bot_loop(where(), timeout=5)
     assert loop is runtime.bot_loop() and loop.is_running()
+
+
+async def test_group_commit_sends_calls_made_during_a_flight_together() -> None:
+    batches: list[list[int]] = []
+
+    async def flush(items: list[int]) -> list[int]:
+        batches.append(items)
+        await asyncio.sleep(0.01)
+        return [item * 10 for item in items]
+
+    commit: runtime.GroupCommit[int, int] = runtime.GroupCommit(flush)
+    first = asyncio.create_task(commit.submit(1))
+    await asyncio.sleep(0.001)  # the first batch is in flight
+    rest = await asyncio.gather(*(commit.submit(i) for i in range(2, 6)))
+    assert await first == 10 and rest == [20, 30, 40, 50]
+    assert batches == [[1], [2, 3, 4, 5]]
+
+
+async def test_group_commit_hands_a_failure_to_every_caller_and_recovers() -> None:
+    calls = 0
+
+    async def flush(items: list[str]) -> list[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("redis down")
+        return items
+
+    commit: runtime.GroupCommit[str, str] = runtime.GroupCommit(flush)
+    results = await asyncio.gather(commit.submit("a"), commit.submit("b"), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert await commit.submit("c") == "c"

@@ -33,7 +33,7 @@ async def test_frames_of_concurrent_streams_arrive_in_order_batched(monkeypatch:
 
     async def counting(self, batch):  # noqa: ANN001, ANN202
         sends.append(len(batch))
-        await original(self, batch)
+        return await original(self, batch)
 
     monkeypatch.setattr(streaming._PipelinedSender, "_send", counting)
     publishers = [DeltaPublisher(conversation_id=BASE + i, window=0.0) for i in range(streams)]
