@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import logging
+import os
 import ssl
 import weakref
 from asyncio import AbstractEventLoop, get_running_loop
@@ -177,14 +178,33 @@ def http_client(shard: int | None = None) -> httpx2.AsyncClient:
     index = next_shard() if shard is None else shard
     client = shards[index]
     if client is None or client.is_closed:
+        limits = httpx2.Limits(max_connections=2000 // POOL_SHARDS, max_keepalive_connections=500 // POOL_SHARDS)
         # follow_redirects stays False: a redirect could lead past the SSRF guard.
         client = shards[index] = httpx2.AsyncClient(
-            limits=httpx2.Limits(max_connections=2000 // POOL_SHARDS, max_keepalive_connections=500 // POOL_SHARDS),
-            timeout=httpx2.Timeout(60.0, connect=5.0),
-            follow_redirects=False,
+            limits=limits, timeout=httpx2.Timeout(60.0, connect=5.0), follow_redirects=False,
             verify=_shared_ssl_context(),
         )
+        _use_lean_backend(client, limits)
     return client
+
+
+def _use_lean_backend(client: httpx2.AsyncClient, limits: httpx2.Limits) -> None:
+    """Direct connections go through bots.providers.transport (proxies from the environment
+    keep httpx2's own transports). KEFU_BOT_HTTP_BACKEND=anyio keeps httpx2's default."""
+    if os.environ.get("KEFU_BOT_HTTP_BACKEND", "lean") == "anyio":
+        return
+    import httpcore2
+
+    from bots.providers.transport import LeanBackend
+
+    transport = getattr(client, "_transport", None)
+    if type(getattr(transport, "_pool", None)) is not httpcore2.AsyncConnectionPool:
+        return  # an httpx2 whose internals moved: keep its default
+    transport._pool = httpcore2.AsyncConnectionPool(  # type: ignore[union-attr]
+        ssl_context=_shared_ssl_context(), max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+        network_backend=LeanBackend(),
+    )
 
 
 async def close_http_clients() -> None:

@@ -1,0 +1,156 @@
+"""The lean network backend under httpcore2's pool: TLS, streaming, flow control, closes, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpcore2
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from bots.providers.base import http_client
+from bots.providers.transport import HIGH_WATER, LeanBackend
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _read_request(reader: asyncio.StreamReader) -> bytes:
+    return await reader.readuntil(b"\r\n\r\n")
+
+
+@asynccontextmanager
+async def serve(handler: Handler, ssl_context: ssl.SSLContext | None = None,
+                host: str = "127.0.0.1") -> AsyncIterator[int]:
+    server = await asyncio.start_server(handler, host, 0, ssl=ssl_context)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+def _certificate(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_path, key_path)
+    client = ssl.create_default_context(cafile=str(cert_path))
+    return server, client
+
+
+def _pool(ssl_context: ssl.SSLContext | None = None, **kwargs: object) -> httpcore2.AsyncConnectionPool:
+    return httpcore2.AsyncConnectionPool(ssl_context=ssl_context, network_backend=LeanBackend(), **kwargs)
+
+
+async def _stream_chunks(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        try:
+            await _read_request(reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for i in range(5):
+            data = f"data: {i}\n\n".encode()
+            writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+
+async def test_streams_a_chunked_body_over_tls_and_reuses_the_connection(tmp_path: Path) -> None:
+    server_ctx, client_ctx = _certificate(tmp_path)
+    async with serve(_stream_chunks, server_ctx) as port, _pool(client_ctx) as pool:
+        for _ in range(2):
+            async with pool.stream("POST", f"https://localhost:{port}/v1/x", content=b"{}") as response:
+                body = b"".join([chunk async for chunk in response.aiter_stream()])
+            assert response.status == 200 and body == b"".join(f"data: {i}\n\n".encode() for i in range(5))
+            assert response.extensions["network_stream"].get_extra_info("ssl_object") is not None
+        assert len(pool.connections) == 1
+
+
+async def test_a_large_body_pauses_and_resumes_reading() -> None:
+    size = HIGH_WATER * 6
+
+    async def big(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode() + b"x" * size)
+        await writer.drain()
+
+    async with serve(big) as port, _pool() as pool:
+        async with pool.stream("GET", f"http://127.0.0.1:{port}/") as response:
+            received = 0
+            async for chunk in response.aiter_stream():
+                received += len(chunk)
+                await asyncio.sleep(0)  # a slow consumer lets the buffer fill
+    assert received == size
+
+
+async def test_an_idle_connection_closed_by_the_server_is_not_reused() -> None:
+    connections = 0
+
+    async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()  # keep-alive promised, then closed
+
+    async with serve(once) as port, _pool() as pool:
+        for _ in range(3):
+            response = await pool.request("GET", f"http://127.0.0.1:{port}/")
+            assert response.content == b"ok"
+            await asyncio.sleep(0.05)
+    assert connections == 3
+
+
+async def test_refused_and_silent_servers_raise_httpcore_errors() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    async with _pool() as pool:
+        with pytest.raises(httpcore2.ConnectError):
+            await pool.request("GET", "http://127.0.0.1:9/")
+    async with serve(silent) as port, _pool() as pool:
+        with pytest.raises(httpcore2.ReadTimeout):
+            await pool.request("GET", f"http://127.0.0.1:{port}/", extensions={"timeout": {"read": 0.1}})
+
+
+async def test_a_name_with_several_addresses_falls_back_between_them() -> None:
+    async def hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        await writer.drain()
+
+    # localhost may resolve to ::1 first; the server only listens on IPv4.
+    async with serve(hello) as port, _pool() as pool:
+        response = await pool.request("GET", f"http://localhost:{port}/")
+    assert response.content == b"hello"
+
+
+async def test_the_provider_pools_use_it() -> None:
+    pool = http_client()._transport._pool
+    assert isinstance(pool._network_backend, LeanBackend)
