@@ -6,7 +6,7 @@ transport's reading (two epoll_ctl calls). On a token stream that is one read pe
 and it was a quarter of the bot loop's CPU with 500 streams (py-spy). This backend keeps
 one protocol per connection that buffers what arrives, wakes a single waiter, and times
 a wait with one timer handle only when it has to wait; reading is paused only past a
-high-water mark.
+high-water mark; a request's headers and body leave in one send().
 
 It also answers the pool's "is this idle connection readable?" probe (asked for every
 idle connection on every request) from the protocol's state instead of a poll() call.
@@ -25,6 +25,7 @@ import httpcore2
 from httpcore2 import AsyncNetworkBackend, AsyncNetworkStream
 
 HIGH_WATER = 256 * 1024  # bytes buffered before reading pauses
+WRITE_BATCH = 64 * 1024  # bytes held back to be sent together at most
 HAPPY_EYEBALLS_DELAY = 0.25  # RFC 8305, as anyio's connect_tcp
 
 
@@ -95,8 +96,20 @@ class LeanStream(AsyncNetworkStream):
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
+        if not self._transport.is_closing():
+            self._transport.write(data)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self._flush()  # the request goes out before its answer is awaited
         protocol = self._protocol
         if not protocol.buffer and not protocol.eof:
             waiter = protocol.waiter = asyncio.get_running_loop().create_future()
@@ -123,7 +136,14 @@ class LeanStream(AsyncNetworkStream):
         protocol = self._protocol
         if protocol.error is not None or self._transport.is_closing():
             raise httpcore2.WriteError("connection closed")
-        self._transport.write(buffer)
+        # A request's headers and body are written separately: held until the next read
+        # (or this loop turn's end), they leave in one send() instead of two.
+        self._pending.append(buffer)
+        self._pending_size += len(buffer)
+        if len(self._pending) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+        if self._pending_size >= WRITE_BATCH:
+            self._flush()
         waiter = protocol.write_waiter
         if waiter is not None:  # above the transport's high-water mark: let it drain
             try:
@@ -134,11 +154,13 @@ class LeanStream(AsyncNetworkStream):
                 raise httpcore2.WriteError(str(protocol.error)) from protocol.error
 
     async def aclose(self) -> None:
+        self._flush()
         self._transport.close()
 
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                         timeout: float | None = None) -> AsyncNetworkStream:
         loop = asyncio.get_running_loop()
+        self._flush()
         try:
             async with asyncio.timeout(timeout):
                 transport = await loop.start_tls(self._transport, self._protocol, ssl_context,
