@@ -1,16 +1,22 @@
 """Bot benchmark: what the product adds on top of the AI provider.
 
-Three measurements, in one process, against a fake OpenAI-compatible server on
-127.0.0.1 and the real Redis channel layer:
+Three measurements, in one process, against a fake OpenAI-compatible server in its own
+process on 127.0.0.1 and the real Redis channel layer:
 
 1. engine, instant provider: bot answers per second through the hybrid engine and the
-   delta publisher (provider chain, breaker, batching, channel-layer sends), and the
+   delta publisher (provider chain, the worker's Redis circuit breaker, batching,
+   channel-layer sends), CPU per answer (this process and the fake server's), and the
    first-token overhead: first delta published minus first token received by a bare
    client in the same run;
 2. engine, realistic pacing (300 ms to first token, 30 tokens/s): N concurrent streams
-   in one worker process, completion and first-token overhead percentiles, CPU and RSS;
+   started at once in one worker process, completion and first-token delay percentiles
+   (beyond the provider's 300 ms), CPU and RSS;
 3. whole turns (database included): visitor message -> BotTurn -> answer stored, with
-   the local knowledge-base bot, in worker threads.
+   the local knowledge-base bot, in worker threads: turns/s, latency, CPU per turn and
+   SQL statements per turn.
+
+The engine phases run on the loop the worker's bot loop uses (bots.runtime.new_loop).
+Environment: DATABASE_URL and REDIS_URL pick the database and Redis db (defaults below).
 
 Usage: python -m bench.bots [--answers 3000] [--streams 500] [--turns 300]
 Writes bench/results/bots.json. Prints figures; asserts nothing.

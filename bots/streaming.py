@@ -25,18 +25,35 @@ from kefu import events, tracing
 
 logger = logging.getLogger(__name__)
 
+BATCH_TIMEOUT = 5.0  # redis-py's default socket timeout, for a whole batch of frames
+
 
 class _PipelinedSender:
     """Publishes group events of one event loop through the Redis pub/sub layer, batched.
 
-    Uses the layer's own channel naming, serializer, sharding and Redis client, so the
-    frames are exactly what `group_send` would publish; only its per-frame lock goes.
+    Uses the layer's own channel naming, serializer, sharding and host settings, so the
+    frames are exactly what `group_send` would publish; only its per-frame lock and
+    per-reply timers go.
     """
 
     def __init__(self, layer: Any) -> None:
         self.layer = layer
         self.loop_layer = layer._get_layer()
         self._batches: GroupCommit[tuple[str, dict[str, Any]], None] = GroupCommit(self._send)
+        self._clients: dict[int, Any] = {}
+
+    def _client(self, shard: Any) -> Any:
+        """A client of the shard's host without a per-reply timeout: redis-py arms a timer
+        for every reply it reads (half of this sender's CPU in a pipeline of frames), so
+        the whole batch gets one deadline instead."""
+        client = self._clients.get(id(shard))
+        if client is None:
+            from channels_redis.utils import create_pool
+            from redis.asyncio import Redis
+
+            pool = create_pool({**shard.host, "socket_timeout": None})
+            client = self._clients[id(shard)] = Redis(connection_pool=pool)
+        return client
 
     async def publish(self, group: str, event: dict[str, Any]) -> None:
         # Stamped as kefu.events does: sockets de-duplicate by eid; logs follow trace_id.
@@ -52,8 +69,7 @@ class _PipelinedSender:
                 by_shard.setdefault(self.loop_layer._get_shard(channel), []).append(
                     (channel, self.layer.serialize(event)))
             for shard, frames in by_shard.items():
-                shard._ensure_redis()
-                async with shard._redis.pipeline(transaction=False) as pipe:
+                async with asyncio.timeout(BATCH_TIMEOUT), self._client(shard).pipeline(transaction=False) as pipe:
                     for channel, payload in frames:
                         pipe.publish(channel, payload)
                     await pipe.execute()
@@ -80,7 +96,7 @@ def _sender() -> _PipelinedSender | None:
         try:
             sender = _PipelinedSender(layer)
             sender.loop_layer._get_group_channel_name("probe")
-            sender.loop_layer._get_shard("probe")._ensure_redis  # noqa: B018 (feature check)
+            sender.loop_layer._get_shard("probe").host  # noqa: B018 (feature check)
         except Exception:
             logger.warning("channel layer without the expected pub/sub internals; deltas use group_send")
             sender = None
