@@ -18,7 +18,7 @@ process on 127.0.0.1 and the real Redis channel layer:
 The engine phases run on the loop the worker's bot loop uses (bots.runtime.new_loop).
 Environment: DATABASE_URL and REDIS_URL pick the database and Redis db (defaults below).
 
-Usage: python -m bench.bots [--answers 3000] [--streams 500] [--turns 300]
+Usage: python -m bench.bots [--answers 3000] [--open-rate 150] [--streams 500] [--turns 300]
 Writes bench/results/bots.json. Prints figures; asserts nothing.
 """
 
@@ -135,7 +135,29 @@ async def one_answer(url: str, i: int, timeouts: Timeouts) -> tuple[float, float
     return (time.monotonic() - started) * 1000, first, bool(outcome.text)
 
 
-async def engine_instant(url: str, answers: int, concurrency: int) -> dict:
+async def open_loop(url: str, rate: float, seconds: float, timeouts: Timeouts) -> dict:
+    """Poisson arrivals at `rate` answers/s: first-token latency under a load the system
+    is offered, not one it sets itself (the closed loop above queues by construction)."""
+    import random
+
+    rng = random.Random(7)
+    tasks: list[asyncio.Task] = []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    arrival = started
+    i = 0
+    while arrival - started < seconds:
+        arrival += rng.expovariate(rate)
+        await asyncio.sleep(max(0.0, arrival - loop.time()))
+        tasks.append(asyncio.create_task(one_answer(url, 20_000_000 + i, timeouts)))
+        i += 1
+    results = await asyncio.gather(*tasks)
+    firsts = [first for _total, first, _ok in results if first is not None]
+    return {"rate": rate, "answers": len(results), "ok": sum(ok for *_x, ok in results),
+            "first_token_ms": summary(firsts), "answer_ms": summary([total for total, *_x in results])}
+
+
+async def engine_instant(url: str, answers: int, concurrency: int, open_rate: float = 150.0) -> dict:
     timeouts = Timeouts(connect=5, first_token=10, idle=10, total=30)
     baseline = await bare_first_token(url)
     semaphore = asyncio.Semaphore(concurrency)
@@ -157,6 +179,7 @@ async def engine_instant(url: str, answers: int, concurrency: int) -> dict:
     base_p50 = pct(baseline, 50)
     # Overhead measured one at a time, so queueing behind other answers does not count.
     serial = [(await one_answer(url, answers + i, timeouts))[1] or 0.0 for i in range(200)]
+    offered = await open_loop(url, open_rate, 10.0, timeouts) if open_rate else None
     return {
         "answers": answers,
         "concurrency": concurrency,
@@ -171,7 +194,9 @@ async def engine_instant(url: str, answers: int, concurrency: int) -> dict:
         "product_first_token_ms_serial": summary(serial),
         "first_token_overhead_ms_p50": round(pct(serial, 50) - base_p50, 3),
         "first_token_overhead_ms_p99": round(pct(serial, 99) - pct(baseline, 99), 3),
+        # Closed loop of `concurrency` answers: latency here is queueing at the throughput reached.
         "first_token_ms_under_load": summary(firsts),
+        "open_loop": offered,
     }
 
 
@@ -330,6 +355,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--open-rate", type=float, default=150.0, help="Poisson arrivals/s for open-loop latency")
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--turns", type=int, default=300)
     parser.add_argument("--threads", type=int, default=8)
@@ -340,7 +366,7 @@ def main() -> None:
     result: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     with fake_openai("--tokens", "6") as fast, asyncio.Runner(loop_factory=new_loop) as runner:
         # The worker's bot loop is built by bots.runtime.new_loop (uvloop): measure on the same kind.
-        result["engine_instant"] = runner.run(engine_instant(fast, args.answers, args.concurrency))
+        result["engine_instant"] = runner.run(engine_instant(fast, args.answers, args.concurrency, args.open_rate))
     print(json.dumps({"engine_instant": result["engine_instant"]}, ensure_ascii=False, indent=1))
     with (fake_openai("--tokens", "60", "--first-token-delay", "0.3", "--tps", "30") as slow,
           asyncio.Runner(loop_factory=new_loop) as runner):
