@@ -271,6 +271,9 @@ KEFU_BOT_TIMEOUTS = {
     "idle": env.float("KEFU_BOT_IDLE_TIMEOUT", default=20.0),
     "total": env.float("KEFU_BOT_TOTAL_TIMEOUT", default=90.0),
 }
+# "lean": provider HTTP connections use bots/providers/transport.py (measured cheaper per
+# request and per read); "anyio" keeps httpx2's default network backend.
+KEFU_BOT_HTTP_BACKEND = env.str("KEFU_BOT_HTTP_BACKEND", default="lean")
 
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

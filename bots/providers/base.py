@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import itertools
 import logging
-import os
 import ssl
 import weakref
 from asyncio import AbstractEventLoop, get_running_loop
@@ -22,6 +21,7 @@ from typing import Any
 
 import httpx2
 import orjson
+from django.conf import settings
 
 from bots.interface import (
     BotRequest,
@@ -191,7 +191,7 @@ def http_client(shard: int | None = None) -> httpx2.AsyncClient:
 def _use_lean_backend(client: httpx2.AsyncClient, limits: httpx2.Limits) -> None:
     """Direct connections go through bots.providers.transport (proxies from the environment
     keep httpx2's own transports). KEFU_BOT_HTTP_BACKEND=anyio keeps httpx2's default."""
-    if os.environ.get("KEFU_BOT_HTTP_BACKEND", "lean") == "anyio":
+    if getattr(settings, "KEFU_BOT_HTTP_BACKEND", "lean") == "anyio":
         return
     import httpcore2
 
