@@ -52,8 +52,9 @@ def _media_root(settings: object, tmp_path: object) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_process_caches() -> None:
     """SQLite hands out the same ids again after a rolled-back test, so caches keyed by id
-    (prompt context, knowledge-base indexes) must not outlive a test there. The Redis cache
-    is shared with live server processes and is left alone; PostgreSQL never reuses ids."""
+    (prompt context) must not outlive a test there; the Redis cache is shared with live
+    server processes and is left alone. This process's knowledge-base indexes are always
+    forgotten: a test may build one under switched settings (dictionary off, thresholds)."""
     from django.core.cache import caches
     from django.core.cache.backends.locmem import LocMemCache
 
@@ -61,5 +62,4 @@ def _fresh_process_caches() -> None:
 
     if isinstance(caches["default"], LocMemCache):
         caches["default"].clear()
-    if not settings.IS_POSTGRES:
-        clear_local_indexes()
+    clear_local_indexes()

@@ -6,7 +6,6 @@ import io
 import re
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -14,7 +13,6 @@ from django.db import connection
 from django.test import Client
 
 from bots.knowledge import services as kb_services
-from bots.knowledge.index import clear_local_indexes
 from bots.knowledge.models import Document, DocumentStatus, FaqEntry, KnowledgeBase
 from bots.models import AlertChannel, Bot, BusinessHook
 from kefu.models import AuditLog, Role
@@ -30,13 +28,6 @@ REFUND_DOC = (
     "# Refunds\n\nRefunds are paid back to the original card within 7 working days after the "
     "returned parcel arrives at our warehouse.\n\n# Shipping\n\nOrders ship from Hangzhou every weekday."
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_indexes() -> Iterator[None]:
-    clear_local_indexes()
-    yield
-    clear_local_indexes()
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 import urllib.request
@@ -35,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.liveserver import Server, server_env, start_server
+from tests.liveserver import Server, free_port_in, server_env, start_server
 
 PORTS = range(8400, 8500)  # the range this machine reserves for our test servers
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -55,18 +54,7 @@ OPEN_SHADOW_ROOTS = """
 
 def port_in_range(exclude: set[int] | None = None) -> int:
     """A free TCP port in 8400-8499 (other engineers' servers may hold some of them)."""
-    import random
-
-    candidates = [p for p in PORTS if p not in (exclude or set())]
-    random.shuffle(candidates)
-    for port in candidates:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8400-8499")
+    return free_port_in(PORTS, exclude or ())
 
 
 @pytest.fixture(scope="session")

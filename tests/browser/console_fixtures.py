@@ -8,7 +8,6 @@ scripted visitor that speaks protocol v1 over /ws/visitor/ with the ``websockets
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.browser.widget_helpers import wait_for
-from tests.liveserver import Server, server_env, start_server
+from tests.liveserver import Server, free_port_in, server_env, start_server
 
 PORTS = range(8500, 8600)
 VISITOR_ORIGIN = "http://shop.console-test"
@@ -29,14 +28,7 @@ IPHONE_UA = (
 
 
 def console_port() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8500-8599")
+    return free_port_in(PORTS)
 
 
 @pytest.fixture(scope="session")

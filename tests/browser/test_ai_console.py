@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from bots.knowledge.models import Document, DocumentStatus, KnowledgeBase
 from kefu.models import AuditLog, Role
 from tests.browser.console_fixtures import login, server_password
 from tests.factories import AgentFactory, TenantFactory
-from tests.liveserver import Server, server_env, start_server
+from tests.liveserver import Server, free_port_in, server_env, start_server
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
@@ -40,16 +39,7 @@ TOPICS = 150
 
 
 def _port(exclude: frozenset[int] = frozenset()) -> int:
-    for port in PORTS:
-        if port in exclude:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8700-8799")
+    return free_port_in(PORTS, exclude)
 
 
 def _vector(text: str) -> list[float]:

@@ -8,7 +8,6 @@ instructions, the entrypoint is executed with recording stubs in place of the se
 from __future__ import annotations
 
 import ast
-import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -170,13 +169,6 @@ def run_entrypoint(tmp_path: Path, *args: str, **env: str) -> list[list[str]]:
 
 
 def free_port_in_range(start: int = 8600, end: int = 8700) -> int:
-    import socket
+    from tests.liveserver import free_port_in
 
-    for port in range(start + (os.getpid() % 50), end):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8600-8699")
+    return free_port_in(range(start, end))

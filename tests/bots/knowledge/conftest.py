@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from bots.knowledge import services
-from bots.knowledge.index import clear_local_indexes
 from bots.knowledge.models import KnowledgeBase
 from kefu.models import Tenant
 from tests.factories import TenantFactory
@@ -91,13 +90,6 @@ def embeddings_server(settings) -> Iterator[FakeEmbeddings]:  # type: ignore[no-
     yield fake
     fake.server.shutdown()
     fake.server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_indexes() -> Iterator[None]:
-    clear_local_indexes()
-    yield
-    clear_local_indexes()
 
 
 @pytest.fixture
