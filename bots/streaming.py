@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 import uuid
 import weakref
@@ -21,7 +20,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from bots.runtime import GroupCommit
-from kefu import events, tracing
+from kefu import events
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +55,7 @@ class _PipelinedSender:
         return client
 
     async def publish(self, group: str, event: dict[str, Any]) -> None:
-        # Stamped as kefu.events does: sockets de-duplicate by eid; logs follow trace_id.
-        event.setdefault("trace_id", tracing.get_trace_id())
-        event.setdefault("eid", secrets.token_hex(8))
+        events.stamp_event(event)  # sockets de-duplicate by eid; logs follow trace_id
         await self._batches.submit((group, event))
 
     async def _send(self, batch: list[tuple[str, dict[str, Any]]]) -> list[None]:

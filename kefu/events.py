@@ -73,7 +73,7 @@ def message_groups(*, tenant_id: int, conversation_id: int, assignee_id: int | N
     return groups
 
 
-def _stamp(event: dict[str, Any]) -> None:
+def stamp_event(event: dict[str, Any]) -> None:
     # One id per event, shared by all its groups: a socket in two of them (an agent's
     # inbox and a watched conversation) delivers it once.
     event.setdefault("trace_id", tracing.get_trace_id())
@@ -84,7 +84,7 @@ async def abroadcast(groups: Iterable[str], event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    _stamp(event)
+    stamp_event(event)
     for group in groups:
         try:
             await layer.group_send(group, event)
@@ -132,7 +132,7 @@ def broadcast(groups: Iterable[str], event: dict[str, Any]) -> None:
     behind the socket writes of the server loop.
     """
     groups = list(groups)
-    _stamp(event)
+    stamp_event(event)
     server = _server_loop if _server_loop is not None and _server_loop.is_running() else None
     target = server or _background_loop()
     try:
@@ -147,5 +147,5 @@ def broadcast(groups: Iterable[str], event: dict[str, Any]) -> None:
 
 def broadcast_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:
     groups = list(groups)
-    _stamp(event)
+    stamp_event(event)
     transaction.on_commit(lambda: broadcast(groups, event))

@@ -13,6 +13,7 @@ from kefu import events, signals, tracing
 from kefu.errors import Conflict, InvalidInput
 from kefu.models import Agent, Attachment, Conversation, Kind, Message, SenderType, Status
 from kefu.payloads import message_payload
+from kefu.selectors import raw_rows
 from kefu.services.text import clean_plain, clean_rich
 
 ATTACHMENT_KINDS = {Kind.IMAGE, Kind.AUDIO, Kind.FILE}
@@ -142,18 +143,15 @@ def _lock_conversation(pk: int) -> Conversation:
     # it (key-share locks) are not blocked, which avoids lock cycles with routing, which
     # locks the tenant row and then conversations. SQLite serializes writers instead.
     lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_update else ""
-    table = connection.ops.quote_name(Conversation._meta.db_table)
-    rows = list(Conversation.objects.raw(f"SELECT * FROM {table} WHERE id = %s{lock}", [pk]))  # noqa: S608
+    rows = raw_rows(Conversation, "id = %s", [pk], tail=lock)
     if not rows:
         raise Conversation.DoesNotExist(f"conversation {pk}")
     return rows[0]
 
 
 def _find_by_client_id(conversation_id: int, client_msg_id: str) -> Message | None:
-    table = connection.ops.quote_name(Message._meta.db_table)
-    rows = list(Message.objects.raw(
-        f"SELECT * FROM {table} WHERE conversation_id = %s AND client_msg_id = %s LIMIT 1",  # noqa: S608
-        [conversation_id, client_msg_id]))
+    rows = raw_rows(Message, "conversation_id = %s AND client_msg_id = %s", [conversation_id, client_msg_id],
+                    tail=" LIMIT 1")
     return rows[0] if rows else None
 
 
