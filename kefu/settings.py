@@ -271,9 +271,11 @@ KEFU_BOT_TIMEOUTS = {
     "idle": env.float("KEFU_BOT_IDLE_TIMEOUT", default=20.0),
     "total": env.float("KEFU_BOT_TOTAL_TIMEOUT", default=90.0),
 }
-# "lean": provider HTTP connections use bots/providers/transport.py (measured cheaper per
-# request and per read); "anyio" keeps httpx2's default network backend.
-KEFU_BOT_HTTP_BACKEND = env.str("KEFU_BOT_HTTP_BACKEND", default="lean")
+# "aiohttp": provider HTTP goes through the OpenAI SDK's aiohttp transport (measured
+# cheaper per answer); "httpx" keeps httpx2's default transport.
+KEFU_BOT_HTTP_BACKEND = env.str("KEFU_BOT_HTTP_BACKEND", default="aiohttp")
+if KEFU_BOT_HTTP_BACKEND not in ("aiohttp", "httpx"):
+    raise ImproperlyConfigured("KEFU_BOT_HTTP_BACKEND must be aiohttp or httpx")
 
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

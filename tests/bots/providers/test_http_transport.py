@@ -1,4 +1,4 @@
-"""The lean network backend under httpcore2's pool: TLS, streaming, flow control, closes, errors."""
+"""The providers' HTTP transport (the SDK's aiohttp transport): TLS, streaming, keep-alive, closes, errors."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import httpcore2
+import httpx2
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from bots.providers.base import http_client
-from bots.providers.transport import HIGH_WATER, LeanBackend
+from bots.interface import ProviderTimeout
+from bots.providers.base import _new_client, http_client, transport_error
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -60,8 +60,8 @@ def _certificate(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return server, client
 
 
-def _pool(ssl_context: ssl.SSLContext | None = None, **kwargs: object) -> httpcore2.AsyncConnectionPool:
-    return httpcore2.AsyncConnectionPool(ssl_context=ssl_context, network_backend=LeanBackend(), **kwargs)
+def _client(ssl_context: ssl.SSLContext | None = None) -> httpx2.AsyncClient:
+    return _new_client(ssl_context)
 
 
 async def _stream_chunks(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -82,27 +82,40 @@ async def _stream_chunks(reader: asyncio.StreamReader, writer: asyncio.StreamWri
 
 async def test_streams_a_chunked_body_over_tls_and_reuses_the_connection(tmp_path: Path) -> None:
     server_ctx, client_ctx = _certificate(tmp_path)
-    async with serve(_stream_chunks, server_ctx) as port, _pool(client_ctx) as pool:
+    peers: set[tuple] = set()
+
+    async def counted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.add(writer.get_extra_info("peername"))
+        await _stream_chunks(reader, writer)
+
+    async with serve(counted, server_ctx) as port, _client(client_ctx) as client:
         for _ in range(2):
-            async with pool.stream("POST", f"https://localhost:{port}/v1/x", content=b"{}") as response:
-                body = b"".join([chunk async for chunk in response.aiter_stream()])
-            assert response.status == 200 and body == b"".join(f"data: {i}\n\n".encode() for i in range(5))
-            assert response.extensions["network_stream"].get_extra_info("ssl_object") is not None
-        assert len(pool.connections) == 1
+            async with client.stream("POST", f"https://localhost:{port}/v1/x", content=b"{}") as response:
+                body = b"".join([chunk async for chunk in response.aiter_bytes()])
+            assert response.status_code == 200 and body == b"".join(f"data: {i}\n\n".encode() for i in range(5))
+    assert len(peers) == 1  # the second request reused the kept-alive connection
 
 
-async def test_a_large_body_pauses_and_resumes_reading() -> None:
-    size = HIGH_WATER * 6
+async def test_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
+    server_ctx, _client_ctx = _certificate(tmp_path)
+    async with serve(_stream_chunks, server_ctx) as port, _client() as client:
+        with pytest.raises(httpx2.HTTPError) as caught:
+            await client.post(f"https://localhost:{port}/v1/x", content=b"{}")
+    assert "certificate" in str(caught.value).lower()
+
+
+async def test_a_large_body_arrives_whole_to_a_slow_reader() -> None:
+    size = 6 * 256 * 1024
 
     async def big(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
         writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode() + b"x" * size)
         await writer.drain()
 
-    async with serve(big) as port, _pool() as pool:
-        async with pool.stream("GET", f"http://127.0.0.1:{port}/") as response:
+    async with serve(big) as port, _client() as client:
+        async with client.stream("GET", f"http://127.0.0.1:{port}/") as response:
             received = 0
-            async for chunk in response.aiter_stream():
+            async for chunk in response.aiter_bytes():
                 received += len(chunk)
                 await asyncio.sleep(0)  # a slow consumer lets the buffer fill
     assert received == size
@@ -119,24 +132,44 @@ async def test_an_idle_connection_closed_by_the_server_is_not_reused() -> None:
         await writer.drain()
         writer.close()  # keep-alive promised, then closed
 
-    async with serve(once) as port, _pool() as pool:
+    async with serve(once) as port, _client() as client:
         for _ in range(3):
-            response = await pool.request("GET", f"http://127.0.0.1:{port}/")
+            response = await client.post(f"http://127.0.0.1:{port}/", content=b"{}")
             assert response.content == b"ok"
             await asyncio.sleep(0.05)
     assert connections == 3
 
 
-async def test_refused_and_silent_servers_raise_httpcore_errors() -> None:
+async def test_a_truncated_chunked_body_is_an_error_not_an_ending() -> None:
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        await writer.drain()
+        writer.close()
+
+    async with serve(cut) as port, _client() as client:
+        with pytest.raises(httpx2.HTTPError) as caught:
+            async with client.stream("POST", f"http://127.0.0.1:{port}/", content=b"{}") as response:
+                async for _chunk in response.aiter_bytes():
+                    pass
+    error = transport_error(caught.value)
+    assert error.transient and not isinstance(error, ProviderTimeout)
+
+
+async def test_refused_and_silent_servers_map_to_provider_errors() -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(5)
 
-    async with _pool() as pool:
-        with pytest.raises(httpcore2.ConnectError):
-            await pool.request("GET", "http://127.0.0.1:9/")
-    async with serve(silent) as port, _pool() as pool:
-        with pytest.raises(httpcore2.ReadTimeout):
-            await pool.request("GET", f"http://127.0.0.1:{port}/", extensions={"timeout": {"read": 0.1}})
+    async with _client() as client:
+        with pytest.raises(httpx2.HTTPError) as caught:
+            await client.post("http://127.0.0.1:9/", content=b"{}")
+    refused = transport_error(caught.value)
+    assert refused.transient and not isinstance(refused, ProviderTimeout)
+    assert "refused" in str(refused).lower() or "connect call failed" in str(refused).lower()
+    async with serve(silent) as port, _client() as client:
+        with pytest.raises(httpx2.HTTPError) as caught:
+            await client.post(f"http://127.0.0.1:{port}/", content=b"{}", timeout=httpx2.Timeout(5.0, read=0.1))
+    assert isinstance(transport_error(caught.value), ProviderTimeout)
 
 
 async def test_a_name_with_several_addresses_falls_back_between_them() -> None:
@@ -146,11 +179,16 @@ async def test_a_name_with_several_addresses_falls_back_between_them() -> None:
         await writer.drain()
 
     # localhost may resolve to ::1 first; the server only listens on IPv4.
-    async with serve(hello) as port, _pool() as pool:
-        response = await pool.request("GET", f"http://localhost:{port}/")
+    async with serve(hello) as port, _client() as client:
+        response = await client.get(f"http://localhost:{port}/")
     assert response.content == b"hello"
 
 
-async def test_the_provider_pools_use_it() -> None:
-    pool = http_client()._transport._pool
-    assert isinstance(pool._network_backend, LeanBackend)
+async def test_the_provider_pools_use_the_configured_transport(settings) -> None:  # noqa: ANN001
+    from openai import DefaultAioHttpClient
+
+    assert isinstance(http_client(), DefaultAioHttpClient)
+    settings.KEFU_BOT_HTTP_BACKEND = "httpx"
+    client = _new_client()
+    assert type(client) is httpx2.AsyncClient
+    await client.aclose()
