@@ -11,6 +11,7 @@ import asyncio
 import logging
 import secrets
 import threading
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -80,11 +81,139 @@ def stamp_event(event: dict[str, Any]) -> None:
     event.setdefault("eid", secrets.token_hex(8))
 
 
+class _PubSubPublisher:
+    """Publishes the events of one event loop through the Redis pub/sub layer.
+
+    `group_send` serializes the event again for every group and pays one locked round
+    trip per group, each with a task and a timer of redis-py's socket timeout: three per
+    chat message. Here an event is serialized once, and the groups of every event queued
+    while a batch is in flight go out together in one pipeline with one deadline. The
+    layer's own channel naming, serializer, sharding and host settings are used, so
+    subscribers receive exactly what `group_send` would have published.
+    """
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.loop_layer = layer._get_layer()
+        self._clients: dict[int, Any] = {}
+        self._queue: list[tuple[list[str], dict[str, Any], asyncio.Future[None] | None]] = []
+        self._draining = False
+
+    def _client(self, shard: Any) -> Any:
+        client = self._clients.get(id(shard))
+        if client is None:
+            from channels_redis.utils import create_pool
+            from redis.asyncio import Redis
+
+            # No per-command timeout: redis-py would arm a task or a timer for every
+            # command and reply; the whole batch gets one deadline instead.
+            pool = create_pool({**shard.host, "socket_timeout": None})
+            client = self._clients[id(shard)] = Redis(connection_pool=pool)
+        return client
+
+    def enqueue(self, groups: list[str], event: dict[str, Any], done: asyncio.Future[None] | None = None) -> None:
+        self._queue.append((groups, event, done))
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._send(batch)
+        finally:
+            self._draining = False
+            for _groups, _event, done in self._queue:  # only when the drain was cancelled
+                if done is not None and not done.done():
+                    done.set_result(None)
+            self._queue = []
+
+    async def _send(self, batch: list[tuple[list[str], dict[str, Any], asyncio.Future[None] | None]]) -> None:
+        try:
+            by_shard: dict[int, tuple[Any, list[tuple[str, bytes]]]] = {}
+            for groups, event, _done in batch:
+                payload = self.layer.serialize(event)
+                for group in groups:
+                    channel = self.loop_layer._get_group_channel_name(group)
+                    shard = self.loop_layer._get_shard(channel)
+                    by_shard.setdefault(id(shard), (shard, []))[1].append((channel, payload))
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                for shard, frames in by_shard.values():
+                    await self._publish(shard, frames)
+        except Exception:  # Redis down: clients resync from the database.
+            logger.warning("broadcast of %d events failed", len(batch), exc_info=True)
+        finally:
+            for _groups, _event, done in batch:
+                if done is not None and not done.done():
+                    done.set_result(None)
+
+
+    async def _publish(self, shard: Any, frames: list[tuple[str, bytes]]) -> None:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        for attempt in (1, 2):
+            try:
+                async with self._client(shard).pipeline(transaction=False) as pipe:
+                    for channel, payload in frames:
+                        pipe.publish(channel, payload)
+                    await pipe.execute()
+                return
+            except RedisConnectionError:
+                # After a Redis restart the pooled connection is stale: the failed one
+                # was dropped and the second attempt connects anew. (group_send lost only
+                # the first group's event that way; a batch would lose all of them.)
+                if attempt == 2:
+                    raise
+
+
+PUBLISH_TIMEOUT = 5.0  # redis-py's default socket timeout, for a whole batch
+_publishers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, _PubSubPublisher | None]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _publisher(layer: Any) -> _PubSubPublisher | None:
+    """The running loop's batched publisher for `layer`, or None for other layers (in
+    memory, the list-based Redis layer, a pub/sub layer whose internals changed)."""
+    loop = asyncio.get_running_loop()
+    known = _publishers.get(loop)
+    if known is not None and known[0] is layer:
+        return known[1]
+    publisher = None
+    if type(layer).__name__ == "RedisPubSubChannelLayer":
+        try:
+            publisher = _PubSubPublisher(layer)
+            publisher.loop_layer._get_shard(publisher.loop_layer._get_group_channel_name("probe")).host  # noqa: B018
+        except Exception:
+            logger.warning("channel layer without the expected pub/sub internals; using group_send")
+            publisher = None
+    _publishers[loop] = (layer, publisher)
+    return publisher
+
+
+def _publish_soon(groups: list[str], event: dict[str, Any]) -> None:
+    """On the target loop: queue the event without a task of its own when the layer allows."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    publisher = _publisher(layer)
+    if publisher is not None:
+        publisher.enqueue(groups, event)
+    else:
+        asyncio.get_running_loop().create_task(abroadcast(groups, event)).add_done_callback(_log_failure)
+
+
 async def abroadcast(groups: Iterable[str], event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     stamp_event(event)
+    publisher = _publisher(layer)
+    if publisher is not None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        publisher.enqueue(list(groups), event, done)
+        await done
+        return
     for group in groups:
         try:
             await layer.group_send(group, event)
@@ -140,9 +269,9 @@ def broadcast(groups: Iterable[str], event: dict[str, Any]) -> None:
     except RuntimeError:
         running = None
     if running is target:
-        running.create_task(abroadcast(groups, event)).add_done_callback(_log_failure)
+        _publish_soon(groups, event)
         return
-    asyncio.run_coroutine_threadsafe(abroadcast(groups, event), target).add_done_callback(_log_failure)
+    target.call_soon_threadsafe(_publish_soon, groups, event)
 
 
 def broadcast_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:
