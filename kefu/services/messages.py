@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -83,7 +84,7 @@ def message_send(
             _reopen_locked(conv)
 
         conv.last_seq += 1
-        message = Message.objects.create(
+        message = Message(
             tenant_id=conv.tenant_id,
             conversation=conv,
             seq=conv.last_seq,
@@ -97,6 +98,7 @@ def message_send(
             metadata=metadata or {},
             trace_id=tracing.get_trace_id(),
         )
+        _insert_message(message)
         fields = ["last_seq", "status", "closed_at"]
         if not is_internal and kind != Kind.EVENT:
             conv.last_message_at = now
@@ -165,6 +167,31 @@ def _update_columns(conv: Conversation, fields: list[str]) -> None:
         cursor.execute(
             f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {assignments} WHERE id = %s",  # noqa: S608
             [*params, conv.pk])
+
+
+def _insert_message(message: Message) -> None:
+    """Message.objects.create as one hand-written INSERT ... RETURNING id (compiling the
+    ORM's insert was a tenth of the database thread's time per message).
+
+    Values are prepared by the fields themselves, as the ORM does. The ORM is used when
+    the database cannot return the id or a receiver listens to the model's save signals.
+    """
+    if not connection.features.can_return_columns_from_insert or (
+        pre_save.has_listeners(Message) or post_save.has_listeners(Message)
+    ):
+        message.save(force_insert=True)
+        return
+    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(message, True), connection) for f in fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    table = connection.ops.quote_name(Message._meta.db_table)
+    pk = connection.ops.quote_name(Message._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {pk}", values)  # noqa: S608
+        message.pk = cursor.fetchone()[0]
+    message._state.adding = False
+    message._state.db = connection.alias
 
 
 def _reopen_locked(conv: Conversation) -> None:

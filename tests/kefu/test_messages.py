@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db.models.signals import post_save
 
 from kefu.errors import Conflict, InvalidInput
 from kefu.models import Kind, Message, SenderType, Status
@@ -32,6 +33,33 @@ def test_repeated_client_message_id_returns_the_first_row():
     assert first.created and not again.created
     assert again.message.pk == first.message.pk and again.message.body == "hi"
     assert Message.objects.filter(conversation=conv).count() == 1
+
+
+def test_stored_row_matches_what_the_orm_would_store():
+    conv = ConversationFactory()
+    agent = AgentFactory(tenant=conv.tenant)
+    sent = message_send(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="hello",
+                        client_msg_id="r-1", is_internal=True, metadata={"event": "x", "n": [1, "二"]}).message
+    stored = Message.objects.get(pk=sent.pk)
+    assert not sent._state.adding and sent._state.db == "default"
+    for field in Message._meta.concrete_fields:
+        assert getattr(stored, field.attname) == getattr(sent, field.attname), field.name
+    assert stored.metadata == {"event": "x", "n": [1, "二"]} and stored.created_at is not None
+    assert (stored.tenant_id, stored.conversation_id, stored.sender_agent_id) == (conv.tenant_id, conv.pk, agent.pk)
+
+
+def test_save_signal_receivers_of_messages_still_run():
+    seen: list[int] = []
+
+    def receiver(sender, instance, created, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(instance.pk)
+
+    post_save.connect(receiver, sender=Message, dispatch_uid="test.messages.saved")
+    try:
+        sent = message_send(conversation=ConversationFactory(), sender_type=SenderType.VISITOR, body="hi").message
+    finally:
+        post_save.disconnect(dispatch_uid="test.messages.saved", sender=Message)
+    assert seen == [sent.pk]
 
 
 def test_same_client_message_id_in_two_conversations_is_two_rows():
