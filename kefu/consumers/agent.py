@@ -3,7 +3,7 @@
 The agent's identity, role and teams are cached at connect. Which conversations the
 socket may see is decided from fields carried by the events themselves (assignee,
 status, team), so the inbox fan-out costs no query per event; inbox counts are
-recomputed at most twice a second per socket.
+recomputed at most once per 2 s per tenant and process, for all its agent sockets.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +36,6 @@ from kefu.services import presence
 from kefu.services.conversations import conversation_assign, conversation_mark_read
 from kefu.services.messages import message_send
 
-# Counts are an aggregate over the tenant's open conversations: at most one per 2 s per socket.
 logger = logging.getLogger(__name__)
 
 COUNTS_DEBOUNCE = 2.0
@@ -77,16 +77,62 @@ def _load_agent(user: Any, channel_name: str) -> dict[str, Any] | None:
     }
 
 
-def _counts(cache: dict[str, Any]) -> dict[str, int]:
-    me = cache["agent_id"]
-    qs = Conversation.objects.filter(tenant_id=cache["tenant_id"]).exclude(status=Status.CLOSED)
-    return qs.aggregate(
-        mine=Count("pk", filter=Q(status=Status.ASSIGNED, assignee_id=me)),
-        queued=Count("pk", filter=Q(status=Status.QUEUED)),
-        bot=Count("pk", filter=Q(status=Status.BOT)),
-        all=Count("pk"),
-        unread=Count("pk", filter=Q(assignee_id=me, last_seq__gt=F("agent_read_seq"))),
-    )
+def _inbox_rows(tenant_id: int) -> list[tuple[str, int | None, int, int]]:
+    """The tenant's open conversations by (status, assignee): how many, how many unread."""
+    qs = Conversation.objects.filter(tenant_id=tenant_id).exclude(status=Status.CLOSED).order_by()
+    return list(qs.values_list("status", "assignee_id").annotate(
+        n=Count("pk"), unread=Count("pk", filter=Q(last_seq__gt=F("agent_read_seq")))))
+
+
+def inbox_counts(rows: list[tuple[str, int | None, int, int]], *, agent_id: int) -> dict[str, int]:
+    counts = {"mine": 0, "queued": 0, "bot": 0, "all": 0, "unread": 0}
+    for status, assignee_id, n, unread in rows:
+        counts["all"] += n
+        if status == Status.QUEUED:
+            counts["queued"] += n
+        elif status == Status.BOT:
+            counts["bot"] += n
+        if assignee_id == agent_id:
+            if status == Status.ASSIGNED:
+                counts["mine"] += n
+            counts["unread"] += unread
+    return counts
+
+
+class _InboxRecount:
+    """One aggregate per tenant and debounce window serves every agent socket of the process.
+
+    Each visitor message asks each agent socket that shows it for new counts; counted per
+    socket, that was one query per agent every 2 s. Grouped by status and assignee, one
+    query answers every agent of the tenant. A socket is answered by a count that started
+    after it asked, and gets at most one `inbox` frame per window, as before.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, set[AgentConsumer]]] = (
+            weakref.WeakKeyDictionary())
+
+    def request(self, consumer: AgentConsumer, tenant_id: int) -> None:
+        loop = asyncio.get_running_loop()
+        tenants = self._waiting.setdefault(loop, {})
+        waiting = tenants.get(tenant_id)
+        if waiting is None:
+            waiting = tenants[tenant_id] = set()
+            loop.call_later(COUNTS_DEBOUNCE, lambda: asyncio.ensure_future(self._run(tenants, tenant_id)))
+        waiting.add(consumer)
+
+    async def _run(self, tenants: dict[int, set[AgentConsumer]], tenant_id: int) -> None:
+        sockets = [c for c in tenants.pop(tenant_id, ()) if not c.closing and c.me is not None]
+        if not sockets:
+            return
+        rows = await db_call(_inbox_rows)(tenant_id)
+        await asyncio.gather(*(
+            c.send_frame({"type": "inbox", "counts": inbox_counts(rows, agent_id=c.me["agent_id"])})  # type: ignore[index]
+            for c in sockets
+        ), return_exceptions=True)
+
+
+_recount = _InboxRecount()
 
 
 class AgentConsumer(KefuConsumer):
@@ -102,7 +148,6 @@ class AgentConsumer(KefuConsumer):
         self.me: dict[str, Any] | None = None
         self.watched: set[int] = set()
         self.typing_sent: dict[int, tuple[bool, float]] = {}
-        self._counts_pending = False
         user = self.scope.get("user")
         if not same_origin(self.scope) or user is None or not user.is_authenticated:
             await self.close()
@@ -116,7 +161,7 @@ class AgentConsumer(KefuConsumer):
         if self.me["is_admin"]:
             await self.join(events.supervisors_group(self.me["tenant_id"]))
         await self.accept()
-        counts = await db_call(_counts)(self.me)
+        counts = inbox_counts(await db_call(_inbox_rows)(self.me["tenant_id"]), agent_id=self.me["agent_id"])
         await self.send_frame({"type": "welcome", "v": PROTOCOL_VERSION, "agent": self.me["payload"],
                                "counts": counts})
         self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
@@ -167,17 +212,8 @@ class AgentConsumer(KefuConsumer):
         return conv
 
     def _schedule_counts(self) -> None:
-        if self._counts_pending or self.me is None:
-            return
-        self._counts_pending = True
-        asyncio.get_running_loop().call_later(COUNTS_DEBOUNCE, lambda: asyncio.ensure_future(self._send_counts()))
-
-    async def _send_counts(self) -> None:
-        self._counts_pending = False
-        if self.closing or self.me is None:
-            return
-        counts = await db_call(_counts)(self.me)
-        await self.send_frame({"type": "inbox", "counts": counts})
+        if self.me is not None:
+            _recount.request(self, self.me["tenant_id"])
 
     # --- frames
     async def on_hello(self, frame: dict[str, Any]) -> None:

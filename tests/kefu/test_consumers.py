@@ -10,6 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core import signing
 
+from kefu.consumers import agent as agent_module
 from kefu.consumers import visitor as visitor_module
 from kefu.models import Conversation, Message, Presence, Role, Status
 from kefu.visitor_tokens import SALT
@@ -375,6 +376,40 @@ async def test_presence_online_then_offline_and_inbox_counts(world):
     await agent.arefresh_from_db()
     assert agent.presence == Presence.OFFLINE
     await v.disconnect()
+
+
+async def test_one_inbox_recount_serves_every_agent_socket_of_the_tenant(world, monkeypatch):
+    tenant, first = world["tenant"], world["agent"]
+    first.capacity = 1  # full with its one conversation: routing leaves the queued one alone
+    await sync_to_async(first.save)()
+    second = await sync_to_async(AgentFactory)(tenant=tenant, capacity=0)
+    await sync_to_async(ConversationFactory)(tenant=tenant, status=Status.ASSIGNED, assignee=first, last_seq=3,
+                                             agent_read_seq=1)
+    await sync_to_async(ConversationFactory)(tenant=tenant, visitor=world["visitor"], status=Status.QUEUED)
+    calls: list[int] = []
+    rows = agent_module._inbox_rows
+
+    def counted(tenant_id: int) -> list:
+        calls.append(tenant_id)
+        return rows(tenant_id)
+
+    monkeypatch.setattr(agent_module, "_inbox_rows", counted)
+    monkeypatch.setattr(agent_module, "COUNTS_DEBOUNCE", 1.0)
+    a, connected_a, _ = await open_agent(first.user)
+    b, connected_b, _ = await open_agent(second.user)
+    assert connected_a and connected_b
+    assert (await until(a, "welcome"))["counts"] == {"mine": 1, "queued": 1, "bot": 0, "all": 2, "unread": 1}
+    await until(b, "welcome")
+    calls.clear()
+    v, _ = await open_visitor(visitor_token(world["visitor"]))
+    await send(v, {"type": "send", "client_msg_id": "n1", "body": "anyone?"})
+    await send(v, {"type": "send", "client_msg_id": "n2", "body": "hello?"})
+    assert (await until(a, "inbox"))["counts"] == {"mine": 1, "queued": 1, "bot": 0, "all": 2, "unread": 1}
+    assert (await until(b, "inbox"))["counts"] == {"mine": 0, "queued": 1, "bot": 0, "all": 2, "unread": 0}
+    assert calls == [tenant.pk]
+    assert not [f for f in await drain(a) + await drain(b) if f["type"] == "inbox"]
+    for comm in (a, b, v):
+        await comm.disconnect()
 
 
 async def test_queue_position_frames_and_auto_assignment(world):
