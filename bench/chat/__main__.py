@@ -132,10 +132,12 @@ def main() -> int:
         result["servers_at_start"] = {str(s.port): proc_stats(s.process.pid) for s in servers}
         chat, cpu = cpu_window(servers, lambda: asyncio.run(load.chat_load(
             servers=ws, origin=origin, visitors=data.visitors[: args.visitors], agents=data.agents,
-            rate=args.rate, duration=args.duration, connect_concurrency=100)))
+            rate=args.rate, duration=args.duration, connect_concurrency=100,
+            server_cpu_s=lambda: sum(proc_stats(s.process.pid)["cpu_s"] for s in servers))))
         chat["servers"] = cpu
         result["chat"] = chat
-        print("chat:", json.dumps({k: chat[k] for k in ("sent", "received", "deliveries_per_s", "error_count")}),
+        print("chat:", json.dumps({k: chat[k] for k in ("sent", "received", "deliveries_per_s", "error_count",
+                                                          "server_cpu_ms_per_message")}),
               json.dumps(chat["latency"]), "ack:", json.dumps(chat["ack_latency"]), flush=True)
 
         if args.reconnects:

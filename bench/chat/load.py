@@ -11,6 +11,7 @@ import json
 import multiprocessing as mp
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,7 +129,9 @@ async def poisson(rate: float, duration: float, fire) -> None:
 
 async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int, int, str]],
                     agents: list[tuple[int, str, list[int]]], rate: float, duration: float,
-                    connect_concurrency: int) -> dict[str, Any]:
+                    connect_concurrency: int, server_cpu_s: Callable[[], float] | None = None) -> dict[str, Any]:
+    """`server_cpu_s` (the servers' CPU seconds so far) lets the result split off the
+    CPU of the send window from that of connecting the sockets."""
     tally = Tally()
     closing = asyncio.Event()
     sem = asyncio.Semaphore(connect_concurrency)
@@ -179,6 +182,7 @@ async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int
         except websockets.ConnectionClosed:
             tally.error("send on closed socket")
 
+    cpu_before = server_cpu_s() if server_cpu_s else 0.0
     t0 = time.perf_counter()
     await poisson(rate, duration, fire)
     send_window = time.perf_counter() - t0
@@ -186,6 +190,7 @@ async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int
     while tally.pending and time.perf_counter() < drain_deadline:
         await asyncio.sleep(0.1)
     elapsed = time.perf_counter() - t0
+    window_cpu = server_cpu_s() - cpu_before if server_cpu_s else None
     closing.set()
     for _, ws in [*visitor_socks, *agent_socks]:
         await ws.close()
@@ -204,6 +209,9 @@ async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int
         "latency": summarize_ms(tally.latencies),
         "ack_latency": summarize_ms(tally.ack_latencies),
         "generator_lag_p99_ms": (percentile(tally.lag, 99) or 0) * 1000,
+        # Servers' CPU from the first send until every message arrived, per message sent.
+        "send_window_server_cpu_s": round(window_cpu, 2) if window_cpu is not None else None,
+        "server_cpu_ms_per_message": round(1000 * window_cpu / tally.sent, 3) if window_cpu and tally.sent else None,
         "errors": tally.errors[:20], "error_count": len(tally.errors),
     }
 
