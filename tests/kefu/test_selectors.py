@@ -1,0 +1,49 @@
+"""raw_rows: hand-written reads of the hot paths return what the ORM would."""
+
+from __future__ import annotations
+
+import pytest
+
+from kefu.models import Conversation, Message, SenderType, Tenant, Visitor
+from kefu.selectors import raw_rows, visitor_for_hello
+from kefu.services.messages import message_send
+from tests.factories import ConversationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _same_row(fetched: object, expected: object) -> None:
+    assert type(fetched) is type(expected)
+    assert not fetched._state.adding and fetched._state.db == "default"  # type: ignore[attr-defined]
+    for field in type(expected)._meta.concrete_fields:  # type: ignore[attr-defined]
+        assert getattr(fetched, field.attname) == getattr(expected, field.attname), field.name
+
+
+def test_rows_match_the_orm_including_json_and_dates():
+    conv = ConversationFactory()
+    tenant = conv.tenant
+    tenant.allowed_origins = ["http://a.test", "http://b.test"]
+    tenant.widget_settings = {"color": "#123456", "texts": {"zh-hans": "你好"}}
+    tenant.save()
+    message_send(conversation=conv, sender_type=SenderType.VISITOR, body="hi", client_msg_id="s-1")
+    (t,) = raw_rows(Tenant, "id = %s", [tenant.pk])
+    _same_row(t, Tenant.objects.get(pk=tenant.pk))
+    (c,) = raw_rows(Conversation, "id = %s", [conv.pk])
+    _same_row(c, Conversation.objects.get(pk=conv.pk))
+    (m,) = raw_rows(Message, "conversation_id = %s AND client_msg_id = %s", [conv.pk, "s-1"], tail=" LIMIT 1")
+    _same_row(m, Message.objects.get(conversation=conv, client_msg_id="s-1"))
+    assert raw_rows(Message, "conversation_id = %s AND client_msg_id = %s", [conv.pk, "nope"]) == []
+    m.body = "edited"
+    m.save(update_fields=["body"])  # a fetched row is a normal instance
+    assert Message.objects.get(pk=m.pk).body == "edited"
+
+
+def test_visitor_for_hello_only_sees_its_own_tenant():
+    conv = ConversationFactory()
+    found = visitor_for_hello(visitor_id=conv.visitor_id, tenant_id=conv.tenant_id)
+    assert found is not None
+    visitor, latest = found
+    _same_row(visitor, Visitor.objects.get(pk=conv.visitor_id))
+    assert latest is not None and latest.pk == conv.pk and visitor.tenant.pk == conv.tenant_id
+    other = ConversationFactory()
+    assert visitor_for_hello(visitor_id=conv.visitor_id, tenant_id=other.tenant_id) is None
