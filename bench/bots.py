@@ -1,13 +1,15 @@
 """Bot benchmark: what the product adds on top of the AI provider.
 
-Three measurements, in one process, against a fake OpenAI-compatible server in its own
-process on 127.0.0.1 and the real Redis channel layer:
+Four measurements against a fake OpenAI-compatible server in its own process on
+127.0.0.1 and the real Redis channel layer:
 
 1. engine, instant provider: bot answers per second through the hybrid engine and the
    delta publisher (provider chain, the worker's Redis circuit breaker, batching,
    channel-layer sends), CPU per answer (this process and the fake server's), and the
    first-token overhead: first delta published minus first token received by a bare
    client in the same run;
+1b. the same closed loop in --processes bot processes at once (default one per core, as
+   a deployment runs one worker per core): answers/s of them all together;
 2. engine, realistic pacing (300 ms to first token, 30 tokens/s): N concurrent streams
    started at once in one worker process, completion and first-token delay percentiles
    (beyond the provider's 300 ms), CPU and RSS;
@@ -18,7 +20,7 @@ process on 127.0.0.1 and the real Redis channel layer:
 The engine phases run on the loop the worker's bot loop uses (bots.runtime.new_loop).
 Environment: DATABASE_URL and REDIS_URL pick the database and Redis db (defaults below).
 
-Usage: python -m bench.bots [--answers 3000] [--open-rate 150] [--streams 500] [--turns 300]
+Usage: python -m bench.bots [--answers 3000] [--processes 2] [--open-rate 150] [--streams 500] [--turns 300]
 Writes bench/results/bots.json. Prints figures; asserts nothing.
 """
 
@@ -28,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import queue
 import resource
 import statistics
 import sys
@@ -54,7 +57,7 @@ import httpx2  # noqa: E402
 from bots.alerts_hub import breaker_for_workers  # noqa: E402
 from bots.engine import TurnPlan, answer_turn  # noqa: E402
 from bots.interface import BotRequest, ProviderConfig, Timeouts  # noqa: E402
-from bots.providers.base import build_provider  # noqa: E402
+from bots.providers.base import build_provider, close_http_clients  # noqa: E402
 from bots.runtime import new_loop  # noqa: E402
 from bots.streaming import DeltaPublisher  # noqa: E402
 
@@ -157,9 +160,9 @@ async def open_loop(url: str, rate: float, seconds: float, timeouts: Timeouts) -
             "first_token_ms": summary(firsts), "answer_ms": summary([total for total, *_x in results])}
 
 
-async def engine_instant(url: str, answers: int, concurrency: int, open_rate: float = 150.0) -> dict:
-    timeouts = Timeouts(connect=5, first_token=10, idle=10, total=30)
-    baseline = await bare_first_token(url)
+async def closed_loop(url: str, answers: int, concurrency: int, timeouts: Timeouts,
+                      offset: int = 0) -> tuple[int, list[float]]:
+    """`answers` answers, at most `concurrency` at a time: (answers with text, first-token ms)."""
     semaphore = asyncio.Semaphore(concurrency)
     firsts: list[float] = []
     ok = 0
@@ -167,13 +170,23 @@ async def engine_instant(url: str, answers: int, concurrency: int, open_rate: fl
     async def run(i: int) -> None:
         nonlocal ok
         async with semaphore:
-            _total, first, good = await one_answer(url, i, timeouts)
+            _total, first, good = await one_answer(url, offset + i, timeouts)
             ok += good
             if first is not None:
                 firsts.append(first)
 
-    cpu0, fake0, t0 = cpu_seconds(), fake_cpu_seconds(url), time.perf_counter()
     await asyncio.gather(*(run(i) for i in range(answers)))
+    return ok, firsts
+
+
+INSTANT_TIMEOUTS = Timeouts(connect=5, first_token=10, idle=10, total=30)
+
+
+async def engine_instant(url: str, answers: int, concurrency: int, open_rate: float = 150.0) -> dict:
+    timeouts = INSTANT_TIMEOUTS
+    baseline = await bare_first_token(url)
+    cpu0, fake0, t0 = cpu_seconds(), fake_cpu_seconds(url), time.perf_counter()
+    ok, firsts = await closed_loop(url, answers, concurrency, timeouts)
     elapsed = time.perf_counter() - t0
     cpu, fake_cpu = cpu_seconds() - cpu0, fake_cpu_seconds(url) - fake0
     base_p50 = pct(baseline, 50)
@@ -197,6 +210,62 @@ async def engine_instant(url: str, answers: int, concurrency: int, open_rate: fl
         # Closed loop of `concurrency` answers: latency here is queueing at the throughput reached.
         "first_token_ms_under_load": summary(firsts),
         "open_loop": offered,
+    }
+
+
+def _engine_process(url: str, answers: int, concurrency: int, index: int, ready, go, out) -> None:  # noqa: ANN001
+    """One worker process of the multi-process phase: warm up, wait for the others, measure."""
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        runner.run(closed_loop(url, 200, concurrency, INSTANT_TIMEOUTS, offset=30_000_000 + index * 1_000_000))
+        ready.put(index)
+        go.wait()
+        cpu0, t0 = cpu_seconds(), time.time()
+        ok, _firsts = runner.run(closed_loop(url, answers, concurrency, INSTANT_TIMEOUTS,
+                                             offset=40_000_000 + index * 1_000_000))
+        out.put({"ok": ok, "start": t0, "end": time.time(), "cpu": cpu_seconds() - cpu0})
+        runner.run(close_http_clients())
+
+
+def engine_processes(url: str, processes: int, answers: int, concurrency: int) -> dict:
+    """The engine with one bot process per core, as a deployment runs its Celery workers:
+    answers/s of all of them together, from a common start."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    ready, out, go = context.Queue(), context.Queue(), context.Event()
+    workers = [context.Process(target=_engine_process, args=(url, answers, concurrency, i, ready, go, out))
+               for i in range(processes)]
+    for worker in workers:
+        worker.start()
+    waiting = len(workers)
+    while waiting:
+        try:
+            ready.get(timeout=1)
+            waiting -= 1
+        except queue.Empty:
+            if not all(worker.is_alive() for worker in workers):
+                raise RuntimeError("a bot process died before the start") from None
+    redis = redis_pid()
+    fake0, redis0 = fake_cpu_seconds(url), process_cpu_seconds(redis) if redis else 0.0
+    go.set()
+    reports = [out.get(timeout=600) for _ in workers]
+    fake_cpu = fake_cpu_seconds(url) - fake0
+    redis_cpu = process_cpu_seconds(redis) - redis0 if redis else None
+    for worker in workers:
+        worker.join()
+    ok = sum(r["ok"] for r in reports)
+    elapsed = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+    cpu = sum(r["cpu"] for r in reports)
+    return {
+        "processes": processes,
+        "answers": answers * processes,
+        "concurrency_per_process": concurrency,
+        "ok": ok,
+        "seconds": round(elapsed, 2),
+        "answers_per_second": round(ok / elapsed, 1),
+        "cpu_ms_per_answer": round(cpu / max(ok, 1) * 1000, 3),
+        "fake_server_cpu_ms_per_answer": round(fake_cpu / max(ok, 1) * 1000, 3),
+        "redis_cpu_ms_per_answer": round(redis_cpu / max(ok, 1) * 1000, 3) if redis_cpu is not None else None,
     }
 
 
@@ -298,8 +367,17 @@ _fake_pids: dict[str, int] = {}
 def fake_cpu_seconds(url: str) -> float:
     """CPU used so far by the fake provider's process (the load generator's share)."""
     pid = _fake_pids.get(url)
-    if pid is None:
-        return 0.0
+    return 0.0 if pid is None else process_cpu_seconds(pid)
+
+
+def redis_pid() -> int | None:
+    """The local redis-server, whose CPU the delta frames and breaker reads cost too."""
+    found = subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True, check=False)  # noqa: S603, S607
+    pids = found.stdout.split()
+    return int(pids[0]) if len(pids) == 1 else None
+
+
+def process_cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -355,6 +433,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 2,
+                        help="bot processes of the multi-process phase (default: one per core)")
     parser.add_argument("--open-rate", type=float, default=150.0, help="Poisson arrivals/s for open-loop latency")
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--turns", type=int, default=300)
@@ -367,10 +447,15 @@ def main() -> None:
     with fake_openai("--tokens", "6") as fast, asyncio.Runner(loop_factory=new_loop) as runner:
         # The worker's bot loop is built by bots.runtime.new_loop (uvloop): measure on the same kind.
         result["engine_instant"] = runner.run(engine_instant(fast, args.answers, args.concurrency, args.open_rate))
-    print(json.dumps({"engine_instant": result["engine_instant"]}, ensure_ascii=False, indent=1))
+        runner.run(close_http_clients())
+        print(json.dumps({"engine_instant": result["engine_instant"]}, ensure_ascii=False, indent=1))
+        if args.processes > 1:
+            result["engine_processes"] = engine_processes(fast, args.processes, args.answers, args.concurrency)
+            print(json.dumps({"engine_processes": result["engine_processes"]}, ensure_ascii=False, indent=1))
     with (fake_openai("--tokens", "60", "--first-token-delay", "0.3", "--tps", "30") as slow,
           asyncio.Runner(loop_factory=new_loop) as runner):
         result["engine_paced"] = runner.run(engine_paced(slow, args.streams))
+        runner.run(close_http_clients())
     print(json.dumps({"engine_paced": result["engine_paced"]}, ensure_ascii=False, indent=1))
     result["whole_turns"] = whole_turns(args.turns, args.threads)
     result["prompt_context"] = prompt_context()

@@ -143,9 +143,10 @@ async def stream(provider: Provider, request: BotRequest) -> AsyncIterator[Strea
 
 # --- shared HTTP plumbing for the httpx2-based adapters -------------------------------------
 
-# httpcore's pool walks every connection it holds, probing each idle socket, whenever a
-# request starts or ends: with hundreds of streams that walk was a fifth of an answer's
-# CPU (py-spy). Requests are spread round-robin over a few smaller pools instead.
+# With the httpx backend, httpcore's pool walks every connection it holds, probing each
+# idle socket, whenever a request starts or ends: with hundreds of streams that walk was a
+# fifth of an answer's CPU (py-spy). Requests are spread round-robin over a few smaller
+# pools instead (aiohttp's pools do not walk; the shards cost it nothing measurable).
 POOL_SHARDS = 8
 _clients: weakref.WeakKeyDictionary[AbstractEventLoop, list[httpx2.AsyncClient | None]] = (
     weakref.WeakKeyDictionary())
