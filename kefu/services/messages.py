@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -144,7 +145,7 @@ def _lock_conversation(pk: int) -> Conversation:
     # NO KEY: writers still queue on the row, but inserts elsewhere that only reference
     # it (key-share locks) are not blocked, which avoids lock cycles with routing, which
     # locks the tenant row and then conversations. SQLite serializes writers instead.
-    lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_update else ""
+    lock = " FOR NO KEY UPDATE" if connections[DEFAULT_DB_ALIAS].features.has_select_for_update else ""
     rows = raw_rows(Conversation, "id = %s", [pk], tail=lock)
     if not rows:
         raise Conversation.DoesNotExist(f"conversation {pk}")
@@ -159,14 +160,19 @@ def _find_by_client_id(conversation_id: int, client_msg_id: str) -> Message | No
 
 def _update_columns(conv: Conversation, fields: list[str]) -> None:
     """conv.save(update_fields=fields) without the compiler (no signals listen to Conversation)."""
-    meta = Conversation._meta
-    columns = [meta.get_field(name) for name in fields]
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in columns)
-    params = [f.get_db_prep_save(getattr(conv, f.attname), connection) for f in columns]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {assignments} WHERE id = %s",  # noqa: S608
-            [*params, conv.pk])
+    db = connections[DEFAULT_DB_ALIAS]
+    key = ("update", *fields)
+    plan = _sql_plans(db).get(key)
+    if plan is None:
+        meta = Conversation._meta
+        columns = [meta.get_field(name) for name in fields]
+        assignments = ", ".join(f"{db.ops.quote_name(f.column)} = %s" for f in columns)
+        sql = f"UPDATE {db.ops.quote_name(meta.db_table)} SET {assignments} WHERE id = %s"  # noqa: S608
+        plan = _sql_plans(db)[key] = (sql, columns)
+    sql, columns = plan
+    params = [f.get_db_prep_save(getattr(conv, f.attname), db) for f in columns]
+    with db.cursor() as cursor:
+        cursor.execute(sql, [*params, conv.pk])
 
 
 def _insert_message(message: Message) -> None:
@@ -176,22 +182,39 @@ def _insert_message(message: Message) -> None:
     Values are prepared by the fields themselves, as the ORM does. The ORM is used when
     the database cannot return the id or a receiver listens to the model's save signals.
     """
-    if not connection.features.can_return_columns_from_insert or (
+    db = connections[DEFAULT_DB_ALIAS]
+    if not db.features.can_return_columns_from_insert or (
         pre_save.has_listeners(Message) or post_save.has_listeners(Message)
     ):
         message.save(force_insert=True)
         return
-    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(message, True), connection) for f in fields]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    marks = ", ".join(["%s"] * len(fields))
-    table = connection.ops.quote_name(Message._meta.db_table)
-    pk = connection.ops.quote_name(Message._meta.pk.column)
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {pk}", values)  # noqa: S608
+    plan = _sql_plans(db).get(("insert",))
+    if plan is None:
+        fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+        columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        table = db.ops.quote_name(Message._meta.db_table)
+        pk = db.ops.quote_name(Message._meta.pk.column)
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {pk}"  # noqa: S608
+        plan = _sql_plans(db)[("insert",)] = (sql, fields)
+    sql, fields = plan
+    values = [f.get_db_prep_save(f.pre_save(message, True), db) for f in fields]
+    with db.cursor() as cursor:
+        cursor.execute(sql, values)
         message.pk = cursor.fetchone()[0]
     message._state.adding = False
-    message._state.db = connection.alias
+    message._state.db = db.alias
+
+
+# Statements above, written once per connection object (quoting is the backend's).
+_plans: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], tuple[str, list[Any]]]] = weakref.WeakKeyDictionary()
+
+
+def _sql_plans(db: Any) -> dict[tuple[str, ...], tuple[str, list[Any]]]:
+    plans = _plans.get(db)
+    if plans is None:
+        plans = _plans[db] = {}
+    return plans
 
 
 def _reopen_locked(conv: Conversation) -> None:
