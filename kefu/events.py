@@ -13,12 +13,15 @@ import secrets
 import threading
 import weakref
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 from kefu import tracing
+
+if TYPE_CHECKING:
+    from kefu.redis_pool import PublishConnection
 
 logger = logging.getLogger(__name__)
 
@@ -85,31 +88,19 @@ class _PubSubPublisher:
     """Publishes the events of one event loop through the Redis pub/sub layer.
 
     `group_send` serializes the event again for every group and pays one locked round
-    trip per group, each with a task and a timer of redis-py's socket timeout: three per
-    chat message. Here an event is serialized once, and the groups of every event queued
-    while a batch is in flight go out together in one pipeline with one deadline. The
-    layer's own channel naming, serializer, sharding and host settings are used, so
+    trip per group through redis-py, each with a task and a timer: three per chat
+    message. Here an event is serialized once, and the groups of every event queued
+    while a batch is in flight go out together in one write on a bare connection, with
+    one deadline. The layer's own channel naming, serializer and sharding are used, so
     subscribers receive exactly what `group_send` would have published.
     """
 
     def __init__(self, layer: Any) -> None:
         self.layer = layer
         self.loop_layer = layer._get_layer()
-        self._clients: dict[int, Any] = {}
+        self._connections: dict[int, PublishConnection] = {}
         self._queue: list[tuple[list[str], dict[str, Any], asyncio.Future[None] | None]] = []
         self._draining = False
-
-    def _client(self, shard: Any) -> Any:
-        client = self._clients.get(id(shard))
-        if client is None:
-            from channels_redis.utils import create_pool
-            from redis.asyncio import Redis
-
-            # No per-command timeout: redis-py would arm a task or a timer for every
-            # command and reply; the whole batch gets one deadline instead.
-            pool = create_pool({**shard.host, "socket_timeout": None})
-            client = self._clients[id(shard)] = Redis(connection_pool=pool)
-        return client
 
     def enqueue(self, groups: list[str], event: dict[str, Any], done: asyncio.Future[None] | None = None) -> None:
         self._queue.append((groups, event, done))
@@ -131,16 +122,16 @@ class _PubSubPublisher:
 
     async def _send(self, batch: list[tuple[list[str], dict[str, Any], asyncio.Future[None] | None]]) -> None:
         try:
-            by_shard: dict[int, tuple[Any, list[tuple[str, bytes]]]] = {}
+            by_shard: dict[int, tuple[Any, list[list[bytes]]]] = {}
             for groups, event, _done in batch:
                 payload = self.layer.serialize(event)
                 for group in groups:
                     channel = self.loop_layer._get_group_channel_name(group)
                     shard = self.loop_layer._get_shard(channel)
-                    by_shard.setdefault(id(shard), (shard, []))[1].append((channel, payload))
+                    by_shard.setdefault(id(shard), (shard, []))[1].append([b"PUBLISH", channel.encode(), payload])
             async with asyncio.timeout(PUBLISH_TIMEOUT):
-                for shard, frames in by_shard.values():
-                    await self._publish(shard, frames)
+                for shard, commands in by_shard.values():
+                    await self._publish(shard, commands)
         except Exception:  # Redis down: clients resync from the database.
             logger.warning("broadcast of %d events failed", len(batch), exc_info=True)
         finally:
@@ -148,23 +139,29 @@ class _PubSubPublisher:
                 if done is not None and not done.done():
                     done.set_result(None)
 
-
-    async def _publish(self, shard: Any, frames: list[tuple[str, bytes]]) -> None:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-
+    async def _publish(self, shard: Any, commands: list[list[bytes]]) -> None:
         for attempt in (1, 2):
+            conn = self._connections.get(id(shard))
             try:
-                async with self._client(shard).pipeline(transaction=False) as pipe:
-                    for channel, payload in frames:
-                        pipe.publish(channel, payload)
-                    await pipe.execute()
-                return
-            except RedisConnectionError:
-                # After a Redis restart the pooled connection is stale: the failed one
-                # was dropped and the second attempt connects anew. (group_send lost only
-                # the first group's event that way; a batch would lose all of them.)
+                if conn is None or conn.lost:
+                    from kefu.redis_pool import PublishConnection
+
+                    conn = self._connections[id(shard)] = await PublishConnection.open(shard.host["address"])
+                replies = await conn.call(commands)
+            except asyncio.CancelledError:
+                if conn is not None:
+                    conn.close()  # replies may still come: a new batch must not read them
+                raise
+            except OSError:
+                # A connection that Redis closed (a restart) may be noticed only when
+                # used: the second attempt connects anew. Subscribers drop repeats by eid.
                 if attempt == 2:
                     raise
+                continue
+            errors = [r for r in replies if r.startswith(b"-")]
+            if errors:
+                logger.warning("Redis refused %d of %d publishes: %r", len(errors), len(replies), errors[0][:200])
+            return
 
 
 PUBLISH_TIMEOUT = 5.0  # redis-py's default socket timeout, for a whole batch
@@ -173,8 +170,9 @@ _publishers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, _Pu
 
 
 def _publisher(layer: Any) -> _PubSubPublisher | None:
-    """The running loop's batched publisher for `layer`, or None for other layers (in
-    memory, the list-based Redis layer, a pub/sub layer whose internals changed)."""
+    """The running loop's batched publisher for `layer`, or None where `group_send` is
+    used: other layers (in memory, the list-based Redis layer), Redis addresses with TLS,
+    sockets or extra options, a pub/sub layer whose internals changed."""
     loop = asyncio.get_running_loop()
     known = _publishers.get(loop)
     if known is not None and known[0] is layer:
@@ -182,8 +180,12 @@ def _publisher(layer: Any) -> _PubSubPublisher | None:
     publisher = None
     if type(layer).__name__ == "RedisPubSubChannelLayer":
         try:
+            from kefu.redis_pool import PublishConnection
+
             publisher = _PubSubPublisher(layer)
-            publisher.loop_layer._get_shard(publisher.loop_layer._get_group_channel_name("probe")).host  # noqa: B018
+            publisher.loop_layer._get_group_channel_name("probe")
+            if not all(PublishConnection.is_supported(shard.host) for shard in publisher.loop_layer._shards):
+                publisher = None
         except Exception:
             logger.warning("channel layer without the expected pub/sub internals; using group_send")
             publisher = None
