@@ -68,7 +68,10 @@ def message_send(
 
     with transaction.atomic():
         conv = _lock_conversation(conversation.pk)
-        if client_msg_id:
+        # Where nothing can refuse the message (an open conversation, no attachment), the
+        # duplicate check, the insert and the conversation update are one statement.
+        fused = conv.status != Status.CLOSED and attachment is None and _can_fuse()
+        if client_msg_id and not fused:
             existing = _find_by_client_id(conv.pk, client_msg_id)
             if existing is not None:
                 return SendResult(existing, False)
@@ -99,7 +102,6 @@ def message_send(
             metadata=metadata or {},
             trace_id=tracing.get_trace_id(),
         )
-        _insert_message(message)
         fields = ["last_seq", "status", "closed_at"]
         if not is_internal and kind != Kind.EVENT:
             conv.last_message_at = now
@@ -114,7 +116,16 @@ def message_send(
             # Replying means having read; no receipt broadcast, the reply itself says so.
             conv.agent_read_seq = conv.last_seq
             fields.append("agent_read_seq")
-        _update_columns(conv, fields)
+        if fused:
+            if not _insert_and_update(message, conv, fields):
+                # The client message id is taken: a retry. The row lock made the first
+                # attempt commit before this statement ran, so the row is there.
+                existing = _find_by_client_id(conv.pk, client_msg_id or "")
+                assert existing is not None
+                return SendResult(existing, False)
+        else:
+            _insert_message(message)
+            _update_columns(conv, fields)
         if attachment is not None and attachment.conversation_id is None:
             attachment.conversation = conv
             attachment.save(update_fields=["conversation"])
@@ -204,6 +215,48 @@ def _insert_message(message: Message) -> None:
         message.pk = cursor.fetchone()[0]
     message._state.adding = False
     message._state.db = db.alias
+
+
+def _can_fuse() -> bool:
+    db = connections[DEFAULT_DB_ALIAS]
+    return db.vendor == "postgresql" and not (pre_save.has_listeners(Message) or post_save.has_listeners(Message))
+
+
+def _insert_and_update(message: Message, conv: Conversation, fields: list[str]) -> bool:
+    """PostgreSQL: insert the message unless its client id is taken (ON CONFLICT on the
+    partial unique index; it sees committed rows whatever the statement's snapshot) and,
+    only if it was inserted, update the conversation; False for a taken id, which
+    changes nothing. One round trip where three statements were."""
+    db = connections[DEFAULT_DB_ALIAS]
+    key = ("fused", *fields)
+    plan = _sql_plans(db).get(key)
+    if plan is None:
+        qn = db.ops.quote_name
+        insert_fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+        update_fields = [Conversation._meta.get_field(name) for name in fields]
+        conv_id, client_id = (qn(Message._meta.get_field(n).column) for n in ("conversation", "client_msg_id"))
+        table, conv_table, pk = (qn(Message._meta.db_table), qn(Conversation._meta.db_table),
+                                 qn(Message._meta.pk.column))
+        columns = ", ".join(qn(f.column) for f in insert_fields)
+        marks = ", ".join(["%s"] * len(insert_fields))
+        sets = ", ".join(f"{qn(f.column)} = %s" for f in update_fields)
+        insert = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
+        skip = f"ON CONFLICT ({conv_id}, {client_id}) WHERE {client_id} IS NOT NULL DO NOTHING RETURNING {pk} AS id"
+        update = f"UPDATE {conv_table} SET {sets} WHERE id = %s AND EXISTS (SELECT 1 FROM m)"  # noqa: S608
+        sql = f"WITH m AS ({insert} {skip}), u AS ({update}) SELECT id FROM m"  # noqa: S608
+        plan = _sql_plans(db)[key] = (sql, [insert_fields, update_fields])
+    sql, (insert_fields, update_fields) = plan
+    params = [f.get_db_prep_save(f.pre_save(message, True), db) for f in insert_fields]
+    params += [f.get_db_prep_save(getattr(conv, f.attname), db) for f in update_fields]
+    with db.cursor() as cursor:
+        cursor.execute(sql, [*params, conv.pk])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    message.pk = row[0]
+    message._state.adding = False
+    message._state.db = db.alias
+    return True
 
 
 # Statements above, written once per connection object (quoting is the backend's).

@@ -7,6 +7,7 @@ import threading
 import pytest
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models.signals import post_save
+from django.test.utils import CaptureQueriesContext
 
 from kefu.errors import Conflict, InvalidInput
 from kefu.models import Kind, Message, SenderType, Status
@@ -186,3 +187,57 @@ def test_concurrent_senders_get_unique_gap_free_sequence_numbers():
     assert seqs == list(range(1, senders * per_sender + 1))
     conv.refresh_from_db()
     assert conv.last_seq == senders * per_sender
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_of_one_client_id_store_one_row_and_agree():
+    conv = ConversationFactory()
+    tries = 6
+    results: list[tuple[int, int, bool]] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(tries)
+
+    def send() -> None:
+        try:
+            barrier.wait()
+            result = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="once", client_msg_id="same")
+            results.append((result.message.pk, result.message.seq, result.created))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(tries)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len({(pk, seq) for pk, seq, _created in results}) == 1
+    assert sorted(created for _pk, _seq, created in results) == [False] * (tries - 1) + [True]
+    conv.refresh_from_db()
+    assert conv.last_seq == 1 and Message.objects.filter(conversation=conv).count() == 1
+
+
+@pytest.mark.postgres
+def test_a_message_to_an_open_conversation_is_two_statements_and_a_retry_changes_nothing():
+    conv = ConversationFactory(status=Status.ASSIGNED, assignee=AgentFactory())
+    first = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="a", client_msg_id="x1")
+    conv.refresh_from_db()
+    before = {f.attname: getattr(conv, f.attname) for f in conv._meta.concrete_fields}
+    with CaptureQueriesContext(connection) as queries:
+        again = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="b", client_msg_id="x1")
+    assert not again.created and again.message.pk == first.message.pk and again.message.body == "a"
+    conv.refresh_from_db()
+    assert {f.attname: getattr(conv, f.attname) for f in conv._meta.concrete_fields} == before
+    agent = conv.assignee
+    with CaptureQueriesContext(connection) as queries:
+        reply = message_send(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="c",
+                             client_msg_id="x2")
+    assert reply.created and reply.message.seq == 2
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]  # the test's own transaction
+    assert len(statements) == 2, statements  # lock; insert + update
+    conv.refresh_from_db()
+    assert (conv.last_seq, conv.agent_read_seq) == (2, 2) and conv.first_response_at is not None
