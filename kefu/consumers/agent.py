@@ -9,6 +9,7 @@ recomputed at most once per 2 s per tenant and process, for all its agent socket
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import weakref
@@ -29,8 +30,8 @@ from kefu.consumers.base import (
     frame_str,
     public_event_fields,
 )
-from kefu.errors import Forbidden, KefuError
-from kefu.models import Agent, Conversation, Presence, SenderType, Status
+from kefu.errors import Forbidden, KefuError, NotFound
+from kefu.models import Agent, Conversation, Message, Presence, SenderType, Status
 from kefu.payloads import agent_payload
 from kefu.services import presence
 from kefu.services.conversations import conversation_assign, conversation_mark_read
@@ -133,6 +134,17 @@ class _InboxRecount:
 
 
 _recount = _InboxRecount()
+
+
+def _ack(message: Message, *, created: bool) -> dict[str, Any]:
+    return {
+        "type": "ack", "client_msg_id": message.client_msg_id, "conversation_id": message.conversation_id,
+        "id": message.pk, "seq": message.seq, "created_at": message.created_at.isoformat(), "duplicate": not created,
+    }
+
+
+class _AssignFirst(Exception):
+    """The reply goes to a queued conversation, which the agent takes before writing."""
 
 
 class AgentConsumer(KefuConsumer):
@@ -239,6 +251,32 @@ class AgentConsumer(KefuConsumer):
         assert self.me is not None
         # Loaded at connect; a deactivated agent's socket is closed by kefu.revoke.
         agent = self.me["agent"]
+        send = functools.partial(
+            message_send, sender_type=SenderType.AGENT, body=body, kind=kind, client_msg_id=client_msg_id,
+            agent=agent, is_internal=is_internal,
+        )
+
+        def authorize(conv: Conversation) -> None:
+            # On the row message_send locks: the tenant's own, visible to this agent.
+            if conv.tenant_id != agent.tenant_id:
+                raise NotFound()
+            if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
+                raise Forbidden()
+            if conv.status == Status.QUEUED and not is_internal:
+                raise _AssignFirst()
+
+        if attachment_id is None:
+            # The common reply: checked on the locked row, no read of its own.
+            try:
+                result = send(conversation=Conversation(pk=conversation_id, tenant_id=agent.tenant_id),
+                              authorize=authorize)
+            except Conversation.DoesNotExist:
+                raise NotFound() from None
+            except _AssignFirst:
+                result = None
+            if result is not None:
+                message = result.message
+                return _ack(message, created=result.created)
         conv = access.access_conversation_stub(tenant_id=agent.tenant_id, conversation_id=conversation_id)
         if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
             raise Forbidden()
@@ -248,15 +286,8 @@ class AgentConsumer(KefuConsumer):
         if conv.status == Status.QUEUED and not is_internal:
             # Replying to a queued visitor takes the conversation, as in every help-desk inbox.
             conv = conversation_assign(conversation=conv, agent=agent, actor=agent)
-        result = message_send(
-            conversation=conv, sender_type=SenderType.AGENT, body=body, kind=kind, client_msg_id=client_msg_id,
-            agent=agent, attachment=attachment, is_internal=is_internal,
-        )
-        message = result.message
-        return {
-            "type": "ack", "client_msg_id": message.client_msg_id, "conversation_id": conv.pk, "id": message.pk,
-            "seq": message.seq, "created_at": message.created_at.isoformat(), "duplicate": not result.created,
-        }
+        result = send(conversation=conv, attachment=attachment)
+        return _ack(result.message, created=result.created)
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
         assert self.me is not None

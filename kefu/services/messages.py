@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,11 +53,14 @@ def message_send(
     attachment: Attachment | None = None,
     is_internal: bool = False,
     metadata: dict[str, Any] | None = None,
+    authorize: Callable[[Conversation], None] | None = None,
 ) -> SendResult:
     """Store a message and schedule its delivery.
 
     The conversation row is locked, so the sequence number is the previous one plus one
     and a repeated client message id finds the row stored by the first attempt.
+    `authorize` sees the locked row first and raises to refuse (nothing is written), so
+    a caller needs no read of its own to check access.
     """
     if client_msg_id is not None:
         client_msg_id = str(client_msg_id).strip()[:64] or None
@@ -64,10 +68,14 @@ def message_send(
         raise InvalidInput(_("Unknown sender."), code="bad_sender")
     if is_internal and sender_type not in (SenderType.AGENT, SenderType.SYSTEM):
         raise InvalidInput(_("Only agents write internal notes."), code="bad_internal")
-    body = _clean_body(kind, body, attachment) if kind != Kind.EVENT else clean_plain(body, allow_empty=True)
+    if authorize is None:
+        body = _clean_body(kind, body, attachment) if kind != Kind.EVENT else clean_plain(body, allow_empty=True)
 
     with transaction.atomic():
         conv = _lock_conversation(conversation.pk)
+        if authorize is not None:
+            authorize(conv)  # before the body is judged, as a caller's own access check would be
+            body = _clean_body(kind, body, attachment) if kind != Kind.EVENT else clean_plain(body, allow_empty=True)
         # Where nothing can refuse the message (an open conversation, no attachment), the
         # duplicate check, the insert and the conversation update are one statement.
         fused = conv.status != Status.CLOSED and attachment is None and _can_fuse()

@@ -412,6 +412,39 @@ async def test_one_inbox_recount_serves_every_agent_socket_of_the_tenant(world, 
         await comm.disconnect()
 
 
+async def test_agent_reply_checks_access_first_and_takes_a_queued_conversation(world):
+    tenant, agent = world["tenant"], world["agent"]
+    agent.capacity = 0  # routing leaves queued conversations alone; a reply still takes one
+    await sync_to_async(agent.save)()
+    other = await sync_to_async(AgentFactory)(tenant=tenant)
+    queued = await sync_to_async(ConversationFactory)(tenant=tenant, visitor=world["visitor"], status=Status.QUEUED)
+    theirs = await sync_to_async(ConversationFactory)(tenant=tenant, status=Status.ASSIGNED, assignee=other)
+    foreign = await sync_to_async(ConversationFactory)(tenant=await sync_to_async(TenantFactory)())
+    a, connected, _ = await open_agent(agent.user)
+    assert connected
+    await until(a, "welcome")
+    for conv_id, code in ((foreign.pk, "not_found"), (theirs.pk, "forbidden"), (10**12, "not_found")):
+        await send(a, {"type": "send", "conversation_id": conv_id, "client_msg_id": f"x{conv_id}", "body": ""})
+        assert (await until(a, "error"))["code"] == code  # access is judged before the (empty) body
+    await send(a, {"type": "send", "conversation_id": queued.pk, "client_msg_id": "note", "body": "n",
+                   "is_internal": True})
+    assert (await until(a, "ack"))["seq"] == 1
+    await queued.arefresh_from_db()
+    assert queued.status == Status.QUEUED  # a note does not take it
+    await send(a, {"type": "send", "conversation_id": queued.pk, "client_msg_id": "r1", "body": "hello"})
+    ack = await until(a, "ack")
+    assert (ack["conversation_id"], ack["seq"], ack["duplicate"]) == (queued.pk, 3, False)  # 2: "assigned" line
+    await queued.arefresh_from_db()
+    assert (queued.status, queued.assignee_id) == (Status.ASSIGNED, agent.pk)
+    await send(a, {"type": "send", "conversation_id": queued.pk, "client_msg_id": "r1", "body": "hello"})
+    again = await until(a, "ack")
+    assert again["duplicate"] and again["id"] == ack["id"]
+    stored = await sync_to_async(lambda: sorted(Message.objects.filter(
+        conversation_id__in=[theirs.pk, foreign.pk]).values_list("pk", flat=True)))()
+    assert stored == []
+    await a.disconnect()
+
+
 async def test_queue_position_frames_and_auto_assignment(world):
     tenant = world["tenant"]
     visitors = [await sync_to_async(VisitorFactory)(tenant=tenant) for _ in range(2)]
