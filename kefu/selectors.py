@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import QuerySet
 
-from kefu.models import Conversation, Message, Tenant, Visitor
+from kefu.models import Agent, Conversation, Message, Tenant, Visitor
 
 M = TypeVar("M", bound=models.Model)
 
@@ -103,7 +103,8 @@ def _row_plan(model: type[models.Model], db: Any) -> RowPlan:
 
 
 def visitor_for_hello(*, visitor_id: int, tenant_id: int) -> tuple[Visitor, Conversation | None] | None:
-    """The visitor with its tenant (only while active) and its latest conversation (raw_rows: hot path)."""
+    """The visitor with its tenant (only while active) and its latest conversation with its
+    assignee (raw_rows: hot path)."""
     visitors = raw_rows(Visitor, "id = %s AND tenant_id = %s", [visitor_id, tenant_id])
     tenants = raw_rows(Tenant, "id = %s AND is_active = %s", [tenant_id, True])
     if not visitors or not tenants:
@@ -116,4 +117,9 @@ def visitor_for_hello(*, visitor_id: int, tenant_id: int) -> tuple[Visitor, Conv
     if conversation is not None:
         conversation.visitor = visitor
         conversation.tenant = visitor.tenant
+        if conversation.assignee_id is not None:
+            # The welcome frame names the assignee: loaded here rather than by the
+            # related descriptor's compiled query.
+            for assignee in raw_rows(Agent, "id = %s", [conversation.assignee_id]):
+                conversation.assignee = assignee
     return visitor, conversation

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from kefu.models import Conversation, Message, SenderType, Tenant, Visitor
+from kefu.models import Conversation, Message, SenderType, Status, Tenant, Visitor
 from kefu.selectors import raw_rows, visitor_for_hello
 from kefu.services.messages import message_send
-from tests.factories import ConversationFactory
+from tests.factories import AgentFactory, ConversationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -47,3 +47,11 @@ def test_visitor_for_hello_only_sees_its_own_tenant():
     assert latest is not None and latest.pk == conv.pk and visitor.tenant.pk == conv.tenant_id
     other = ConversationFactory()
     assert visitor_for_hello(visitor_id=conv.visitor_id, tenant_id=other.tenant_id) is None
+
+
+def test_visitor_for_hello_brings_the_assignee_along(django_assert_num_queries):
+    agent = AgentFactory(display_name="Alice")
+    conv = ConversationFactory(tenant=agent.tenant, status=Status.ASSIGNED, assignee=agent)
+    with django_assert_num_queries(4):  # visitor, tenant, conversation, assignee
+        _visitor, latest = visitor_for_hello(visitor_id=conv.visitor_id, tenant_id=conv.tenant_id)  # type: ignore[misc]
+        assert latest.assignee.pk == agent.pk and str(latest.assignee) == "Alice"
