@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import hiredis
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -122,13 +123,13 @@ class _PubSubPublisher:
 
     async def _send(self, batch: list[tuple[list[str], dict[str, Any], asyncio.Future[None] | None]]) -> None:
         try:
-            by_shard: dict[int, tuple[Any, list[list[bytes]]]] = {}
+            by_shard: dict[int, tuple[Any, list[tuple[str | bytes, ...]]]] = {}
             for groups, event, _done in batch:
                 payload = self.layer.serialize(event)
                 for group in groups:
                     channel = self.loop_layer._get_group_channel_name(group)
                     shard = self.loop_layer._get_shard(channel)
-                    by_shard.setdefault(id(shard), (shard, []))[1].append([b"PUBLISH", channel.encode(), payload])
+                    by_shard.setdefault(id(shard), (shard, []))[1].append((b"PUBLISH", channel, payload))
             async with asyncio.timeout(PUBLISH_TIMEOUT):
                 for shard, commands in by_shard.values():
                     await self._publish(shard, commands)
@@ -139,7 +140,7 @@ class _PubSubPublisher:
                 if done is not None and not done.done():
                     done.set_result(None)
 
-    async def _publish(self, shard: Any, commands: list[list[bytes]]) -> None:
+    async def _publish(self, shard: Any, commands: list[tuple[str | bytes, ...]]) -> None:
         for attempt in (1, 2):
             conn = self._connections.get(id(shard))
             try:
@@ -158,9 +159,9 @@ class _PubSubPublisher:
                 if attempt == 2:
                     raise
                 continue
-            errors = [r for r in replies if r.startswith(b"-")]
+            errors = [r for r in replies if isinstance(r, hiredis.ReplyError)]
             if errors:
-                logger.warning("Redis refused %d of %d publishes: %r", len(errors), len(replies), errors[0][:200])
+                logger.warning("Redis refused %d of %d publishes: %s", len(errors), len(replies), str(errors[0])[:200])
             return
 
 

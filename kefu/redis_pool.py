@@ -14,6 +14,7 @@ from collections import deque
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import hiredis
 import redis
 
 _pools: dict[tuple[str, str], redis.ConnectionPool] = {}
@@ -32,19 +33,19 @@ class SharedConnectionPool(redis.ConnectionPool):
 
 
 class PublishConnection(asyncio.Protocol):
-    """A bare RESP2 connection for PUBLISH batches on one event loop.
+    """A bare Redis connection for PUBLISH batches on one event loop.
 
     redis-py's asyncio client costs several times the write itself per batch (pipeline
     object, pool lock, a probing read on checkout, a timeout context per reply); PUBLISH
-    needs none of it: the commands of a batch go out in one write and their one-line
-    replies are counted back.
+    needs none of it: the commands of a batch go out in one write and their replies are
+    read back in order. hiredis (redis-py's own parser) encodes and parses the protocol.
     """
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.lost = False
-        self._buffer = bytearray()
-        self._waiting: deque[tuple[int, asyncio.Future[list[bytes]]]] = deque()
+        self._reader = hiredis.Reader()
+        self._waiting: deque[tuple[int, list[Any], asyncio.Future[list[Any]]]] = deque()
 
     @classmethod
     async def open(cls, address: str) -> PublishConnection:
@@ -55,12 +56,11 @@ class PublishConnection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         _transport, conn = await loop.create_connection(cls, url.hostname or "localhost", url.port or 6379)
         if url.password is not None:
-            user = [unquote(url.username).encode()] if url.username else []
-            login = [b"AUTH", *user, unquote(url.password).encode()]
-            (reply,) = await conn.call([login])
-            if not reply.startswith(b"+"):
+            user = [unquote(url.username)] if url.username else []
+            (reply,) = await conn.call([("AUTH", *user, unquote(url.password))])
+            if reply != b"OK":
                 conn.close()
-                raise ConnectionError(f"Redis refused the login: {reply[:100]!r}")
+                raise ConnectionError(f"Redis refused the login: {str(reply)[:100]}")
         return conn
 
     @staticmethod
@@ -72,24 +72,21 @@ class PublishConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
+        self._reader.feed(data)
         while self._waiting:
-            count, future = self._waiting[0]
-            lines, end = [], 0
-            for _ in range(count):
-                nl = self._buffer.find(b"\r\n", end)
-                if nl < 0:
+            count, replies, future = self._waiting[0]
+            while len(replies) < count:
+                reply = self._reader.gets()
+                if reply is False:  # incomplete: wait for more data
                     return
-                lines.append(bytes(self._buffer[end:nl]))
-                end = nl + 2
-            del self._buffer[:end]
+                replies.append(reply)
             self._waiting.popleft()
             if not future.done():
-                future.set_result(lines)
+                future.set_result(replies)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        for _count, future in self._waiting:
+        for _count, _replies, future in self._waiting:
             if not future.done():
                 future.set_exception(ConnectionError("Redis connection lost"))
         self._waiting.clear()
@@ -98,12 +95,11 @@ class PublishConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    async def call(self, commands: list[list[bytes]]) -> list[bytes]:
-        """Send commands whose replies are one line each (integers, +OK, -errors)."""
+    async def call(self, commands: list[tuple[str | bytes, ...]]) -> list[Any]:
+        """Send commands in one write; their replies in order (hiredis.ReplyError for errors)."""
         if self.lost or self.transport is None:
             raise ConnectionError("Redis connection lost")
-        future: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((len(commands), future))
-        self.transport.write(b"".join(
-            b"*%d\r\n%s" % (len(args), b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)) for args in commands))
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((len(commands), [], future))
+        self.transport.write(b"".join([hiredis.pack_command(command) for command in commands]))
         return await future

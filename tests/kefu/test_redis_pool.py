@@ -7,6 +7,7 @@ import contextvars
 import shutil
 import subprocess
 
+import hiredis
 import pytest
 import redis
 import redis.asyncio
@@ -44,15 +45,18 @@ async def test_publish_connection_sends_a_batch_in_order_and_counts_the_replies(
     conn = await PublishConnection.open(settings.REDIS_URL)
     try:
         payloads = [b"one", "二".encode(), b"\r\n$3\r\nodd", b"x" * 100_000]
-        replies = await conn.call([[b"PUBLISH", b"kefu-test-publish", p] for p in payloads])
-        assert replies == [b":1"] * 4
+        replies = await conn.call([(b"PUBLISH", b"kefu-test-publish", p) for p in payloads])
+        assert replies == [1] * 4
         got = []
         while len(got) < 4:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
             if message:
                 got.append(message["data"])
         assert got == payloads
-        assert (await conn.call([[b"PUBLISH", b"kefu-test-nobody", b"z"]])) == [b":0"]
+        assert (await conn.call([(b"PUBLISH", b"kefu-test-nobody", b"z")])) == [0]
+        # An error reply keeps its place: the replies after it still line up.
+        refused, after = await conn.call([(b"PUBLISH", b"c"), (b"PUBLISH", b"kefu-test-nobody", b"z")])
+        assert isinstance(refused, hiredis.ReplyError) and "wrong number" in str(refused) and after == 0
     finally:
         conn.close()
         await pubsub.aclose()
@@ -71,7 +75,7 @@ async def test_publish_connection_logs_in_and_notices_a_closed_server():
                 break
             except OSError:
                 await asyncio.sleep(0.1)
-        assert await conn.call([[b"PUBLISH", b"c", b"p"]]) == [b":0"]
+        assert await conn.call([(b"PUBLISH", b"c", b"p")]) == [0]
         with pytest.raises(ConnectionError):
             await PublishConnection.open(f"redis://:wrong@127.0.0.1:{port}/0")
         subprocess.run(["redis-cli", "-p", str(port), "-a", "s3cret", "--no-auth-warning", "shutdown", "nosave"],
@@ -81,7 +85,7 @@ async def test_publish_connection_logs_in_and_notices_a_closed_server():
                 break
             await asyncio.sleep(0.1)
         with pytest.raises(ConnectionError):
-            await conn.call([[b"PUBLISH", b"c", b"p"]])
+            await conn.call([(b"PUBLISH", b"c", b"p")])
     finally:
         subprocess.run(["redis-cli", "-p", str(port), "-a", "s3cret", "--no-auth-warning", "shutdown", "nosave"],
                        check=False, capture_output=True)
