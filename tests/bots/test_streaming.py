@@ -1,4 +1,4 @@
-"""Delta frames: batched through one Redis pipeline per loop, in order, stamped; other layers fall back."""
+"""Delta frames: batched into one Redis write per loop (kefu.events), in order, stamped; other layers too."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections import defaultdict
 import pytest
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from bots import streaming
 from bots.streaming import DeltaPublisher
 from kefu import events
 
@@ -29,13 +28,13 @@ async def test_frames_of_concurrent_streams_arrive_in_order_batched(monkeypatch:
     for i in range(streams):
         await layer.group_add(events.conversation_group(BASE + i), channel)
     sends: list[int] = []
-    original = streaming._PipelinedSender._send
+    original = events._PubSubPublisher._send
 
     async def counting(self, batch):  # noqa: ANN001, ANN202
         sends.append(len(batch))
         return await original(self, batch)
 
-    monkeypatch.setattr(streaming._PipelinedSender, "_send", counting)
+    monkeypatch.setattr(events._PubSubPublisher, "_send", counting)
     publishers = [DeltaPublisher(conversation_id=BASE + i, window=0.0) for i in range(streams)]
 
     async def speak(publisher: DeltaPublisher) -> None:
@@ -71,9 +70,7 @@ async def test_a_cancelled_stream_still_has_its_frame_delivered() -> None:
 
 async def test_other_layers_go_through_kefu_events(monkeypatch: pytest.MonkeyPatch) -> None:
     memory = InMemoryChannelLayer()
-    monkeypatch.setattr(streaming, "get_channel_layer", lambda: memory)
     monkeypatch.setattr(events, "get_channel_layer", lambda: memory)
-    monkeypatch.setattr(streaming, "_senders", type(streaming._senders)())
     channel = await memory.new_channel()
     await memory.group_add(events.conversation_group(BASE + 7), channel)
     publisher = DeltaPublisher(conversation_id=BASE + 7)
@@ -81,4 +78,3 @@ async def test_other_layers_go_through_kefu_events(monkeypatch: pytest.MonkeyPat
     await publisher.flush()
     event = await asyncio.wait_for(memory.receive(channel), 1)
     assert event["type"] == "kefu.bot.delta" and event["text"] == "hello"
-    assert streaming._senders[asyncio.get_running_loop()] is None
