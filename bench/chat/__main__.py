@@ -96,7 +96,8 @@ def main() -> int:
         pass
     env = bench_env(args)
     env["CHANNEL_LAYER"] = args.layer
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "CELERY_BROKER_URL",
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS",
+                                           "SECURE_SSL_REDIRECT", "CELERY_BROKER_URL",
                                            "KEFU_TASKS_MODE", "LOG_LEVEL", "CACHE_PREFIX", "CHANNEL_LAYER_PREFIX")})
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kefu.settings")
     ensure_database(args.database_url)

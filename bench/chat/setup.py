@@ -26,7 +26,11 @@ def bench_env(args: Any) -> dict[str, str]:
         "CHANNEL_LAYER_PREFIX": "kefubench",
         "CACHE_PREFIX": "kefubench",
         "SECRET_KEY": env.get("BENCH_SECRET_KEY") or "bench-" + "x" * 60,
-        "DEBUG": "true",
+        # As in production: DEBUG off (Django's debug cursor records every query otherwise);
+        # plain HTTP on 127.0.0.1, so no HTTPS redirect.
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
         "LOG_LEVEL": "ERROR",
         "LOG_FORMAT": "console",
         "DB_POOL_MAX": str(args.db_pool),
