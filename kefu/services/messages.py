@@ -129,7 +129,8 @@ def message_send(
                 # The client message id is taken: a retry. The row lock made the first
                 # attempt commit before this statement ran, so the row is there.
                 existing = _find_by_client_id(conv.pk, client_msg_id or "")
-                assert existing is not None
+                if existing is None:  # cannot happen under the row lock; never ack a lost message
+                    raise Conflict(_("The message could not be stored; send it again."), code="retry")
                 return SendResult(existing, False)
         else:
             _insert_message(message)
