@@ -59,7 +59,7 @@ def run_on_bot_loop(coro: Coroutine[Any, Any, T], timeout: float | None = None) 
 class GroupCommit(Generic[T, R]):
     """Calls made while a batch is in flight go out together in the next one.
 
-    For per-call Redis round trips on the bot loop (delta frames, breaker checks): an
+    For per-call Redis round trips on the bot loop (circuit-breaker checks): an
     idle loop sends a lone call at once; a busy one pays one round trip per batch
     instead of one per call. `flush` gets the queued items and returns one result each.
     """
