@@ -191,7 +191,8 @@ def _new_client(ssl_context: ssl.SSLContext | None = None) -> httpx2.AsyncClient
     # follow_redirects stays False: a redirect could lead past the SSRF guard.
     options: dict[str, Any] = {"limits": limits, "timeout": httpx2.Timeout(60.0, connect=5.0),
                                "follow_redirects": False, "verify": ssl_context or _shared_ssl_context()}
-    if getattr(settings, "KEFU_BOT_HTTP_BACKEND", "aiohttp") == "httpx":
+    # The provider layer also runs without Django settings (bench.providers): default then.
+    if settings.configured and getattr(settings, "KEFU_BOT_HTTP_BACKEND", "aiohttp") == "httpx":
         return httpx2.AsyncClient(**options)
     from openai import DefaultAioHttpClient
 
