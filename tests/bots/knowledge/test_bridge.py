@@ -35,26 +35,21 @@ def no_bridge(monkeypatch):  # type: ignore[no-untyped-def]
     clear_local_indexes()
 
 
-def _seed_english(kb, run_on_commit) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    entries = {
-        "hours": ("Can I change the business hours?", "Settings > Business hours sets opening times per weekday."),
-        "browsers": ("Which browsers are supported?", "Recent Chrome, Edge, Firefox and Safari."),
-        "encryption": ("Is my data encrypted?", "All traffic uses TLS and backups are encrypted at rest."),
-        "logo": ("Can I upload our logo?", "Yes, under Settings > Branding; PNG or SVG up to 1 MB."),
-    }
-    return {
-        key: run_on_commit(services.faq_create, knowledge_base=kb, question=q, answer=a).pk
-        for key, (q, a) in entries.items()
-    }
+ENGLISH = {
+    "hours": ("Can I change the business hours?", "Settings > Business hours sets opening times per weekday."),
+    "browsers": ("Which browsers are supported?", "Recent Chrome, Edge, Firefox and Safari."),
+    "encryption": ("Is my data encrypted?", "All traffic uses TLS and backups are encrypted at rest."),
+    "logo": ("Can I upload our logo?", "Yes, under Settings > Branding; PNG or SVG up to 1 MB."),
+}
+CHINESE = {
+    "browsers": ("支持哪些浏览器?", "支持最新版的Chrome、Edge、Firefox和Safari。"),
+    "encryption": ("数据会加密吗?", "所有传输都使用TLS,备份也加密存放。"),
+    "logo": ("可以上传公司标志吗?", "可以,在品牌设置里上传PNG或SVG,不超过1MB。"),
+    "hours": ("营业时间能改吗?", "在设置里可以按星期设置开放时段。"),
+}
 
 
-def _seed_chinese(kb, run_on_commit) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    entries = {
-        "browsers": ("支持哪些浏览器?", "支持最新版的Chrome、Edge、Firefox和Safari。"),
-        "encryption": ("数据会加密吗?", "所有传输都使用TLS,备份也加密存放。"),
-        "logo": ("可以上传公司标志吗?", "可以,在品牌设置里上传PNG或SVG,不超过1MB。"),
-        "hours": ("营业时间能改吗?", "在设置里可以按星期设置开放时段。"),
-    }
+def _seed(kb, run_on_commit, entries: dict[str, tuple[str, str]]) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return {
         key: run_on_commit(services.faq_create, knowledge_base=kb, question=q, answer=a).pk
         for key, (q, a) in entries.items()
@@ -68,12 +63,12 @@ def _top(kb, query: str) -> int | None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(("query", "expected"), [("浏览器有什么要求?", "browsers"), ("数据加密吗", "encryption")])
 def test_chinese_question_finds_an_english_entry(kb, run_on_commit, query, expected) -> None:  # type: ignore[no-untyped-def]
-    ids = _seed_english(kb, run_on_commit)
+    ids = _seed(kb, run_on_commit, ENGLISH)
     assert _top(kb, query) == ids[expected]
 
 
 def test_without_the_bridge_the_english_entry_is_not_found(kb, run_on_commit, no_bridge) -> None:  # type: ignore[no-untyped-def]
-    ids = _seed_english(kb, run_on_commit)
+    ids = _seed(kb, run_on_commit, ENGLISH)
     assert _top(kb, "浏览器有什么要求?") != ids["browsers"]
     assert _top(kb, "数据加密吗") != ids["encryption"]
 
@@ -82,19 +77,19 @@ def test_without_the_bridge_the_english_entry_is_not_found(kb, run_on_commit, no
     ("query", "expected"), [("Which web browsers do you support?", "browsers"), ("Can we upload a logo?", "logo")]
 )
 def test_english_question_finds_a_chinese_entry(kb, run_on_commit, query, expected) -> None:  # type: ignore[no-untyped-def]
-    ids = _seed_chinese(kb, run_on_commit)
+    ids = _seed(kb, run_on_commit, CHINESE)
     assert _top(kb, query) == ids[expected]
 
 
 def test_without_the_bridge_the_chinese_entry_is_not_found(kb, run_on_commit, no_bridge) -> None:  # type: ignore[no-untyped-def]
-    ids = _seed_chinese(kb, run_on_commit)
+    ids = _seed(kb, run_on_commit, CHINESE)
     assert _top(kb, "Which web browsers do you support?") != ids["browsers"]
     assert _top(kb, "Can we upload a logo?") != ids["logo"]
 
 
 def test_expansion_never_outranks_an_exact_match(kb, run_on_commit) -> None:  # type: ignore[no-untyped-def]
-    english = _seed_english(kb, run_on_commit)
-    chinese = _seed_chinese(kb, run_on_commit)
+    english = _seed(kb, run_on_commit, ENGLISH)
+    chinese = _seed(kb, run_on_commit, CHINESE)
     for topic in ("browsers", "encryption", "hours"):
         question_zh = {"browsers": "支持哪些浏览器", "encryption": "数据会加密吗", "hours": "营业时间能改吗"}[topic]
         question_en = {
