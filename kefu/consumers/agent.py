@@ -256,13 +256,16 @@ class AgentConsumer(KefuConsumer):
             agent=agent, is_internal=is_internal,
         )
 
-        def authorize(conv: Conversation) -> None:
-            # On the row message_send locks: the tenant's own, visible to this agent.
+        def check(conv: Conversation) -> bool:
+            """The tenant's own, visible to this agent; True when a reply must take it first."""
             if conv.tenant_id != agent.tenant_id:
                 raise NotFound()
             if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
                 raise Forbidden()
-            if conv.status == Status.QUEUED and not is_internal:
+            return conv.status == Status.QUEUED and not is_internal
+
+        def authorize(conv: Conversation) -> None:
+            if check(conv):  # on the row message_send locks
                 raise _AssignFirst()
 
         if attachment_id is None:
@@ -270,20 +273,17 @@ class AgentConsumer(KefuConsumer):
             try:
                 result = send(conversation=Conversation(pk=conversation_id, tenant_id=agent.tenant_id),
                               authorize=authorize)
+                return _ack(result.message, created=result.created)
             except Conversation.DoesNotExist:
                 raise NotFound() from None
             except _AssignFirst:
-                result = None
-            if result is not None:
-                message = result.message
-                return _ack(message, created=result.created)
+                pass
         conv = access.access_conversation_stub(tenant_id=agent.tenant_id, conversation_id=conversation_id)
-        if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
-            raise Forbidden()
+        take_first = check(conv)
         attachment = None
         if attachment_id is not None:
             attachment = access.access_attachment(tenant=agent.tenant, attachment_id=attachment_id)
-        if conv.status == Status.QUEUED and not is_internal:
+        if take_first:
             # Replying to a queued visitor takes the conversation, as in every help-desk inbox.
             conv = conversation_assign(conversation=conv, agent=agent, actor=agent)
         result = send(conversation=conv, attachment=attachment)
