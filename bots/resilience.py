@@ -24,7 +24,7 @@ from bots.interface import (
     ProviderUnavailable,
     Timeouts,
 )
-from bots.runtime import GroupCommit
+from kefu.batching import GroupCommit
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -159,7 +159,7 @@ class RedisCircuitBreaker:
         self.trial_ms = max(1, int(trial_timeout * 1000))
         self.on_transition = on_transition
         self.prefix = prefix
-        # Concurrent checks share one pipelined round trip (see bots.runtime.GroupCommit).
+        # Concurrent checks share one pipelined round trip (see kefu.batching.GroupCommit).
         self._checks: GroupCommit[str, list[Any]] = GroupCommit(self._check_many)
 
     def _k(self, name: str, part: str) -> str:

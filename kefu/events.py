@@ -20,6 +20,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from kefu import tracing
+from kefu.batching import GroupCommit
 
 if TYPE_CHECKING:
     from kefu.redis_pool import PublishConnection
@@ -100,31 +101,18 @@ class _PubSubPublisher:
         self.layer = layer
         self.loop_layer = layer._get_layer()
         self._connections: dict[int, PublishConnection] = {}
-        self._queue: list[tuple[list[str], dict[str, Any], asyncio.Future[None] | None]] = []
-        self._draining = False
+        self._batches: GroupCommit[tuple[list[str], dict[str, Any]], None] = GroupCommit(self._send)
 
-    def enqueue(self, groups: list[str], event: dict[str, Any], done: asyncio.Future[None] | None = None) -> None:
-        self._queue.append((groups, event, done))
-        if not self._draining:
-            self._draining = True
-            asyncio.get_running_loop().create_task(self._drain())
+    def enqueue(self, groups: list[str], event: dict[str, Any]) -> None:
+        self._batches.submit_nowait((groups, event))
 
-    async def _drain(self) -> None:
-        try:
-            while self._queue:
-                batch, self._queue = self._queue, []
-                await self._send(batch)
-        finally:
-            self._draining = False
-            for _groups, _event, done in self._queue:  # only when the drain was cancelled
-                if done is not None and not done.done():
-                    done.set_result(None)
-            self._queue = []
+    async def publish(self, groups: list[str], event: dict[str, Any]) -> None:
+        await self._batches.submit((groups, event))
 
-    async def _send(self, batch: list[tuple[list[str], dict[str, Any], asyncio.Future[None] | None]]) -> None:
+    async def _send(self, batch: list[tuple[list[str], dict[str, Any]]]) -> list[None]:
         try:
             by_shard: dict[int, tuple[Any, list[tuple[str | bytes, ...]]]] = {}
-            for groups, event, _done in batch:
+            for groups, event in batch:
                 payload = self.layer.serialize(event)
                 for group in groups:
                     channel = self.loop_layer._get_group_channel_name(group)
@@ -135,10 +123,7 @@ class _PubSubPublisher:
                     await self._publish(shard, commands)
         except Exception:  # Redis down: clients resync from the database.
             logger.warning("broadcast of %d events failed", len(batch), exc_info=True)
-        finally:
-            for _groups, _event, done in batch:
-                if done is not None and not done.done():
-                    done.set_result(None)
+        return [None] * len(batch)
 
     async def _publish(self, shard: Any, commands: list[tuple[str | bytes, ...]]) -> None:
         for attempt in (1, 2):
@@ -213,9 +198,7 @@ async def abroadcast(groups: Iterable[str], event: dict[str, Any]) -> None:
     stamp_event(event)
     publisher = _publisher(layer)
     if publisher is not None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        publisher.enqueue(list(groups), event, done)
-        await done
+        await publisher.publish(list(groups), event)
         return
     for group in groups:
         try:

@@ -1,0 +1,39 @@
+"""Group commits on an event loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+from kefu.batching import GroupCommit
+
+
+async def test_group_commit_sends_calls_made_during_a_flight_together() -> None:
+    batches: list[list[int]] = []
+
+    async def flush(items: list[int]) -> list[int]:
+        batches.append(items)
+        await asyncio.sleep(0.01)
+        return [item * 10 for item in items]
+
+    commit: GroupCommit[int, int] = GroupCommit(flush)
+    first = asyncio.create_task(commit.submit(1))
+    await asyncio.sleep(0.001)  # the first batch is in flight
+    rest = await asyncio.gather(*(commit.submit(i) for i in range(2, 6)))
+    assert await first == 10 and rest == [20, 30, 40, 50]
+    assert batches == [[1], [2, 3, 4, 5]]
+
+
+async def test_group_commit_hands_a_failure_to_every_caller_and_recovers() -> None:
+    calls = 0
+
+    async def flush(items: list[str]) -> list[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("redis down")
+        return items
+
+    commit: GroupCommit[str, str] = GroupCommit(flush)
+    results = await asyncio.gather(commit.submit("a"), commit.submit("b"), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert await commit.submit("c") == "c"
