@@ -210,13 +210,9 @@ def _insert_message(message: Message) -> None:
         return
     plan = _sql_plans(db).get(("insert",))
     if plan is None:
-        fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
-        columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
-        marks = ", ".join(["%s"] * len(fields))
-        table = db.ops.quote_name(Message._meta.db_table)
-        pk = db.ops.quote_name(Message._meta.pk.column)
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {pk}"  # noqa: S608
-        plan = _sql_plans(db)[("insert",)] = (sql, fields)
+        insert, fields = _insert_statement(db)
+        plan = _sql_plans(db)[("insert",)] = (f"{insert} RETURNING {db.ops.quote_name(Message._meta.pk.column)}",
+                                              fields)
     sql, fields = plan
     values = [f.get_db_prep_save(f.pre_save(message, True), db) for f in fields]
     with db.cursor() as cursor:
@@ -224,6 +220,14 @@ def _insert_message(message: Message) -> None:
         message.pk = cursor.fetchone()[0]
     message._state.adding = False
     message._state.db = db.alias
+
+
+def _insert_statement(db: Any) -> tuple[str, list[Any]]:
+    """INSERT INTO message (every column but the id) VALUES (...), and those fields."""
+    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {db.ops.quote_name(Message._meta.db_table)} ({columns}) VALUES ({marks})", fields  # noqa: S608
 
 
 def _can_fuse() -> bool:
@@ -241,15 +245,11 @@ def _insert_and_update(message: Message, conv: Conversation, fields: list[str]) 
     plan = _sql_plans(db).get(key)
     if plan is None:
         qn = db.ops.quote_name
-        insert_fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+        insert, insert_fields = _insert_statement(db)
         update_fields = [Conversation._meta.get_field(name) for name in fields]
         conv_id, client_id = (qn(Message._meta.get_field(n).column) for n in ("conversation", "client_msg_id"))
-        table, conv_table, pk = (qn(Message._meta.db_table), qn(Conversation._meta.db_table),
-                                 qn(Message._meta.pk.column))
-        columns = ", ".join(qn(f.column) for f in insert_fields)
-        marks = ", ".join(["%s"] * len(insert_fields))
+        conv_table, pk = qn(Conversation._meta.db_table), qn(Message._meta.pk.column)
         sets = ", ".join(f"{qn(f.column)} = %s" for f in update_fields)
-        insert = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
         skip = f"ON CONFLICT ({conv_id}, {client_id}) WHERE {client_id} IS NOT NULL DO NOTHING RETURNING {pk} AS id"
         update = f"UPDATE {conv_table} SET {sets} WHERE id = %s AND EXISTS (SELECT 1 FROM m)"  # noqa: S608
         sql = f"WITH m AS ({insert} {skip}), u AS ({update}) SELECT id FROM m"  # noqa: S608
