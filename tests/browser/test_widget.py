@@ -180,6 +180,14 @@ def _png(color: tuple[int, int, int] = (22, 119, 255)) -> bytes:
     return buffer.getvalue()
 
 
+# After a reload the host element appears only when the loader has run: a predicate
+# that throws ends wait_for_function at once instead of being polled again.
+IMAGE_SHOWN = (
+    "() => { const host = document.querySelector('[data-kefu]'); const h = host && host.shadowRoot;"
+    " const i = h && h.querySelector('.row.me .b img'); return !!i && i.complete && i.naturalWidth === 64; }"
+)
+
+
 def test_visitor_uploads_an_image(new_page, demo_site, widget_tenant) -> None:
     page = new_page(open_shadow=True)
     w = open_widget(page, demo_site.url(widget_tenant.widget_key))
@@ -194,17 +202,11 @@ def test_visitor_uploads_an_image(new_page, demo_site, widget_tenant) -> None:
     assert stored.attachment is not None and stored.attachment.content_type == "image/png"
     image = w.locator(".row.me .b img")
     expect(image).to_have_count(1)
-    page.wait_for_function(
-        "() => { const h = document.querySelector('[data-kefu]').shadowRoot;"
-        " const i = h.querySelector('.row.me .b img'); return i && i.complete && i.naturalWidth === 64; }"
-    )
+    page.wait_for_function(IMAGE_SHOWN)
     # A fresh page load shows it from history, through the signed attachment link.
     page.reload()
     w = widget(page)
-    page.wait_for_function(
-        "() => { const h = document.querySelector('[data-kefu]').shadowRoot;"
-        " const i = h && h.querySelector('.row.me .b img'); return i && i.complete && i.naturalWidth === 64; }"
-    )
+    page.wait_for_function(IMAGE_SHOWN)
     assert not page.kefu_errors
 
 
