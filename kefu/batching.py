@@ -44,6 +44,7 @@ class GroupCommit(Generic[T, R]):
             loop.create_task(self._drain())
 
     async def _drain(self) -> None:
+        batch: list[tuple[T, asyncio.Future[R] | None]] = []
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
@@ -58,8 +59,9 @@ class GroupCommit(Generic[T, R]):
                     if done is not None and not done.done():
                         done.set_result(result)
         finally:
+            # Left undone only when the drain itself was cancelled: its batch and the queue.
             self._draining = False
-            for _item, done in self._queue:  # only when the drain itself was cancelled
-                if done is not None:
+            left, self._queue = batch + self._queue, []
+            for _item, done in left:
+                if done is not None and not done.done():
                     done.cancel()
-            self._queue = []

@@ -84,24 +84,31 @@ def hit_all(*checks: tuple[str, object, int]) -> bool:
     With Redis every counter is bumped in one pipelined round trip (INCR + EXPIRE NX),
     which matters on the connect path of a reconnect storm. Sync: call from a thread.
     """
+    return hit_each([checks])[0]
+
+
+def hit_each(events: list[tuple[tuple[str, object, int], ...]]) -> list[bool]:
+    """hit_all for several events at once (a batch of messages): one round trip for all."""
     window = int(time.time() // 60)
-    live = [(f"rl:{scope}:{key}:{window}", limit) for scope, key, limit in checks if limit > 0]
-    if not live:
-        return True
+    live = [[(f"rl:{scope}:{key}:{window}", limit) for scope, key, limit in checks if limit > 0] for checks in events]
+    if not any(live):
+        return [True] * len(events)
     if not isinstance(cache, RedisCache):
-        return all([hit(scope, key, limit) for scope, key, limit in checks])
+        return [all([hit(scope, key, limit) for scope, key, limit in checks]) for checks in events]
     try:
         client = cache._cache.get_client(write=True)
         pipe = client.pipeline(transaction=False)
-        for key, _limit in live:
-            full_key = cache.make_and_validate_key(key)
-            pipe.incr(full_key)
-            pipe.expire(full_key, 70, nx=True)
-        counts = pipe.execute()[0::2]
+        for counters in live:
+            for key, _limit in counters:
+                full_key = cache.make_and_validate_key(key)
+                pipe.incr(full_key)
+                pipe.expire(full_key, 70, nx=True)
+        counts = iter(pipe.execute()[0::2])
     except Exception:
         logger.warning("rate limit counter unavailable; allowing", exc_info=True)
-        return True
-    return all(int(count) <= limit for count, (_key, limit) in zip(counts, live, strict=True))
+        return [True] * len(events)
+    # Every counter is consumed, even after one over its limit, as for a lone event.
+    return [all([int(next(counts)) <= limit for _key, limit in counters]) for counters in live]
 
 
 def _trusted(peer: str) -> bool:

@@ -20,22 +20,24 @@ from django.conf import settings
 from django.db.models import Count, F, Q
 from django.utils.translation import gettext as _
 
-from kefu import access, events
+from kefu import access, events, tracing
 from kefu.consumers.base import (
     CLOSE_REVOKED,
     PROTOCOL_VERSION,
     KefuConsumer,
+    ack_frame,
     db_call,
     frame_int,
     frame_str,
     public_event_fields,
 )
+from kefu.consumers.writes import store_message
 from kefu.errors import Forbidden, KefuError, NotFound
-from kefu.models import Agent, Conversation, Message, Presence, SenderType, Status
+from kefu.models import Agent, Conversation, Presence, SenderType, Status
 from kefu.payloads import agent_payload
 from kefu.services import presence
 from kefu.services.conversations import conversation_assign, conversation_mark_read
-from kefu.services.messages import message_send
+from kefu.services.messages import SendRequest, message_send
 
 logger = logging.getLogger(__name__)
 
@@ -136,13 +138,6 @@ class _InboxRecount:
 _recount = _InboxRecount()
 
 
-def _ack(message: Message, *, created: bool) -> dict[str, Any]:
-    return {
-        "type": "ack", "client_msg_id": message.client_msg_id, "conversation_id": message.conversation_id,
-        "id": message.pk, "seq": message.seq, "created_at": message.created_at.isoformat(), "duplicate": not created,
-    }
-
-
 class _AssignFirst(Exception):
     """The reply goes to a queued conversation, which the agent takes before writing."""
 
@@ -238,56 +233,57 @@ class AgentConsumer(KefuConsumer):
         client_msg_id = frame_str(frame, "client_msg_id", max_len=64, required=True).strip()
         if conversation_id is None or not client_msg_id:
             raise KefuError(_("conversation_id and client_msg_id are required."), code="bad_frame")
-        ack = await self._store(
-            conversation_id, client_msg_id, frame_str(frame, "kind", max_len=20) or "text",
-            frame_str(frame, "body", max_len=settings.KEFU_MAX_MESSAGE_CHARS * 2),
-            frame_int(frame, "attachment_id"), bool(frame.get("is_internal")),
-        )
-        await self.send_frame(ack)
+        kind = frame_str(frame, "kind", max_len=20) or "text"
+        body = frame_str(frame, "body", max_len=settings.KEFU_MAX_MESSAGE_CHARS * 2)
+        attachment_id = frame_int(frame, "attachment_id")
+        is_internal = bool(frame.get("is_internal"))
+        if attachment_id is None:
+            # The common reply: checked on the row the batch locks, no read of its own.
+            # Loaded at connect; a deactivated agent's socket is closed by kefu.revoke.
+            try:
+                result = await store_message(SendRequest(
+                    conversation_id=conversation_id, sender_type=SenderType.AGENT, body=body, kind=kind,
+                    client_msg_id=client_msg_id, agent=self.me["agent"], is_internal=is_internal,
+                    authorize=functools.partial(self._authorize_reply, is_internal=is_internal),
+                    trace_id=tracing.get_trace_id(),
+                ))
+                await self.send_frame(ack_frame(result))
+                return
+            except _AssignFirst:
+                pass
+        await self.send_frame(await self._store(conversation_id, client_msg_id, kind, body, attachment_id, is_internal))
+
+    def _take_first(self, conv: Conversation, *, is_internal: bool) -> bool:
+        """The tenant's own, visible to this agent; True when a reply must take it first."""
+        assert self.me is not None
+        if conv.tenant_id != self.me["tenant_id"]:
+            raise NotFound()
+        if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
+            raise Forbidden()
+        return conv.status == Status.QUEUED and not is_internal
+
+    def _authorize_reply(self, conv: Conversation, *, is_internal: bool) -> None:
+        if self._take_first(conv, is_internal=is_internal):
+            raise _AssignFirst()
 
     @db_call
     def _store(self, conversation_id: int, client_msg_id: str, kind: str, body: str, attachment_id: int | None,
                is_internal: bool) -> dict[str, Any]:
+        """A reply with an attachment, or one that takes a queued conversation first."""
         assert self.me is not None
-        # Loaded at connect; a deactivated agent's socket is closed by kefu.revoke.
         agent = self.me["agent"]
-        send = functools.partial(
-            message_send, sender_type=SenderType.AGENT, body=body, kind=kind, client_msg_id=client_msg_id,
-            agent=agent, is_internal=is_internal,
-        )
-
-        def check(conv: Conversation) -> bool:
-            """The tenant's own, visible to this agent; True when a reply must take it first."""
-            if conv.tenant_id != agent.tenant_id:
-                raise NotFound()
-            if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
-                raise Forbidden()
-            return conv.status == Status.QUEUED and not is_internal
-
-        def authorize(conv: Conversation) -> None:
-            if check(conv):  # on the row message_send locks
-                raise _AssignFirst()
-
-        if attachment_id is None:
-            # The common reply: checked on the locked row, no read of its own.
-            try:
-                result = send(conversation=Conversation(pk=conversation_id, tenant_id=agent.tenant_id),
-                              authorize=authorize)
-                return _ack(result.message, created=result.created)
-            except Conversation.DoesNotExist:
-                raise NotFound() from None
-            except _AssignFirst:
-                pass
         conv = access.access_conversation_stub(tenant_id=agent.tenant_id, conversation_id=conversation_id)
-        take_first = check(conv)
+        take_first = self._take_first(conv, is_internal=is_internal)
         attachment = None
         if attachment_id is not None:
             attachment = access.access_attachment(tenant=agent.tenant, attachment_id=attachment_id)
         if take_first:
             # Replying to a queued visitor takes the conversation, as in every help-desk inbox.
             conv = conversation_assign(conversation=conv, agent=agent, actor=agent)
-        result = send(conversation=conv, attachment=attachment)
-        return _ack(result.message, created=result.created)
+        return ack_frame(message_send(
+            conversation=conv, sender_type=SenderType.AGENT, body=body, kind=kind, client_msg_id=client_msg_id,
+            agent=agent, is_internal=is_internal, attachment=attachment,
+        ))
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
         assert self.me is not None

@@ -32,6 +32,7 @@ from kefu.errors import KefuError
 from kefu.models import Message
 from kefu.payloads import message_payload
 from kefu.ratelimit import TokenBucket
+from kefu.services.messages import SendResult
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,15 @@ def db_call(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         return await asyncio.get_running_loop().run_in_executor(_executor(), call)
 
     return wrapper
+
+
+def ack_frame(result: SendResult) -> dict[str, Any]:
+    message = result.message
+    return {
+        "type": "ack", "client_msg_id": message.client_msg_id, "conversation_id": message.conversation_id,
+        "id": message.pk, "seq": message.seq, "created_at": message.created_at.isoformat(),
+        "duplicate": not result.created,
+    }
 
 
 def dumps(frame: dict[str, Any]) -> str:

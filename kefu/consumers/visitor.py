@@ -16,7 +16,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from kefu import access, events, ratelimit
+from kefu import access, events, ratelimit, tracing
 from kefu.consumers.base import (
     CLOSE_AUTH,
     CLOSE_FLOOD,
@@ -24,11 +24,13 @@ from kefu.consumers.base import (
     CLOSE_REVOKED,
     PROTOCOL_VERSION,
     KefuConsumer,
+    ack_frame,
     db_call,
     frame_int,
     frame_str,
     public_event_fields,
 )
+from kefu.consumers.writes import Limits, store_message
 from kefu.errors import Conflict, Forbidden, KefuError, NotFound, RateLimited
 from kefu.models import Conversation, SenderType, Status, Tenant, Visitor
 from kefu.payloads import conversation_payload
@@ -39,7 +41,7 @@ from kefu.services.conversations import (
     conversation_rate,
     conversation_set_status,
 )
-from kefu.services.messages import message_send
+from kefu.services.messages import SendRequest, message_send
 from kefu.services.presence import tenant_is_online
 from kefu.services.routing import routing_queue_position
 from kefu.services.visitors import visitor_update
@@ -202,23 +204,33 @@ class VisitorConsumer(KefuConsumer):
         kind = frame_str(frame, "kind", max_len=20) or "text"
         body = frame_str(frame, "body", max_len=settings.KEFU_MAX_MESSAGE_CHARS * 2)
         attachment_id = frame_int(frame, "attachment_id")
-        ack, conv = await self._store(client_msg_id, kind, body, attachment_id, self.conv_id)
+        if self.conv_id is not None and self.conv_status != Status.CLOSED and attachment_id is None:
+            # Hot path: the id came from our own authorization; the batch locks the row.
+            result = await store_message(SendRequest(
+                conversation_id=self.conv_id, sender_type=SenderType.VISITOR, body=body, kind=kind,
+                client_msg_id=client_msg_id, trace_id=tracing.get_trace_id(),
+            ), self._message_limits())
+            ack = ack_frame(result)
+            conv: dict[str, Any] = {"id": self.conv_id, "status": result.message.conversation.status, "position": None}
+        else:
+            ack, conv = await self._store(client_msg_id, kind, body, attachment_id, self.conv_id)
         await self._follow(conv)
         await self.send_frame(ack)
         if conv.get("position"):
             await self.send_frame({"type": "queue", "conversation_id": conv["id"], "position": conv["position"]})
 
+    def _message_limits(self) -> Limits:
+        return (("vmsg", self.visitor_id, self.messages_per_minute),
+                ("ipmsg", self.ip, settings.KEFU_RL_IP_MESSAGES_PER_MINUTE))
+
     @db_call
     def _store(self, client_msg_id: str, kind: str, body: str, attachment_id: int | None,
                known_conv_id: int | None) -> tuple[dict, dict]:
-        if not ratelimit.hit_all(("vmsg", self.visitor_id, self.messages_per_minute),
-                                 ("ipmsg", self.ip, settings.KEFU_RL_IP_MESSAGES_PER_MINUTE)):
+        """A first message (opening the conversation), one with an attachment, or one to
+        a closed conversation."""
+        if not ratelimit.hit_all(*self._message_limits()):
             raise RateLimited()
-        if self.conv_id is not None and self.conv_status != Status.CLOSED and attachment_id is None:
-            # Hot path: the id came from our own authorization; message_send locks the row.
-            conv = Conversation(pk=self.conv_id, tenant_id=self.tenant_id, visitor_id=self.visitor_id)
-        else:
-            conv = self._conversation(create=True)
+        conv = self._conversation(create=True)
         assert conv is not None
         attachment = None
         if attachment_id is not None:
@@ -229,19 +241,11 @@ class VisitorConsumer(KefuConsumer):
             conversation=conv, sender_type=SenderType.VISITOR, body=body, kind=kind,
             client_msg_id=client_msg_id, attachment=attachment,
         )
-        message = result.message
-        if result.created:
-            conv = message.conversation  # the locked, updated row
-        else:
-            conv.refresh_from_db(fields=["status", "last_seq", "priority", "created_at"])
-        ack = {
-            "type": "ack", "client_msg_id": message.client_msg_id, "conversation_id": conv.pk, "id": message.pk,
-            "seq": message.seq, "created_at": message.created_at.isoformat(), "duplicate": not result.created,
-        }
+        conv = result.message.conversation  # the locked row, as stored
         # The socket joins a new conversation's group only after this returns, so it may
         # have missed the queue broadcast of the routing pass: it gets its position here.
         position = routing_queue_position(conversation=conv) if conv.pk != known_conv_id else None
-        return ack, {"id": conv.pk, "status": conv.status, "position": position}
+        return ack_frame(result), {"id": conv.pk, "status": conv.status, "position": position}
 
     def _conversation(self, *, create: bool) -> Conversation | None:
         """The visitor's current conversation, opened on demand (sync, inside a DB thread)."""

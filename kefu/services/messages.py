@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,11 @@ from kefu.payloads import message_payload
 from kefu.selectors import raw_rows
 from kefu.services.text import clean_plain, clean_rich
 
+logger = logging.getLogger(__name__)
+
 ATTACHMENT_KINDS = {Kind.IMAGE, Kind.AUDIO, Kind.FILE}
+# Choices' .values builds a new list on every access: these run for every message.
+_KINDS, _SENDERS = frozenset(Kind.values), frozenset(SenderType.values)
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ class SendResult:
 
 
 def _clean_body(kind: str, body: str, attachment: Attachment | None) -> str:
-    if kind not in Kind.values:
+    if kind not in _KINDS:
         raise InvalidInput(_("Unknown message kind."), code="bad_kind")
     if kind in ATTACHMENT_KINDS:
         if attachment is None:
@@ -40,6 +45,19 @@ def _clean_body(kind: str, body: str, attachment: Attachment | None) -> str:
     if kind == Kind.RICH_TEXT:
         return clean_rich(body)
     return clean_plain(body)
+
+
+def _clean(kind: str, body: str, attachment: Attachment | None) -> str:
+    return _clean_body(kind, body, attachment) if kind != Kind.EVENT else clean_plain(body, allow_empty=True)
+
+
+def _check_sender(sender_type: str, is_internal: bool, client_msg_id: str | None) -> str | None:
+    """Refuse an impossible sender; the client message id as stored."""
+    if sender_type not in _SENDERS:
+        raise InvalidInput(_("Unknown sender."), code="bad_sender")
+    if is_internal and sender_type not in (SenderType.AGENT, SenderType.SYSTEM):
+        raise InvalidInput(_("Only agents write internal notes."), code="bad_internal")
+    return (str(client_msg_id).strip()[:64] or None) if client_msg_id is not None else None
 
 
 def message_send(
@@ -62,26 +80,22 @@ def message_send(
     `authorize` sees the locked row first and raises to refuse (nothing is written), so
     a caller needs no read of its own to check access.
     """
-    if client_msg_id is not None:
-        client_msg_id = str(client_msg_id).strip()[:64] or None
-    if sender_type not in SenderType.values:
-        raise InvalidInput(_("Unknown sender."), code="bad_sender")
-    if is_internal and sender_type not in (SenderType.AGENT, SenderType.SYSTEM):
-        raise InvalidInput(_("Only agents write internal notes."), code="bad_internal")
+    client_msg_id = _check_sender(sender_type, is_internal, client_msg_id)
     if authorize is None:
-        body = _clean_body(kind, body, attachment) if kind != Kind.EVENT else clean_plain(body, allow_empty=True)
+        body = _clean(kind, body, attachment)
 
     with transaction.atomic():
         conv = _lock_conversation(conversation.pk)
         if authorize is not None:
             authorize(conv)  # before the body is judged, as a caller's own access check would be
-            body = _clean_body(kind, body, attachment) if kind != Kind.EVENT else clean_plain(body, allow_empty=True)
+            body = _clean(kind, body, attachment)
         # Where nothing can refuse the message (an open conversation, no attachment), the
         # duplicate check, the insert and the conversation update are one statement.
         fused = conv.status != Status.CLOSED and attachment is None and _can_fuse()
         if client_msg_id and not fused:
             existing = _find_by_client_id(conv.pk, client_msg_id)
             if existing is not None:
+                existing.conversation = conv  # callers read the conversation's state off the result
                 return SendResult(existing, False)
         if attachment is not None and (attachment.tenant_id != conv.tenant_id or (
             attachment.conversation_id not in (None, conv.pk)
@@ -89,41 +103,14 @@ def message_send(
             raise InvalidInput(_("That attachment does not belong to this conversation."), code="bad_attachment")
 
         old_status = conv.status
-        now = timezone.now()
         if conv.status == Status.CLOSED and sender_type != SenderType.SYSTEM:
             if sender_type != SenderType.VISITOR:
                 raise Conflict(_("The conversation is closed."), code="conversation_closed")
             _reopen_locked(conv)
 
-        conv.last_seq += 1
-        message = Message(
-            tenant_id=conv.tenant_id,
-            conversation=conv,
-            seq=conv.last_seq,
-            client_msg_id=client_msg_id,
-            sender_type=sender_type,
-            sender_agent=agent,
-            kind=kind,
-            body=body,
-            attachment=attachment,
-            is_internal=is_internal,
-            metadata=metadata or {},
-            trace_id=tracing.get_trace_id(),
-        )
-        fields = ["last_seq", "status", "closed_at"]
-        if not is_internal and kind != Kind.EVENT:
-            conv.last_message_at = now
-            fields.append("last_message_at")
-        if sender_type == SenderType.VISITOR:
-            conv.last_visitor_message_at = now
-            fields.append("last_visitor_message_at")
-        if sender_type == SenderType.AGENT and not is_internal:
-            if conv.first_response_at is None:
-                conv.first_response_at = now
-                fields.append("first_response_at")
-            # Replying means having read; no receipt broadcast, the reply itself says so.
-            conv.agent_read_seq = conv.last_seq
-            fields.append("agent_read_seq")
+        message, fields = _stage(conv, sender_type=sender_type, kind=kind, body=body, client_msg_id=client_msg_id,
+                                 agent=agent, attachment=attachment, is_internal=is_internal, metadata=metadata,
+                                 trace_id=tracing.get_trace_id(), now=timezone.now())
         if fused:
             if not _insert_and_update(message, conv, fields):
                 # The client message id is taken: a retry. The row lock made the first
@@ -131,6 +118,7 @@ def message_send(
                 existing = _find_by_client_id(conv.pk, client_msg_id or "")
                 if existing is None:  # cannot happen under the row lock; never ack a lost message
                     raise Conflict(_("The message could not be stored; send it again."), code="retry")
+                existing.conversation = _lock_conversation(conv.pk)  # as stored, not as staged
                 return SendResult(existing, False)
         else:
             _insert_message(message)
@@ -138,22 +126,227 @@ def message_send(
         if attachment is not None and attachment.conversation_id is None:
             attachment.conversation = conv
             attachment.save(update_fields=["conversation"])
-
-        message.conversation = conv
-        payload = message_payload(message)
-        groups = events.message_groups(
-            tenant_id=conv.tenant_id, conversation_id=conv.pk, assignee_id=conv.assignee_id, status=conv.status
-        )
-        events.broadcast_on_commit(
-            groups,
-            # assignee_id and team_id let agent sockets filter the inbox without a query.
-            {"type": "kefu.message", "message": payload, "status": conv.status,
-             "assignee_id": conv.assignee_id, "team_id": conv.team_id},
-        )
-        signals.send_on_commit(signals.message_stored, sender=Message, message=message)
-        if old_status != conv.status:
-            _announce_status(conv, old_status)
+        _announce(message, conv, old_status)
     return SendResult(message, True)
+
+
+def _stage(conv: Conversation, *, sender_type: str, kind: str, body: str, client_msg_id: str | None,
+           agent: Agent | None, attachment: Attachment | None, is_internal: bool,
+           metadata: dict[str, Any] | None, trace_id: str, now: Any) -> tuple[Message, list[str]]:
+    """The next message of the locked `conv`, and the conversation columns it changes."""
+    conv.last_seq += 1
+    message = Message(
+        tenant_id=conv.tenant_id,
+        conversation=conv,
+        seq=conv.last_seq,
+        client_msg_id=client_msg_id,
+        sender_type=sender_type,
+        sender_agent=agent,
+        kind=kind,
+        body=body,
+        attachment=attachment,
+        is_internal=is_internal,
+        metadata=metadata or {},
+        trace_id=trace_id,
+    )
+    fields = ["last_seq", "status", "closed_at"]
+    if not is_internal and kind != Kind.EVENT:
+        conv.last_message_at = now
+        fields.append("last_message_at")
+    if sender_type == SenderType.VISITOR:
+        conv.last_visitor_message_at = now
+        fields.append("last_visitor_message_at")
+    if sender_type == SenderType.AGENT and not is_internal:
+        if conv.first_response_at is None:
+            conv.first_response_at = now
+            fields.append("first_response_at")
+        # Replying means having read; no receipt broadcast, the reply itself says so.
+        conv.agent_read_seq = conv.last_seq
+        fields.append("agent_read_seq")
+    return message, fields
+
+
+def _announce(message: Message, conv: Conversation, old_status: str) -> None:
+    """After commit: the live event, the stored-message signal, a status change."""
+    message.conversation = conv
+    payload = message_payload(message)
+    groups = events.message_groups(
+        tenant_id=conv.tenant_id, conversation_id=conv.pk, assignee_id=conv.assignee_id, status=conv.status
+    )
+    events.broadcast_on_commit(
+        groups,
+        # assignee_id and team_id let agent sockets filter the inbox without a query.
+        {"type": "kefu.message", "message": payload, "status": conv.status,
+         "assignee_id": conv.assignee_id, "team_id": conv.team_id},
+    )
+    signals.send_on_commit(signals.message_stored, sender=Message, message=message)
+    if old_status != conv.status:
+        _announce_status(conv, old_status)
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """One message for message_send_many: message_send's arguments, without attachments."""
+
+    conversation_id: int
+    sender_type: str
+    body: str
+    kind: str = Kind.TEXT
+    client_msg_id: str | None = None
+    agent: Agent | None = None
+    is_internal: bool = False
+    authorize: Callable[[Conversation], None] | None = None
+    trace_id: str = ""
+
+
+def message_send_many(requests: Sequence[SendRequest]) -> list[SendResult | Exception]:
+    """message_send for the messages of many sockets at once (group commit).
+
+    One transaction locks every conversation concerned in one statement and stores every
+    message and conversation update in another, where each message alone took a
+    transaction of its own. Each request gets what message_send would have given it:
+    its SendResult, or the exception message_send would have raised.
+
+    What the batch leaves to message_send, after it commits: a closed conversation (to
+    reopen) and a client message id repeated within the batch, each with the later
+    messages of its conversation, in order. If the batch fails as a whole (a retry whose
+    id is already stored, a deadlock), every request is sent on its own: one message never
+    fails another.
+    """
+    results: list[SendResult | Exception | None] = [None] * len(requests)
+    later = list(range(len(requests)))
+    if _can_fuse():
+        try:
+            later = _send_batch(requests, results)
+        except Exception as exc:
+            # A retry's id already stored is expected now and then; anything else is worth a look.
+            retry = isinstance(exc, _ClientIdTaken)
+            logger.log(logging.INFO if retry else logging.WARNING,
+                       "batch of %d messages not stored together; storing them one by one", len(requests),
+                       exc_info=not retry)
+            results = [None] * len(requests)
+            later = list(range(len(requests)))
+    for i in later:
+        results[i] = _send_one(requests[i])
+    return results  # type: ignore[return-value]
+
+
+def _send_one(req: SendRequest) -> SendResult | Exception:
+    token = tracing.set_trace_id(req.trace_id or tracing.get_trace_id())
+    try:
+        return message_send(
+            conversation=Conversation(pk=req.conversation_id), sender_type=req.sender_type, body=req.body,
+            kind=req.kind, client_msg_id=req.client_msg_id, agent=req.agent, is_internal=req.is_internal,
+            authorize=req.authorize,
+        )
+    except Exception as exc:
+        return exc
+    finally:
+        tracing.reset_trace_id(token)
+
+
+class _ClientIdTaken(Exception):
+    """A batched insert met a client message id stored before: the batch is rolled back."""
+
+
+def _send_batch(requests: Sequence[SendRequest], results: list[SendResult | Exception | None]) -> list[int]:
+    """Store what can be in one transaction; return the requests left over."""
+    with transaction.atomic():
+        return _stage_batch(requests, results)
+
+
+def _stage_batch(requests: Sequence[SendRequest], results: list[SendResult | Exception | None]) -> list[int]:
+    locked = {c.pk: c for c in raw_rows(Conversation, "id = ANY(%s)", [sorted({r.conversation_id for r in requests})],
+                                        tail=_lock_tail(" ORDER BY id"))}
+    later: list[int] = []
+    held: set[int] = set()  # conversations whose next messages wait for message_send
+    taken: set[tuple[int, str]] = set()
+    staged: list[tuple[int, Message]] = []
+    changed: dict[int, Conversation] = {}
+    fields: set[str] = set()
+    now = timezone.now()
+    for i, req in enumerate(requests):
+        conv = locked.get(req.conversation_id)
+        if conv is None:
+            results[i] = Conversation.DoesNotExist(f"conversation {req.conversation_id}")
+            continue
+        try:
+            client_msg_id = _check_sender(req.sender_type, req.is_internal, req.client_msg_id)
+            if conv.pk in held or conv.status == Status.CLOSED or (conv.pk, client_msg_id) in taken:
+                held.add(conv.pk)
+                later.append(i)
+                continue
+            if req.authorize is not None:
+                req.authorize(conv)
+            body = _clean(req.kind, req.body, None)
+        except Exception as exc:
+            results[i] = exc
+            continue
+        if client_msg_id:
+            taken.add((conv.pk, client_msg_id))
+        message, columns = _stage(conv, sender_type=req.sender_type, kind=req.kind, body=body,
+                                  client_msg_id=client_msg_id, agent=req.agent, attachment=None,
+                                  is_internal=req.is_internal, metadata=None,
+                                  trace_id=req.trace_id or tracing.get_trace_id(), now=now)
+        staged.append((i, message))
+        changed[conv.pk] = conv
+        fields.update(columns)
+    if staged:
+        _insert_many_and_update([m for _i, m in staged], list(changed.values()), sorted(fields))
+    for i, message in staged:
+        conv = changed[message.conversation_id]
+        _announce(message, conv, conv.status)
+        results[i] = SendResult(message, True)
+    return later
+
+
+def _insert_many_and_update(messages: list[Message], convs: list[Conversation], fields: list[str]) -> None:
+    """PostgreSQL, one statement: every message, and every conversation's new columns.
+
+    The rows travel as one array per column (unnest), so the statement's text is the
+    same for any batch size and psycopg's parsed-query cache keeps it.
+
+    The conversations are locked by the caller, so their other columns are as read and
+    writing back the union of the changed columns changes nothing else. A client
+    message id already stored skips its row (ON CONFLICT on the partial unique index);
+    then the sequence numbers after it would leave a gap, so _ClientIdTaken rolls the
+    batch back and message_send answers each message.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    key = ("many", *fields)
+    plan = _sql_plans(db).get(key)
+    if plan is None:
+        qn = db.ops.quote_name
+        insert_fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+        update_fields = [Conversation._meta.get_field(name) for name in fields]
+        columns = ", ".join(qn(f.column) for f in insert_fields)
+        arrays = ", ".join(f"%s::{f.cast_db_type(db)}[]" for f in insert_fields)
+        conv_id, client_id = (qn(Message._meta.get_field(n).column) for n in ("conversation", "client_msg_id"))
+        conv_table = qn(Conversation._meta.db_table)
+        sets = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in update_fields)
+        names = ", ".join(["id", *(qn(f.column) for f in update_fields)])
+        new_values = ", ".join(["%s::bigint[]", *(f"%s::{f.cast_db_type(db)}[]" for f in update_fields)])
+        sql = (
+            f"WITH m AS (INSERT INTO {qn(Message._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) "  # noqa: S608
+            f"ON CONFLICT ({conv_id}, {client_id}) WHERE {client_id} IS NOT NULL DO NOTHING "
+            f"RETURNING {qn(Message._meta.pk.column)}, {conv_id}, {qn(Message._meta.get_field('seq').column)}), "
+            f"u AS (UPDATE {conv_table} SET {sets} FROM unnest({new_values}) AS v({names}) "
+            f"WHERE {conv_table}.id = v.id) SELECT * FROM m"
+        )
+        plan = _sql_plans(db)[key] = (sql, [insert_fields, update_fields])
+    sql, (insert_fields, update_fields) = plan
+    params = [[f.get_db_prep_save(f.pre_save(m, True), db) for m in messages] for f in insert_fields]
+    params.append([conv.pk for conv in convs])
+    params += [[f.get_db_prep_save(getattr(conv, f.attname), db) for conv in convs] for f in update_fields]
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = {(conversation_id, seq): pk for pk, conversation_id, seq in cursor.fetchall()}
+    if len(ids) != len(messages):
+        raise _ClientIdTaken()
+    for message in messages:
+        message.pk = ids[(message.conversation_id, message.seq)]
+        message._state.adding = False
+        message._state.db = db.alias
 
 
 # Every message, from visitors, agents and bots, runs the three statements below. They
@@ -165,11 +358,14 @@ def _lock_conversation(pk: int) -> Conversation:
     # NO KEY: writers still queue on the row, but inserts elsewhere that only reference
     # it (key-share locks) are not blocked, which avoids lock cycles with routing, which
     # locks the tenant row and then conversations. SQLite serializes writers instead.
-    lock = " FOR NO KEY UPDATE" if connections[DEFAULT_DB_ALIAS].features.has_select_for_update else ""
-    rows = raw_rows(Conversation, "id = %s", [pk], tail=lock)
+    rows = raw_rows(Conversation, "id = %s", [pk], tail=_lock_tail())
     if not rows:
         raise Conversation.DoesNotExist(f"conversation {pk}")
     return rows[0]
+
+
+def _lock_tail(order: str = "") -> str:
+    return f"{order} FOR NO KEY UPDATE" if connections[DEFAULT_DB_ALIAS].features.has_select_for_update else order
 
 
 def _find_by_client_id(conversation_id: int, client_msg_id: str) -> Message | None:
@@ -222,12 +418,12 @@ def _insert_message(message: Message) -> None:
     message._state.db = db.alias
 
 
-def _insert_statement(db: Any) -> tuple[str, list[Any]]:
-    """INSERT INTO message (every column but the id) VALUES (...), and those fields."""
+def _insert_statement(db: Any, rows: int = 1) -> tuple[str, list[Any]]:
+    """INSERT INTO message (every column but the id) VALUES (...)[, (...)], and those fields."""
     fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
-    marks = ", ".join(["%s"] * len(fields))
-    return f"INSERT INTO {db.ops.quote_name(Message._meta.db_table)} ({columns}) VALUES ({marks})", fields  # noqa: S608
+    values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * rows)
+    return f"INSERT INTO {db.ops.quote_name(Message._meta.db_table)} ({columns}) VALUES {values}", fields  # noqa: S608
 
 
 def _can_fuse() -> bool:

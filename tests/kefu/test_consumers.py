@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -52,6 +53,56 @@ async def test_send_ack_after_commit_and_duplicate_stores_nothing(world):
     visitor_rows = Message.objects.filter(conversation_id=ack["conversation_id"], sender_type="visitor")
     count = await sync_to_async(visitor_rows.count)()
     assert count == 1
+    await comm.disconnect()
+
+
+async def test_sends_of_many_sockets_are_stored_together_and_each_answered(world, monkeypatch):
+    from kefu.consumers import writes
+
+    comms = []
+    for _ in range(6):
+        visitor = await sync_to_async(VisitorFactory)(tenant=world["tenant"])
+        comm, _welcome = await open_visitor(visitor_token(visitor))
+        await send(comm, {"type": "send", "client_msg_id": "first", "body": "hi"})  # opens the conversation
+        await until(comm, "ack")
+        comms.append(comm)
+    batches: list[int] = []
+    real = writes.message_send_many
+
+    def spy(requests):  # type: ignore[no-untyped-def]
+        batches.append(len(requests))
+        if len(batches) == 1:
+            time.sleep(0.3)  # hold the first batch while the other sockets' sends queue
+        return real(requests)
+
+    monkeypatch.setattr(writes, "message_send_many", spy)
+    for i, comm in enumerate(comms):
+        await send(comm, {"type": "send", "client_msg_id": f"c{i}", "body": "   " if i == 3 else f"m{i}"})
+    for i, comm in enumerate(comms):
+        if i == 3:  # refused alone; its neighbours in the batch are stored
+            assert (await until(comm, "error"))["code"] == "empty"
+            continue
+        ack = await until(comm, "ack")
+        assert (ack["client_msg_id"], ack["seq"], ack["duplicate"]) == (f"c{i}", 2, False)
+        stored = await sync_to_async(Message.objects.get)(pk=ack["id"])
+        assert stored.body == f"m{i}"
+    assert sum(batches) == 6 and max(batches) > 1
+    for comm in comms:
+        await comm.disconnect()
+
+
+async def test_visitor_message_limit_per_minute(world):
+    tenant = world["tenant"]
+    tenant.visitor_messages_per_minute = 2
+    await sync_to_async(tenant.save)()
+    comm, _ = await open_visitor(visitor_token(world["visitor"]))
+    for cid in ("a", "b"):  # the first opens the conversation, the second takes the batched path
+        await send(comm, {"type": "send", "client_msg_id": cid, "body": cid})
+        await until(comm, "ack", client_msg_id=cid)
+    await send(comm, {"type": "send", "client_msg_id": "c", "body": "c"})
+    assert (await until(comm, "error"))["code"] == "rate_limited"
+    bodies = await sync_to_async(list)(Message.objects.filter(sender_type="visitor").values_list("body", flat=True))
+    assert sorted(bodies) == ["a", "b"]
     await comm.disconnect()
 
 
