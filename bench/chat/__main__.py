@@ -17,10 +17,12 @@ from bench.chat.setup import (
     ROOT,
     bench_env,
     ensure_database,
+    machine_busy_cpu_s,
     migrate,
     proc_stats,
     redis_clients,
     seed,
+    service_cpu_s,
     start_servers,
     stop_servers,
 )
@@ -134,11 +136,14 @@ def main() -> int:
         chat, cpu = cpu_window(servers, lambda: asyncio.run(load.chat_load(
             servers=ws, origin=origin, visitors=data.visitors[: args.visitors], agents=data.agents,
             rate=args.rate, duration=args.duration, connect_concurrency=100,
-            server_cpu_s=lambda: sum(proc_stats(s.process.pid)["cpu_s"] for s in servers))))
+            server_cpu_s=lambda: sum(proc_stats(s.process.pid)["cpu_s"] for s in servers),
+            cpu_meters={"postgres": lambda: service_cpu_s("postgres"), "redis": lambda: service_cpu_s("redis-server"),
+                        "load_generator": _own_cpu_s, "machine": machine_busy_cpu_s})))
         chat["servers"] = cpu
         result["chat"] = chat
         print("chat:", json.dumps({k: chat[k] for k in ("sent", "received", "deliveries_per_s", "error_count",
-                                                          "server_cpu_ms_per_message")}),
+                                                          "server_cpu_ms_per_message", "cpu_ms_per_message",
+                                                          "machine_busy_percent")}),
               json.dumps(chat["latency"]), "ack:", json.dumps(chat["ack_latency"]), flush=True)
 
         if args.reconnects:

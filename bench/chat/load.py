@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import json
 import multiprocessing as mp
+import os
 import random
 import time
 from collections.abc import Callable
@@ -129,9 +130,11 @@ async def poisson(rate: float, duration: float, fire) -> None:
 
 async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int, int, str]],
                     agents: list[tuple[int, str, list[int]]], rate: float, duration: float,
-                    connect_concurrency: int, server_cpu_s: Callable[[], float] | None = None) -> dict[str, Any]:
+                    connect_concurrency: int, server_cpu_s: Callable[[], float] | None = None,
+                    cpu_meters: dict[str, Callable[[], float]] | None = None) -> dict[str, Any]:
     """`server_cpu_s` (the servers' CPU seconds so far) lets the result split off the
-    CPU of the send window from that of connecting the sockets."""
+    CPU of the send window from that of connecting the sockets; `cpu_meters` do the same
+    for the other CPU consumers (database, Redis, the whole machine)."""
     tally = Tally()
     closing = asyncio.Event()
     sem = asyncio.Semaphore(connect_concurrency)
@@ -183,6 +186,7 @@ async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int
             tally.error("send on closed socket")
 
     cpu_before = server_cpu_s() if server_cpu_s else 0.0
+    meters_before = {name: meter() for name, meter in (cpu_meters or {}).items()}
     t0 = time.perf_counter()
     await poisson(rate, duration, fire)
     send_window = time.perf_counter() - t0
@@ -191,6 +195,7 @@ async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int
         await asyncio.sleep(0.1)
     elapsed = time.perf_counter() - t0
     window_cpu = server_cpu_s() - cpu_before if server_cpu_s else None
+    meters = {name: meter() - meters_before[name] for name, meter in (cpu_meters or {}).items()}
     closing.set()
     for _, ws in [*visitor_socks, *agent_socks]:
         await ws.close()
@@ -212,6 +217,10 @@ async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int
         # Servers' CPU from the first send until every message arrived, per message sent.
         "send_window_server_cpu_s": round(window_cpu, 2) if window_cpu is not None else None,
         "server_cpu_ms_per_message": round(1000 * window_cpu / tally.sent, 3) if window_cpu and tally.sent else None,
+        "cpu_ms_per_message": {name: round(1000 * used / tally.sent, 3) for name, used in meters.items()}
+        if tally.sent else {},
+        "machine_busy_percent": round(100 * meters["machine"] / elapsed / (os.cpu_count() or 1), 1)
+        if "machine" in meters else None,
         "errors": tally.errors[:20], "error_count": len(tally.errors),
     }
 

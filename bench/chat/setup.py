@@ -193,6 +193,31 @@ def proc_stats(pid: int) -> dict[str, float]:
     return {"cpu_s": cpu, "rss_mb": rss_kb / 1024}
 
 
+def service_cpu_s(comm: str) -> float:
+    """CPU seconds of every process named `comm` (postgres, redis-server), from /proc.
+    Processes that exit in a window take their share with them: pooled backends do not."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                head, tail = fh.read().rsplit(")", 1)
+        except OSError:
+            continue
+        if head.split("(", 1)[1] == comm:
+            fields = tail.split()
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+def machine_busy_cpu_s() -> float:
+    """CPU seconds the whole machine spent busy (all but idle and iowait), from /proc/stat."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / CLK_TCK
+
+
 def redis_clients(url: str) -> int | None:
     try:
         import redis
