@@ -8,7 +8,9 @@ failure is logged and swallowed, never turned into a failed request.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import secrets
 import threading
 import weakref
@@ -79,11 +81,24 @@ def message_groups(*, tenant_id: int, conversation_id: int, assignee_id: int | N
     return groups
 
 
+def _new_event_ids() -> None:
+    global _eid_prefix, _eid_counter
+    _eid_prefix, _eid_counter = secrets.token_hex(6), itertools.count()
+
+
+_eid_prefix, _eid_counter = "", itertools.count()
+_new_event_ids()
+os.register_at_fork(after_in_child=_new_event_ids)  # forked workers must not repeat their parent's ids
+
+
 def stamp_event(event: dict[str, Any]) -> None:
     # One id per event, shared by all its groups: a socket in two of them (an agent's
-    # inbox and a watched conversation) delivers it once.
+    # inbox and a watched conversation) delivers it once. A random prefix per process and
+    # a counter: unique without a system call per event (token_hex cost more than the
+    # rest of the broadcast).
     event.setdefault("trace_id", tracing.get_trace_id())
-    event.setdefault("eid", secrets.token_hex(8))
+    if "eid" not in event:
+        event["eid"] = f"{_eid_prefix}{next(_eid_counter):x}"
 
 
 class _PubSubPublisher:
@@ -257,7 +272,34 @@ def broadcast(groups: Iterable[str], event: dict[str, Any]) -> None:
     if running is target:
         _publish_soon(groups, event)
         return
-    target.call_soon_threadsafe(_publish_soon, groups, event)
+    _hand_over(target, groups, event)
+
+
+# Events from other threads, per target loop: the first one queued wakes the loop (a
+# system call), the rest of a batch's events ride along with it.
+_handoff_lock = threading.Lock()
+_handoff: dict[asyncio.AbstractEventLoop, list[tuple[list[str], dict[str, Any]]]] = {}
+
+
+def _hand_over(loop: asyncio.AbstractEventLoop, groups: list[str], event: dict[str, Any]) -> None:
+    with _handoff_lock:
+        queued = _handoff.get(loop)
+        if queued is not None:
+            queued.append((groups, event))
+            return
+        _handoff[loop] = [(groups, event)]
+    try:
+        loop.call_soon_threadsafe(_take_over, loop)
+    except RuntimeError:  # the loop closed meanwhile: the database still has everything
+        with _handoff_lock:
+            _handoff.pop(loop, None)
+
+
+def _take_over(loop: asyncio.AbstractEventLoop) -> None:
+    with _handoff_lock:
+        queued = _handoff.pop(loop, [])
+    for groups, event in queued:
+        _publish_soon(groups, event)
 
 
 def broadcast_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:
