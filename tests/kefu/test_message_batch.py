@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from kefu import signals
@@ -14,6 +12,7 @@ from kefu.models import Conversation, Message, SenderType, Status
 from kefu.services.conversations import conversation_close
 from kefu.services.messages import SendRequest, SendResult, message_send, message_send_many
 from tests.factories import AgentFactory, ConversationFactory
+from tests.kefu.concurrency import run_together
 
 pytestmark = pytest.mark.postgres
 
@@ -150,30 +149,16 @@ def test_a_retry_of_a_stored_id_rolls_the_batch_back_and_each_is_sent_alone(mode
 def test_concurrent_batches_over_the_same_conversations_stay_gap_free():
     convs = [ConversationFactory() for _ in range(4)]
     workers, rounds = 4, 10
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(workers)
 
     def run(worker: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(rounds):
-                # Every batch touches every conversation, in a different order per worker.
-                batch = [visitor(c, f"w{worker}-{i}", f"w{worker}-{i}") for c in convs[worker:] + convs[:worker]]
-                for result in message_send_many(batch):
-                    if not isinstance(result, SendResult) or not result.created:
-                        raise AssertionError(result)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
+        for i in range(rounds):
+            # Every batch touches every conversation, in a different order per worker.
+            batch = [visitor(c, f"w{worker}-{i}", f"w{worker}-{i}") for c in convs[worker:] + convs[:worker]]
+            for result in message_send_many(batch):
+                if not isinstance(result, SendResult) or not result.created:
+                    raise AssertionError(result)
 
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not run_together(run, workers)
     for conv in convs:
         seqs = list(Message.objects.filter(conversation=conv).order_by("seq").values_list("seq", flat=True))
         assert seqs == list(range(1, workers * rounds + 1))

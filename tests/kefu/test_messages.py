@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 
@@ -14,6 +12,7 @@ from kefu.models import Kind, Message, SenderType, Status
 from kefu.services.conversations import conversation_close
 from kefu.services.messages import message_send
 from tests.factories import AgentFactory, ConversationFactory
+from tests.kefu.concurrency import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -159,30 +158,16 @@ def test_visitor_message_reopens_a_closed_conversation_but_agent_cannot_write():
 def test_concurrent_senders_get_unique_gap_free_sequence_numbers():
     conv = ConversationFactory()
     senders, per_sender = 8, 15
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(senders)
 
     def send(worker: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(per_sender):
-                # Every other message is sent twice, as a client retry would.
-                cid = f"w{worker}-{i}"
+        for i in range(per_sender):
+            # Every other message is sent twice, as a client retry would.
+            cid = f"w{worker}-{i}"
+            message_send(conversation=conv, sender_type=SenderType.VISITOR, body=cid, client_msg_id=cid)
+            if i % 2:
                 message_send(conversation=conv, sender_type=SenderType.VISITOR, body=cid, client_msg_id=cid)
-                if i % 2:
-                    message_send(conversation=conv, sender_type=SenderType.VISITOR, body=cid, client_msg_id=cid)
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
 
-    threads = [threading.Thread(target=send, args=(w,)) for w in range(senders)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not run_together(send, senders)
     seqs = list(Message.objects.filter(conversation=conv).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, senders * per_sender + 1))
     conv.refresh_from_db()
@@ -195,26 +180,12 @@ def test_concurrent_retries_of_one_client_id_store_one_row_and_agree():
     conv = ConversationFactory()
     tries = 6
     results: list[tuple[int, int, bool]] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(tries)
 
-    def send() -> None:
-        try:
-            barrier.wait()
-            result = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="once", client_msg_id="same")
-            results.append((result.message.pk, result.message.seq, result.created))
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
+    def send(_worker: int) -> None:
+        result = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="once", client_msg_id="same")
+        results.append((result.message.pk, result.message.seq, result.created))
 
-    threads = [threading.Thread(target=send) for _ in range(tries)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not run_together(send, tries)
     assert len({(pk, seq) for pk, seq, _created in results}) == 1
     assert sorted(created for _pk, _seq, created in results) == [False] * (tries - 1) + [True]
     conv.refresh_from_db()
