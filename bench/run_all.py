@@ -14,7 +14,8 @@ RUNS = [
     ["bench.providers"],
     ["bench.bots", "--answers", "2000", "--streams", "500", "--turns", "300"],
     ["bench.chat", "--layer", "pubsub", "--server", "uvicorn", "--visitors", "300", "--agents", "30",
-     "--rate", "100", "--duration", "20", "--idle", "2000", "--reconnects", "2000"],
+     "--rate", "100", "--duration", "20", "--idle", "2000", "--reconnects", "2000",
+     "--out", "bench/results/chat-make-bench-uvicorn.json"],
 ]
 
 
