@@ -1,4 +1,4 @@
-"""Real ASGI server processes for tests: daphne subprocesses on the test database.
+"""Real ASGI server processes for tests: daphne (or uvicorn) subprocesses on the test database.
 
 Use from tests marked ``django_db(transaction=True)`` so that rows are committed and
 visible to the server processes. With REDIS_URL set the processes share the Redis
@@ -81,6 +81,7 @@ class Server:
     process: subprocess.Popen
     log_path: Path
     env: dict[str, str] = field(repr=False, default_factory=dict)
+    kind: str = "daphne"
 
     @property
     def url(self) -> str:
@@ -101,7 +102,7 @@ class Server:
 
     def restart(self) -> None:
         self.stop()
-        fresh = start_server(port=self.port, env=self.env, log_path=self.log_path)
+        fresh = start_server(port=self.port, env=self.env, log_path=self.log_path, kind=self.kind)
         self.process = fresh.process
 
 
@@ -119,31 +120,41 @@ def _wait_ready(server: Server, timeout: float = 30.0) -> None:
     raise RuntimeError(f"server did not start: {server.log_path.read_text()[-3000:]}")
 
 
-def start_server(*, port: int | None = None, env: dict[str, str] | None = None, log_path: Path | None = None) -> Server:
+def server_command(kind: str, port: int) -> list[str]:
+    if kind == "uvicorn":  # as the web-uvicorn role of deploy/docker-entrypoint.sh runs it
+        return [sys.executable, "-m", "uvicorn", "kefu.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+                "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
+                "--ws-per-message-deflate", "false", "--no-proxy-headers", "--no-server-header"]
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "kefu.asgi:application"]
+
+
+def start_server(*, port: int | None = None, env: dict[str, str] | None = None, log_path: Path | None = None,
+                 kind: str = "daphne") -> Server:
     port = port or free_port()
     env = env or server_env()
-    log_path = log_path or Path(settings.MEDIA_ROOT).parent / f"daphne-{port}.log"
+    log_path = log_path or Path(settings.MEDIA_ROOT).parent / f"{kind}-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")  # noqa: SIM115  (closed with the process)
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "kefu.asgi:application"],
+        server_command(kind, port),
         cwd=ROOT,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = Server(port=port, process=process, log_path=log_path, env=env)
+    server = Server(port=port, process=process, log_path=log_path, env=env, kind=kind)
     _wait_ready(server)
     return server
 
 
 @contextlib.contextmanager
-def running_servers(count: int = 1, **env_extra: str) -> Iterator[list[Server]]:
+def running_servers(count: int = 1, kinds: tuple[str, ...] = (), **env_extra: str) -> Iterator[list[Server]]:
+    """`count` servers; `kinds` names the ASGI server of each (daphne when not named)."""
     env = server_env(**env_extra)
     servers: list[Server] = []
     try:
-        for _ in range(count):
-            servers.append(start_server(env=env))
+        for i in range(count):
+            servers.append(start_server(env=env, kind=kinds[i] if i < len(kinds) else "daphne"))
         yield servers
     finally:
         for server in servers:

@@ -128,7 +128,7 @@ def server_command(server: str, app: str, port: int) -> list[str]:
     if server == "uvicorn":
         # The deploy role `web-uvicorn` runs the same flags (deploy/docker-entrypoint.sh).
         return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-                "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--no-access-log",
+                "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio", "--no-access-log",
                 "--no-proxy-headers", "--no-server-header", "--ws-per-message-deflate", "false"]
     return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
 

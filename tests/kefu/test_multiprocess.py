@@ -1,4 +1,4 @@
-"""Real daphne processes sharing Redis, driven by the `websockets` client library."""
+"""Real server processes (daphne, and uvicorn as deploy runs it) sharing Redis, driven by the `websockets` client."""
 
 from __future__ import annotations
 
@@ -93,7 +93,8 @@ def test_visitor_on_one_process_agent_on_another(people):
         await v.close()
         await a.close()
 
-    with running_servers(2) as (s1, s2):
+    # The two ASGI servers the product ships: daphne (`web`) and uvicorn (`web-uvicorn`).
+    with running_servers(2, kinds=("daphne", "uvicorn")) as (s1, s2):
         asyncio.run(scenario(s1, s2))
 
 
