@@ -12,7 +12,6 @@ import os
 import random
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -21,6 +20,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+
+from bench.chat.setup import server_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,14 +121,6 @@ def _wait_ready(server: Server, timeout: float = 30.0) -> None:
     raise RuntimeError(f"server did not start: {server.log_path.read_text()[-3000:]}")
 
 
-def server_command(kind: str, port: int) -> list[str]:
-    if kind == "uvicorn":  # as the web-uvicorn role of deploy/docker-entrypoint.sh runs it
-        return [sys.executable, "-m", "uvicorn", "kefu.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-                "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
-                "--ws-per-message-deflate", "false", "--no-proxy-headers", "--no-server-header"]
-    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "kefu.asgi:application"]
-
-
 def start_server(*, port: int | None = None, env: dict[str, str] | None = None, log_path: Path | None = None,
                  kind: str = "daphne") -> Server:
     port = port or free_port()
@@ -136,7 +129,8 @@ def start_server(*, port: int | None = None, env: dict[str, str] | None = None, 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")  # noqa: SIM115  (closed with the process)
     process = subprocess.Popen(  # noqa: S603
-        server_command(kind, port),
+        # The command lines bench.chat measures (uvicorn's are the web-uvicorn deploy flags).
+        server_command(kind, "kefu.asgi:application", port),
         cwd=ROOT,
         env=env,
         stdout=log,

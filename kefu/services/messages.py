@@ -317,18 +317,18 @@ def _insert_many_and_update(messages: list[Message], convs: list[Conversation], 
     plan = _sql_plans(db).get(key)
     if plan is None:
         qn = db.ops.quote_name
-        insert_fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+        insert_fields = _insert_fields()
         update_fields = [Conversation._meta.get_field(name) for name in fields]
         columns = ", ".join(qn(f.column) for f in insert_fields)
         arrays = ", ".join(f"%s::{f.cast_db_type(db)}[]" for f in insert_fields)
-        conv_id, client_id = (qn(Message._meta.get_field(n).column) for n in ("conversation", "client_msg_id"))
+        conv_id = qn(Message._meta.get_field("conversation").column)
         conv_table = qn(Conversation._meta.db_table)
         sets = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in update_fields)
         names = ", ".join(["id", *(qn(f.column) for f in update_fields)])
         new_values = ", ".join(["%s::bigint[]", *(f"%s::{f.cast_db_type(db)}[]" for f in update_fields)])
         sql = (
             f"WITH m AS (INSERT INTO {qn(Message._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) "  # noqa: S608
-            f"ON CONFLICT ({conv_id}, {client_id}) WHERE {client_id} IS NOT NULL DO NOTHING "
+            f"{_skip_taken_client_id(db)} "
             f"RETURNING {qn(Message._meta.pk.column)}, {conv_id}, {qn(Message._meta.get_field('seq').column)}), "
             f"u AS (UPDATE {conv_table} SET {sets} FROM unnest({new_values}) AS v({names}) "
             f"WHERE {conv_table}.id = v.id) SELECT * FROM m"
@@ -418,12 +418,24 @@ def _insert_message(message: Message) -> None:
     message._state.db = db.alias
 
 
-def _insert_statement(db: Any, rows: int = 1) -> tuple[str, list[Any]]:
-    """INSERT INTO message (every column but the id) VALUES (...)[, (...)], and those fields."""
-    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+def _insert_fields() -> list[Any]:
+    """Every column of a message but the id, which the database draws."""
+    return [f for f in Message._meta.concrete_fields if not f.primary_key]
+
+
+def _insert_statement(db: Any) -> tuple[str, list[Any]]:
+    """INSERT INTO message (every column but the id) VALUES (...), and those fields."""
+    fields = _insert_fields()
     columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
-    values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * rows)
-    return f"INSERT INTO {db.ops.quote_name(Message._meta.db_table)} ({columns}) VALUES {values}", fields  # noqa: S608
+    marks = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {db.ops.quote_name(Message._meta.db_table)} ({columns}) VALUES ({marks})", fields  # noqa: S608
+
+
+def _skip_taken_client_id(db: Any) -> str:
+    """The conflict clause on the partial unique index of (conversation, client message id)."""
+    qn = db.ops.quote_name
+    conv_id, client_id = (qn(Message._meta.get_field(n).column) for n in ("conversation", "client_msg_id"))
+    return f"ON CONFLICT ({conv_id}, {client_id}) WHERE {client_id} IS NOT NULL DO NOTHING"
 
 
 def _can_fuse() -> bool:
@@ -443,10 +455,9 @@ def _insert_and_update(message: Message, conv: Conversation, fields: list[str]) 
         qn = db.ops.quote_name
         insert, insert_fields = _insert_statement(db)
         update_fields = [Conversation._meta.get_field(name) for name in fields]
-        conv_id, client_id = (qn(Message._meta.get_field(n).column) for n in ("conversation", "client_msg_id"))
         conv_table, pk = qn(Conversation._meta.db_table), qn(Message._meta.pk.column)
         sets = ", ".join(f"{qn(f.column)} = %s" for f in update_fields)
-        skip = f"ON CONFLICT ({conv_id}, {client_id}) WHERE {client_id} IS NOT NULL DO NOTHING RETURNING {pk} AS id"
+        skip = f"{_skip_taken_client_id(db)} RETURNING {pk} AS id"
         update = f"UPDATE {conv_table} SET {sets} WHERE id = %s AND EXISTS (SELECT 1 FROM m)"  # noqa: S608
         sql = f"WITH m AS ({insert} {skip}), u AS ({update}) SELECT id FROM m"  # noqa: S608
         plan = _sql_plans(db)[key] = (sql, [insert_fields, update_fields])
