@@ -160,8 +160,11 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_PREFIX", default="kefu"),
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2,
-                        "pool_class": "kefu.redis_pool.SharedConnectionPool"},
+            "OPTIONS": {
+                "socket_connect_timeout": 2,
+                "socket_timeout": 2,
+                "pool_class": "kefu.redis_pool.SharedConnectionPool",
+            },
         }
     }
 else:
@@ -195,7 +198,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 3}
-CELERY_TASK_DEFAULT_QUEUE = "kefu"
+# A key prefix lets several installations (or test runs) share one Redis without
+# workers taking each other's tasks.
+if env.str("CELERY_KEY_PREFIX", default=""):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env.str("CELERY_KEY_PREFIX")
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="kefu")
 # Keep Django's LOGGING (JSON with trace ids) in the worker too.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}

@@ -63,3 +63,53 @@ def _fresh_process_caches() -> None:
     if isinstance(caches["default"], LocMemCache):
         caches["default"].clear()
     clear_local_indexes()
+
+
+def _postgres_admin_execute(statements: list[str]) -> list[tuple]:
+    """Runs statements on the server's maintenance database (not the test database)."""
+    import psycopg
+
+    db = settings.DATABASES["default"]
+    with psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"] or "postgres",
+        password=db["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        rows: list[tuple] = []
+        for statement in statements:
+            cursor = conn.execute(statement)
+            if cursor.description:
+                rows.extend(cursor.fetchall())
+        return rows
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Drops the databases of earlier runs whose process is gone (a killed run leaves one)."""
+    if not settings.IS_POSTGRES:
+        return
+    try:
+        names = _postgres_admin_execute(["SELECT datname FROM pg_database WHERE datname LIKE 'test_kefu_%'"])
+    except Exception:  # noqa: BLE001 - the suite reports an unreachable server itself
+        return
+    for (name,) in names:
+        pid = name.rsplit("_", 1)[-1]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            _postgres_admin_execute([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'])
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: object) -> object:
+    """pytest-django's setup; before its drop, ends the sessions that server and worker
+    processes may still hold, so the database never outlives the run."""
+    yield
+    if settings.IS_POSTGRES:
+        name = settings.DATABASES["default"]["NAME"]
+        _postgres_admin_execute(
+            [
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
+                "AND pid <> pg_backend_pid()"
+            ]
+        )

@@ -27,6 +27,10 @@ os.environ.setdefault("LANGUAGE_CODE", "en")
 os.environ.setdefault("LOG_FORMAT", "console")
 os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"kefutest{os.getpid()}")
 os.environ.setdefault("CACHE_PREFIX", f"kefutest{os.getpid()}")
+# Two runs on one machine share PostgreSQL and Redis: each gets its own database, queue
+# and broker keys, which its server and worker subprocesses inherit (tests/liveserver.py).
+os.environ.setdefault("CELERY_QUEUE", f"kefutest{os.getpid()}")
+os.environ.setdefault("CELERY_KEY_PREFIX", f"kefutest{os.getpid()}:")
 
 from kefu.settings import *  # noqa: E402,F403
 from kefu.settings import BASE_DIR  # noqa: E402
@@ -34,6 +38,8 @@ from kefu.settings import BASE_DIR  # noqa: E402
 # Deterministic by default; tests of the real worker start one explicitly.
 KEFU_TASKS_MODE = "eager"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": f"test_kefu_{os.getpid()}"}  # noqa: F405
 MEDIA_ROOT = BASE_DIR / "var" / f"test-media-{os.getpid()}"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOG_LEVEL = "WARNING"

@@ -35,9 +35,28 @@ def running_worker(*, log_path: Path | None = None, concurrency: int = 2, **env_
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")  # noqa: SIM115
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "celery", "-A", "kefu", "worker", "-Q", "kefu", "-P", "threads",
-         "-c", str(concurrency), "--without-gossip", "--without-mingle", "-l", "INFO"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "kefu",
+            "worker",
+            "-Q",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            "-P",
+            "threads",
+            "-c",
+            str(concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
