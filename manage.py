@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Django's command-line utility for Kefu."""
+
 import os
 import sys
 

@@ -156,12 +156,18 @@ async def open_loop(url: str, rate: float, seconds: float, timeouts: Timeouts) -
         i += 1
     results = await asyncio.gather(*tasks)
     firsts = [first for _total, first, _ok in results if first is not None]
-    return {"rate": rate, "answers": len(results), "ok": sum(ok for *_x, ok in results),
-            "first_token_ms": summary(firsts), "answer_ms": summary([total for total, *_x in results])}
+    return {
+        "rate": rate,
+        "answers": len(results),
+        "ok": sum(ok for *_x, ok in results),
+        "first_token_ms": summary(firsts),
+        "answer_ms": summary([total for total, *_x in results]),
+    }
 
 
-async def closed_loop(url: str, answers: int, concurrency: int, timeouts: Timeouts,
-                      offset: int = 0) -> tuple[int, list[float]]:
+async def closed_loop(
+    url: str, answers: int, concurrency: int, timeouts: Timeouts, offset: int = 0
+) -> tuple[int, list[float]]:
     """`answers` answers, at most `concurrency` at a time: (answers with text, first-token ms)."""
     semaphore = asyncio.Semaphore(concurrency)
     firsts: list[float] = []
@@ -220,8 +226,9 @@ def _engine_process(url: str, answers: int, concurrency: int, index: int, ready,
         ready.put(index)
         go.wait()
         cpu0, t0 = cpu_seconds(), time.time()
-        ok, _firsts = runner.run(closed_loop(url, answers, concurrency, INSTANT_TIMEOUTS,
-                                             offset=40_000_000 + index * 1_000_000))
+        ok, _firsts = runner.run(
+            closed_loop(url, answers, concurrency, INSTANT_TIMEOUTS, offset=40_000_000 + index * 1_000_000)
+        )
         out.put({"ok": ok, "start": t0, "end": time.time(), "cpu": cpu_seconds() - cpu0})
         runner.run(close_http_clients())
 
@@ -233,8 +240,10 @@ def engine_processes(url: str, processes: int, answers: int, concurrency: int) -
 
     context = multiprocessing.get_context("spawn")
     ready, out, go = context.Queue(), context.Queue(), context.Event()
-    workers = [context.Process(target=_engine_process, args=(url, answers, concurrency, i, ready, go, out))
-               for i in range(processes)]
+    workers = [
+        context.Process(target=_engine_process, args=(url, answers, concurrency, i, ready, go, out))
+        for i in range(processes)
+    ]
     for worker in workers:
         worker.start()
     waiting = len(workers)
@@ -433,8 +442,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 2,
-                        help="bot processes of the multi-process phase (default: one per core)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="bot processes of the multi-process phase (default: one per core)",
+    )
     parser.add_argument("--open-rate", type=float, default=150.0, help="Poisson arrivals/s for open-loop latency")
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--turns", type=int, default=300)
@@ -452,8 +465,10 @@ def main() -> None:
         if args.processes > 1:
             result["engine_processes"] = engine_processes(fast, args.processes, args.answers, args.concurrency)
             print(json.dumps({"engine_processes": result["engine_processes"]}, ensure_ascii=False, indent=1))
-    with (fake_openai("--tokens", "60", "--first-token-delay", "0.3", "--tps", "30") as slow,
-          asyncio.Runner(loop_factory=new_loop) as runner):
+    with (
+        fake_openai("--tokens", "60", "--first-token-delay", "0.3", "--tps", "30") as slow,
+        asyncio.Runner(loop_factory=new_loop) as runner,
+    ):
         result["engine_paced"] = runner.run(engine_paced(slow, args.streams))
         runner.run(close_http_clients())
     print(json.dumps({"engine_paced": result["engine_paced"]}, ensure_ascii=False, indent=1))

@@ -117,9 +117,7 @@ def calibrate(details: list[dict]) -> list[dict]:
                 "unanswerable_answered": false_answers,
                 "precision": round(correct / all_answers, 3) if all_answers else None,
                 "recall": round(correct / len(answerable), 3) if answerable else None,
-                "right_decisions": round(
-                    (correct + len(unanswerable) - false_answers) / max(1, len(details)), 3
-                ),
+                "right_decisions": round((correct + len(unanswerable) - false_answers) / max(1, len(details)), 3),
                 # As if half the questions had no answer in the KB: the pooled sets are
                 # mostly answerable, which favours low thresholds.
                 "right_decisions_balanced": round(

@@ -45,7 +45,8 @@ def percentile(values: list[float], pct: float) -> float:
 
 def summary_ms(values: list[float]) -> dict[str, float]:
     return {f"p{p}": round(percentile(values, p) * 1000, 3) for p in (50, 90, 99)} | {
-        "max": round(max(values) * 1000, 3) if values else float("nan")}
+        "max": round(max(values) * 1000, 3) if values else float("nan")
+    }
 
 
 def rss_mb() -> float:
@@ -84,8 +85,16 @@ def make_request(i: int) -> BotRequest:
 
 
 def provider_for(port: int, timeouts: Timeouts) -> Any:
-    return build_provider(ProviderConfig(kind="openai", base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-bench",
-                                         model="gpt-4o-mini", timeouts=timeouts, name=f"bench{port}"))
+    return build_provider(
+        ProviderConfig(
+            kind="openai",
+            base_url=f"http://127.0.0.1:{port}/v1",
+            api_key="sk-bench",
+            model="gpt-4o-mini",
+            timeouts=timeouts,
+            name=f"bench{port}",
+        )
+    )
 
 
 async def one_layer(provider: Any, i: int) -> tuple[float, float, bool]:
@@ -102,13 +111,18 @@ async def one_layer(provider: Any, i: int) -> tuple[float, float, bool]:
 
 async def one_raw(client: httpx2.AsyncClient, port: int, i: int) -> tuple[float, float, bool]:
     """The least a client can do: POST, split lines, parse JSON, stop at [DONE]."""
-    body = {"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True},
-            "messages": [{"role": "user", "content": f"Where is order {i}?"}]}
+    body = {
+        "model": "gpt-4o-mini",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": f"Where is order {i}?"}],
+    }
     started = time.perf_counter()
     first = None
     parts: list[str] = []
-    async with client.stream("POST", f"http://127.0.0.1:{port}/v1/chat/completions", json=body,
-                             headers={"Authorization": "Bearer sk-bench"}) as response:
+    async with client.stream(
+        "POST", f"http://127.0.0.1:{port}/v1/chat/completions", json=body, headers={"Authorization": "Bearer sk-bench"}
+    ) as response:
         async for line in response.aiter_lines():
             if not line.startswith("data: "):
                 continue
@@ -142,16 +156,22 @@ async def closed_loop(fn: Any, total: int, concurrency: int) -> dict[str, Any]:
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
-    return {"answers": ok_count, "errors": errors, "seconds": round(elapsed, 3),
-            "answers_per_s": round(ok_count / elapsed, 1), "client_cpu_s": round(cpu_seconds() - cpu0, 3),
-            "first_token_ms": summary_ms(firsts)}
+    return {
+        "answers": ok_count,
+        "errors": errors,
+        "seconds": round(elapsed, 3),
+        "answers_per_s": round(ok_count / elapsed, 1),
+        "client_cpu_s": round(cpu_seconds() - cpu0, 3),
+        "first_token_ms": summary_ms(firsts),
+    }
 
 
 async def part_a(total: int, concurrency: int, sequential: int) -> dict[str, Any]:
     timeouts = Timeouts(connect=5, first_token=30, idle=30, total=120)
     provider = provider_for(PORT_FAST, timeouts)
-    raw_client = httpx2.AsyncClient(limits=httpx2.Limits(max_connections=2000, max_keepalive_connections=500),
-                                    timeout=60)
+    raw_client = httpx2.AsyncClient(
+        limits=httpx2.Limits(max_connections=2000, max_keepalive_connections=500), timeout=60
+    )
     # Warm both paths (connections, imports, SDK model classes).
     await closed_loop(lambda i: one_layer(provider, i), 100, concurrency)
     await closed_loop(lambda i: one_raw(raw_client, PORT_FAST, i), 100, concurrency)
@@ -160,22 +180,29 @@ async def part_a(total: int, concurrency: int, sequential: int) -> dict[str, Any
     raw_seq = await closed_loop(lambda i: one_raw(raw_client, PORT_FAST, i), sequential, 1)
     layer_seq = await closed_loop(lambda i: one_layer(provider, i), sequential, 1)
     await raw_client.aclose()
-    overhead = {k: round(layer_seq["first_token_ms"][k] - raw_seq["first_token_ms"][k], 3)
-                for k in ("p50", "p90", "p99")}
-    return {"concurrency": concurrency, "raw_httpx2": raw, "provider_layer": layer,
-            "throughput_ratio_layer_vs_raw": round(layer["answers_per_s"] / raw["answers_per_s"], 3),
-            "sequential_first_token_raw_ms": raw_seq["first_token_ms"],
-            "sequential_first_token_layer_ms": layer_seq["first_token_ms"],
-            "first_token_overhead_ms": overhead}
+    overhead = {
+        k: round(layer_seq["first_token_ms"][k] - raw_seq["first_token_ms"][k], 3) for k in ("p50", "p90", "p99")
+    }
+    return {
+        "concurrency": concurrency,
+        "raw_httpx2": raw,
+        "provider_layer": layer,
+        "throughput_ratio_layer_vs_raw": round(layer["answers_per_s"] / raw["answers_per_s"], 3),
+        "sequential_first_token_raw_ms": raw_seq["first_token_ms"],
+        "sequential_first_token_layer_ms": layer_seq["first_token_ms"],
+        "first_token_overhead_ms": overhead,
+    }
 
 
-async def part_b(streams: int, server_pid: int, first_delay: float, raw: bool = False, spread: float = 0.0
-                 ) -> dict[str, Any]:
+async def part_b(
+    streams: int, server_pid: int, first_delay: float, raw: bool = False, spread: float = 0.0
+) -> dict[str, Any]:
     """`spread` > 0 starts the streams on a schedule over that many seconds (open model), else all at once."""
     timeouts = Timeouts(connect=10, first_token=15, idle=10, total=60)
     provider = provider_for(PORT_PACED, timeouts)
-    raw_client = httpx2.AsyncClient(limits=httpx2.Limits(max_connections=2000, max_keepalive_connections=500),
-                                    timeout=60)
+    raw_client = httpx2.AsyncClient(
+        limits=httpx2.Limits(max_connections=2000, max_keepalive_connections=500), timeout=60
+    )
 
     def one(i: int) -> Any:
         return one_raw(raw_client, PORT_PACED, i) if raw else one_layer(provider, i)
@@ -205,14 +232,20 @@ async def part_b(streams: int, server_pid: int, first_delay: float, raw: bool = 
     await raw_client.aclose()
     completed = [r for r in results if not isinstance(r, BaseException) and r[2]]
     overheads = [r[0] - first_delay for r in completed]
-    return {"streams": streams, "arrivals_spread_s": spread, "completed": len(completed),
-            "errors": streams - len(completed),
-            "wall_s": round(elapsed, 3), "first_token_overhead_ms": summary_ms(overheads),
-            "stream_duration_ms": summary_ms([r[1] for r in completed]),
-            "client_cpu_s": round(cpu_seconds() - cpu0, 3),
-            "client_cpu_share_of_one_core": round((cpu_seconds() - cpu0) / elapsed, 3),
-            "server_cpu_s": round(proc_cpu_seconds(server_pid) - server_cpu0, 3),
-            "rss_mb_before": round(rss0, 1), "rss_mb_peak": round(peak_rss, 1)}
+    return {
+        "streams": streams,
+        "arrivals_spread_s": spread,
+        "completed": len(completed),
+        "errors": streams - len(completed),
+        "wall_s": round(elapsed, 3),
+        "first_token_overhead_ms": summary_ms(overheads),
+        "stream_duration_ms": summary_ms([r[1] for r in completed]),
+        "client_cpu_s": round(cpu_seconds() - cpu0, 3),
+        "client_cpu_share_of_one_core": round((cpu_seconds() - cpu0) / elapsed, 3),
+        "server_cpu_s": round(proc_cpu_seconds(server_pid) - server_cpu0, 3),
+        "rss_mb_before": round(rss0, 1),
+        "rss_mb_peak": round(peak_rss, 1),
+    }
 
 
 async def fallback_switch(rounds: int) -> dict[str, Any]:
@@ -223,8 +256,9 @@ async def fallback_switch(rounds: int) -> dict[str, Any]:
 
     gaps: list[float] = []
     with FakeOpenAI(Behaviour(fail_status=500)) as bad:
-        primary = build_provider(ProviderConfig(kind="openai", base_url=bad.url + "/v1", api_key="k", model="m",
-                                                name="bad"))
+        primary = build_provider(
+            ProviderConfig(kind="openai", base_url=bad.url + "/v1", api_key="k", model="m", name="bad")
+        )
         backup = LocalProvider(ProviderConfig(kind="local", name="local"), lambda q: ("local answer", [], 1.0, True))
         chain = FallbackChain([primary, backup])
         for i in range(rounds):
@@ -247,8 +281,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for label, spread in (("burst", 0.0), ("arrivals_over_1s", 1.0)):
             raw = await part_b(args.streams, paced.pid, 0.3, raw=True, spread=spread)
             layer = await part_b(args.streams, paced.pid, 0.3, spread=spread)
-            b[label] = {"provider_layer": layer, "raw_httpx2": raw,
-                        "cpu_ratio_layer_vs_raw": round(layer["client_cpu_s"] / max(raw["client_cpu_s"], 1e-9), 3)}
+            b[label] = {
+                "provider_layer": layer,
+                "raw_httpx2": raw,
+                "cpu_ratio_layer_vs_raw": round(layer["client_cpu_s"] / max(raw["client_cpu_s"], 1e-9), 3),
+            }
         f = await fallback_switch(50)
     finally:
         await close_http_clients()
@@ -272,12 +309,19 @@ def main() -> None:
         args.answers, args.sequential = 500, 100
     if args.uvloop:
         import uvloop
+
         uvloop.install()
     started = time.time()
     results = asyncio.run(main_async(args))
-    report = {"benchmark": "providers", "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-              "python": sys.version.split()[0], "loop": "uvloop" if args.uvloop else "asyncio",
-              "cpus": os.cpu_count(), "tokens_per_answer": 20, **results}
+    report = {
+        "benchmark": "providers",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "python": sys.version.split()[0],
+        "loop": "uvloop" if args.uvloop else "asyncio",
+        "cpus": os.cpu_count(),
+        "tokens_per_answer": 20,
+        **results,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(report, indent=2, ensure_ascii=False))

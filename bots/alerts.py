@@ -84,8 +84,11 @@ def prepare(target: AlertTarget, alert: Alert, *, now: float | None = None) -> P
             ts = int(round(now * 1000))
             sep = "&" if "?" in url else "?"
             url = f"{url}{sep}timestamp={ts}&sign={dingtalk_sign(target.secret, ts)}"
-        body = {"msgtype": "text", "text": {"content": alert.text},
-                "at": {"atMobiles": list(target.mention_mobiles), "atUserIds": [], "isAtAll": False}}
+        body = {
+            "msgtype": "text",
+            "text": {"content": alert.text},
+            "at": {"atMobiles": list(target.mention_mobiles), "atUserIds": [], "isAtAll": False},
+        }
         return PreparedRequest(url, body)
     if target.kind == "feishu":
         body = {"msg_type": "text", "content": {"text": alert.text}}
@@ -95,9 +98,18 @@ def prepare(target: AlertTarget, alert: Alert, *, now: float | None = None) -> P
         return PreparedRequest(target.url, body)
     if target.kind == "slack":
         return PreparedRequest(target.url, {"text": alert.text})
-    return PreparedRequest(target.url, {"event": "kefu.provider_alert", "provider": alert.provider,
-                                        "state": alert.state, "title": alert.title, "detail": alert.detail,
-                                        "at": int(now), **({"extra": alert.extra} if alert.extra else {})})
+    return PreparedRequest(
+        target.url,
+        {
+            "event": "kefu.provider_alert",
+            "provider": alert.provider,
+            "state": alert.state,
+            "title": alert.title,
+            "detail": alert.detail,
+            "at": int(now),
+            **({"extra": alert.extra} if alert.extra else {}),
+        },
+    )
 
 
 class AlertDeliveryError(Exception):
@@ -131,8 +143,15 @@ async def deliver(client: httpx2.AsyncClient, target: AlertTarget, alert: Alert,
 class AlertDispatcher:
     """Sends an alert to every target at most once per (provider, state) per window."""
 
-    def __init__(self, targets: Sequence[AlertTarget], *, redis: Redis | None, window: float = 600.0,
-                 client: httpx2.AsyncClient | None = None, prefix: str = "kefu:alert:") -> None:
+    def __init__(
+        self,
+        targets: Sequence[AlertTarget],
+        *,
+        redis: Redis | None,
+        window: float = 600.0,
+        client: httpx2.AsyncClient | None = None,
+        prefix: str = "kefu:alert:",
+    ) -> None:
         self.targets = list(targets)
         self.redis = redis
         self.window = max(1, int(window))
@@ -170,10 +189,17 @@ class AlertDispatcher:
     async def on_breaker_transition(self, provider: str, transition: str) -> None:
         """Hook for RedisCircuitBreaker(on_transition=...)."""
         if transition == "opened":
-            alert = Alert(provider, "opened", _("[Kefu] AI provider down: %(provider)s") % {"provider": provider},
-                          _("Circuit breaker opened after repeated failures; visitors get the fallback answer."))
+            alert = Alert(
+                provider,
+                "opened",
+                _("[Kefu] AI provider down: %(provider)s") % {"provider": provider},
+                _("Circuit breaker opened after repeated failures; visitors get the fallback answer."),
+            )
         else:
-            alert = Alert(provider, "recovered",
-                          _("[Kefu] AI provider recovered: %(provider)s") % {"provider": provider},
-                          _("Circuit breaker closed after a successful call."))
+            alert = Alert(
+                provider,
+                "recovered",
+                _("[Kefu] AI provider recovered: %(provider)s") % {"provider": provider},
+                _("Circuit breaker closed after a successful call."),
+            )
         await self.send(alert)

@@ -52,7 +52,9 @@ def breaker_for_workers() -> RedisCircuitBreaker:
     if breaker is None:
         client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
         breaker = RedisCircuitBreaker(
-            client, threshold=settings.KEFU_BREAKER_THRESHOLD, pause=settings.KEFU_BREAKER_PAUSE,
+            client,
+            threshold=settings.KEFU_BREAKER_THRESHOLD,
+            pause=settings.KEFU_BREAKER_PAUSE,
             on_transition=_on_transition,
         )
         _breakers[key] = breaker

@@ -36,13 +36,19 @@ def _last_question(conversation: Conversation) -> str:
 
 def _transcript(conversation: Conversation, limit: int = 30) -> list[ChatMessage]:
     rows = list(
-        Message.objects.filter(conversation=conversation, is_internal=False,
-                               sender_type__in=[SenderType.VISITOR, SenderType.AGENT, SenderType.BOT])
+        Message.objects.filter(
+            conversation=conversation,
+            is_internal=False,
+            sender_type__in=[SenderType.VISITOR, SenderType.AGENT, SenderType.BOT],
+        )
         .order_by("-seq")
         .values_list("sender_type", "body")[:limit]
     )
-    return [ChatMessage(role="user" if who == SenderType.VISITOR else "assistant", content=body)
-            for who, body in reversed(rows) if body]
+    return [
+        ChatMessage(role="user" if who == SenderType.VISITOR else "assistant", content=body)
+        for who, body in reversed(rows)
+        if body
+    ]
 
 
 def _kb_suggestions(conversation: Conversation, question: str) -> list[AssistSuggestion]:
@@ -56,10 +62,14 @@ def _kb_suggestions(conversation: Conversation, question: str) -> list[AssistSug
     suggestions = []
     for hit in hits:
         source = hit.as_source()
-        suggestions.append(AssistSuggestion(
-            text=hit.text.strip()[:1000],
-            sources=[AssistSource(title=str(source.get("title", "")), snippet=str(source.get("snippet", ""))[:200])],
-        ))
+        suggestions.append(
+            AssistSuggestion(
+                text=hit.text.strip()[:1000],
+                sources=[
+                    AssistSource(title=str(source.get("title", "")), snippet=str(source.get("snippet", ""))[:200])
+                ],
+            )
+        )
     return suggestions
 
 
@@ -79,8 +89,12 @@ async def _complete(bot: Bot, request: BotRequest) -> str:
 
 def _llm(bot: Bot, *, instruction: str, history: list[ChatMessage], question: str, key: str) -> str:
     request = BotRequest(
-        question=question, conversation_key=key, visitor_id="assist", history=history,
-        system_prompt=instruction, deadline=time.monotonic() + ASSIST_TIMEOUT,
+        question=question,
+        conversation_key=key,
+        visitor_id="assist",
+        history=history,
+        system_prompt=instruction,
+        deadline=time.monotonic() + ASSIST_TIMEOUT,
     )
     try:
         return runtime.run_on_bot_loop(_complete(bot, request), timeout=ASSIST_TIMEOUT + 5).strip()
@@ -100,17 +114,27 @@ def assist_provider(conversation: Conversation, agent: Any) -> AssistResult | No
         key = f"assist-t{conversation.tenant_id}-c{conversation.pk}"
         grounding = "\n".join(f"- {s.text[:400]}" for s in suggestions)
         draft = _llm(
-            bot, history=_transcript(conversation)[:-1], question=question, key=key,
-            instruction=("You draft the next reply of a customer-service agent. Be brief and polite, answer in "
-                         "the visitor's language, and use only facts from the reference below.\n" + grounding),
+            bot,
+            history=_transcript(conversation)[:-1],
+            question=question,
+            key=key,
+            instruction=(
+                "You draft the next reply of a customer-service agent. Be brief and polite, answer in "
+                "the visitor's language, and use only facts from the reference below.\n" + grounding
+            ),
         )
         if draft:
             suggestions.insert(0, AssistSuggestion(text=draft, sources=suggestions[0].sources if suggestions else []))
-        summary = _llm(
-            bot, history=_transcript(conversation), key=key + "-summary",
-            question="Summarise this conversation for a colleague in three short bullet points.",
-            instruction="You summarise customer-service conversations for agents.",
-        ) or summary
+        summary = (
+            _llm(
+                bot,
+                history=_transcript(conversation),
+                key=key + "-summary",
+                question="Summarise this conversation for a colleague in three short bullet points.",
+                instruction="You summarise customer-service conversations for agents.",
+            )
+            or summary
+        )
         provider = f"{bot.provider}:{bot.model}"
     return AssistResult(suggestions=suggestions[:4], summary=summary, provider=provider)
 
@@ -121,7 +145,9 @@ def conversation_summary(conversation: Conversation) -> tuple[str, str]:
     if bot is not None:
         try:
             text = _llm(
-                bot, history=_transcript(conversation), key=f"summary-t{conversation.tenant_id}-c{conversation.pk}",
+                bot,
+                history=_transcript(conversation),
+                key=f"summary-t{conversation.tenant_id}-c{conversation.pk}",
                 question="Summarise this conversation for a colleague in three short bullet points.",
                 instruction="You summarise customer-service conversations for agents.",
             )

@@ -90,8 +90,14 @@ class DatasetResult:
 
     def as_sources(self) -> list[dict[str, Any]]:
         return [
-            {"type": self.kind, "id": p.url, "title": p.title, "score": p.score,
-             "snippet": p.content[:SNIPPET_CHARS], "dataset_id": self.dataset_id}
+            {
+                "type": self.kind,
+                "id": p.url,
+                "title": p.title,
+                "score": p.score,
+                "snippet": p.content[:SNIPPET_CHARS],
+                "dataset_id": self.dataset_id,
+            }
             for p in self.passages
         ]
 
@@ -137,7 +143,8 @@ async def call_hook(spec: HookSpec, payload: dict[str, Any], guard: Callable[[st
             guard(spec.url)
         async with httpx.AsyncClient(timeout=spec.timeout, follow_redirects=False) as client:
             response = await client.post(
-                spec.url, content=body,
+                spec.url,
+                content=body,
                 headers={"Content-Type": "application/json", "X-Kefu-Signature": f"sha256={signature}"},
             )
         if response.status_code != 200:
@@ -147,8 +154,12 @@ async def call_hook(spec: HookSpec, payload: dict[str, Any], guard: Callable[[st
         if not answer:
             return None
         score = float(data.get("score", 0.5))
-        return HookResult(name=spec.name, answer=answer[:4000], score=max(0.0, min(score, 1.0)),
-                          title=str(data.get("title") or spec.name)[:200])
+        return HookResult(
+            name=spec.name,
+            answer=answer[:4000],
+            score=max(0.0, min(score, 1.0)),
+            title=str(data.get("title") or spec.name)[:200],
+        )
     except Exception as exc:
         logger.warning("business hook %s failed: %s", spec.name, exc)
         return None
@@ -160,8 +171,9 @@ def dataset_searcher(plan: TurnPlan) -> Provider | None:
     return next((provider for provider in plan.chain if getattr(provider, "dataset_id", "")), None)
 
 
-async def search_dataset(provider: Provider, question: str, *, timeout: float,
-                         breaker: RedisCircuitBreaker | None = None) -> DatasetResult:
+async def search_dataset(
+    provider: Provider, question: str, *, timeout: float, breaker: RedisCircuitBreaker | None = None
+) -> DatasetResult:
     """Search the provider's knowledge base; any failure is an empty, labelled result."""
     result = DatasetResult(provider=provider.name, kind=provider.kind, dataset_id=provider.dataset_id)
     if breaker is not None:
@@ -187,24 +199,33 @@ async def gather_hooks(plan: TurnPlan) -> list[HookResult]:
     question = plan.request.question
     tasks = [
         asyncio.create_task(call_hook(spec, plan.hook_payload, plan.hook_guard))
-        for spec in plan.hooks if spec.wanted_for(question)
+        for spec in plan.hooks
+        if spec.wanted_for(question)
     ]
     searcher = dataset_searcher(plan)
     search = None
     if searcher is not None:
         search = asyncio.create_task(
-            search_dataset(searcher, question, timeout=plan.sources_deadline, breaker=plan.breaker))
+            search_dataset(searcher, question, timeout=plan.sources_deadline, breaker=plan.breaker)
+        )
     if not tasks and search is None:
         return []
     done, pending = await asyncio.wait([*tasks, *([search] if search else [])], timeout=plan.sources_deadline)
     for task in pending:
         task.cancel()
     if search is not None and searcher is not None:
-        plan.datasets = [search.result() if search in done else DatasetResult(
-            provider=searcher.name, kind=searcher.kind, dataset_id=searcher.dataset_id, status="timeout",
-            error=f"no answer within {plan.sources_deadline:.2f}s")]
-    return [task.result() for task in tasks
-            if task in done and task.exception() is None and task.result() is not None]
+        plan.datasets = [
+            search.result()
+            if search in done
+            else DatasetResult(
+                provider=searcher.name,
+                kind=searcher.kind,
+                dataset_id=searcher.dataset_id,
+                status="timeout",
+                error=f"no answer within {plan.sources_deadline:.2f}s",
+            )
+        ]
+    return [task.result() for task in tasks if task in done and task.exception() is None and task.result() is not None]
 
 
 def _grounding(kb: KbResult | None, hooks: list[HookResult], datasets: Sequence[DatasetResult] = ()) -> str:
@@ -226,8 +247,7 @@ def _grounding(kb: KbResult | None, hooks: list[HookResult], datasets: Sequence[
     )
 
 
-def _reference_sources(kb: KbResult | None, datasets: Sequence[DatasetResult], limit: int = 5
-                       ) -> list[dict[str, Any]]:
+def _reference_sources(kb: KbResult | None, datasets: Sequence[DatasetResult], limit: int = 5) -> list[dict[str, Any]]:
     """The sources behind a grounded answer: the best of each knowledge base in turn (their scores differ in kind)."""
     lists = [list(kb.sources[:limit]) if kb is not None else []] + [r.as_sources() for r in datasets]
     merged: list[dict[str, Any]] = []
@@ -238,7 +258,7 @@ def _reference_sources(kb: KbResult | None, datasets: Sequence[DatasetResult], l
 
 async def _answer_directly(text: str, publisher: DeltaPublisher, chunk: int = 24) -> None:
     for start in range(0, len(text), chunk):
-        await publisher.push(text[start:start + chunk])
+        await publisher.push(text[start : start + chunk])
     await publisher.flush()
 
 

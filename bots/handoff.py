@@ -36,16 +36,18 @@ def handoff_to_human(*, conversation: Conversation, reason: str, apology: str = 
     if conversation.status != Status.BOT:
         return conversation
     if apology:
-        message_send(conversation=conversation, sender_type=SenderType.BOT, body=apology,
-                     metadata={"event": "handoff_apology"})
+        message_send(
+            conversation=conversation, sender_type=SenderType.BOT, body=apology, metadata={"event": "handoff_apology"}
+        )
     conv = conversation_set_status(conversation=conversation, status=Status.QUEUED)
-    system_event(
-        conversation=conv, event="handoff", text=_("Transferred to a human agent."), data={"reason": reason}
-    )
+    system_event(conversation=conv, event="handoff", text=_("Transferred to a human agent."), data={"reason": reason})
     summary = handoff_summary(conv)
     why = str(REASONS.get(reason, reason))
     message_send(
-        conversation=conv, sender_type=SenderType.AGENT, is_internal=True,
-        body=f"{_('Bot handoff')}: {why}\n{summary}".strip(), metadata={"event": "handoff_summary", "reason": reason},
+        conversation=conv,
+        sender_type=SenderType.AGENT,
+        is_internal=True,
+        body=f"{_('Bot handoff')}: {why}\n{summary}".strip(),
+        metadata={"event": "handoff_summary", "reason": reason},
     )
     return conv

@@ -117,8 +117,15 @@ class ProviderError(Exception):
     transient: bool = True
     code: str = "provider_error"
 
-    def __init__(self, message: str = "", *, transient: bool | None = None, status: int | None = None,
-                 retry_after: float | None = None, partial_text: str = "") -> None:
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        transient: bool | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+        partial_text: str = "",
+    ) -> None:
         super().__init__(message or self.code)
         if transient is not None:
             self.transient = transient

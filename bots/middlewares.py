@@ -77,12 +77,49 @@ class LanguageMiddleware(TurnMiddleware):
 
 # --- intent ---
 
-HUMAN_WORDS = ("转人工", "人工客服", "人工服务", "找人工", "真人", "人工", "客服", "human", "agent", "real person",
-               "operator", "representative", "talk to someone")
-COMPLAINT_WORDS = ("投诉", "举报", "差评", "太差", "骗子", "坑人", "12315", "complain", "complaint", "terrible",
-                   "scam", "unacceptable")
-GREETING_WORDS = ("你好", "您好", "在吗", "在不在", "哈喽", "嗨", "hi", "hello", "hey", "good morning",
-                  "good afternoon", "good evening")
+HUMAN_WORDS = (
+    "转人工",
+    "人工客服",
+    "人工服务",
+    "找人工",
+    "真人",
+    "人工",
+    "客服",
+    "human",
+    "agent",
+    "real person",
+    "operator",
+    "representative",
+    "talk to someone",
+)
+COMPLAINT_WORDS = (
+    "投诉",
+    "举报",
+    "差评",
+    "太差",
+    "骗子",
+    "坑人",
+    "12315",
+    "complain",
+    "complaint",
+    "terrible",
+    "scam",
+    "unacceptable",
+)
+GREETING_WORDS = (
+    "你好",
+    "您好",
+    "在吗",
+    "在不在",
+    "哈喽",
+    "嗨",
+    "hi",
+    "hello",
+    "hey",
+    "good morning",
+    "good afternoon",
+    "good evening",
+)
 
 
 def _word_pattern(words: Iterable[str]) -> re.Pattern[str]:
@@ -125,6 +162,7 @@ class IntentMiddleware(TurnMiddleware):
 
 
 # --- sensitive words ---
+
 
 def load_words(path: Path = WORDS_FILE) -> tuple[str, ...]:
     words = []
@@ -177,6 +215,7 @@ class SensitiveWordsMiddleware(TurnMiddleware):
 
 # --- PII ---
 
+
 def _luhn_ok(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):
@@ -190,13 +229,17 @@ def _luhn_ok(digits: str) -> bool:
 
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_ID_CARD = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
-                      r"(?![0-9A-Za-z])")
+_ID_CARD = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+    r"(?![0-9A-Za-z])"
+)
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 # Not glued to a longer digit group on either side, so a spaced bank card is not read as a phone.
 _CN_MOBILE = re.compile(r"(?<![\d+])(?<!\d[- ])(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?![- ]?\d)")
-_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[- ]?)?(?:\(\d{2,4}\)[- ]?|0\d{2,3}-)?\d{3,4}[- ]\d{4}(?!\d)"
-                    r"|(?<![\w])\+\d{1,3}[- ]?\d{6,12}(?!\d)|(?<!\d)0\d{2,3}-\d{7,8}(?!\d)")
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}[- ]?)?(?:\(\d{2,4}\)[- ]?|0\d{2,3}-)?\d{3,4}[- ]\d{4}(?!\d)"
+    r"|(?<![\w])\+\d{1,3}[- ]?\d{6,12}(?!\d)|(?<!\d)0\d{2,3}-\d{7,8}(?!\d)"
+)
 
 
 def _mask_cards(match: re.Match[str]) -> str:
@@ -298,8 +341,9 @@ class MiddlewareChain:
         return StreamingOutputFilter(self, turn)
 
 
-def build_chain(names: Sequence[str] | None = None, options: dict[str, dict[str, Any]] | None = None
-                ) -> MiddlewareChain:
+def build_chain(
+    names: Sequence[str] | None = None, options: dict[str, dict[str, Any]] | None = None
+) -> MiddlewareChain:
     """A tenant's chain: `names` in order (None = the default chain), `options` keyword arguments per name."""
     options = options or {}
     chosen = DEFAULT_CHAIN if names is None else names

@@ -115,8 +115,11 @@ def _load_tenant_bots(tenant_id: int, token: str) -> TenantBots:
             Bot.backup.field.set_cached_value(bot, bots.get(bot.backup_id))
     links: dict[int, list[int]] = {}
     through = Bot.knowledge_bases.through
-    pairs = (through.objects.filter(bot__tenant_id=tenant_id).order_by("knowledgebase__name", "knowledgebase_id")
-             .values_list("bot_id", "knowledgebase_id"))
+    pairs = (
+        through.objects.filter(bot__tenant_id=tenant_id)
+        .order_by("knowledgebase__name", "knowledgebase_id")
+        .values_list("bot_id", "knowledgebase_id")
+    )
     for bot_id, kb_id in pairs:
         links.setdefault(bot_id, []).append(kb_id)
     # A bot with no knowledge base of its own draws on all of the tenant's.
@@ -126,9 +129,12 @@ def _load_tenant_bots(tenant_id: int, token: str) -> TenantBots:
         for h in BusinessHook.objects.filter(tenant_id=tenant_id, enabled=True)
     )
     return TenantBots(
-        token=token, loaded_at=time.monotonic(), bots=bots,
+        token=token,
+        loaded_at=time.monotonic(),
+        bots=bots,
         by_channel={bot.channel: bot for bot in sorted(bots.values(), key=lambda b: b.name) if bot.enabled},
-        kb_ids={pk: tuple(links.get(pk, ())) or everything for pk in bots}, hooks=hooks,
+        kb_ids={pk: tuple(links.get(pk, ())) or everything for pk in bots},
+        hooks=hooks,
     )
 
 
@@ -136,8 +142,13 @@ def tenant_bots(tenant_id: int, *, refresh: bool = False) -> TenantBots:
     """The tenant's bot configuration: one cache read when nothing changed."""
     token = _version_token(tenant_id)
     cached = _tenant_bots.get(tenant_id)
-    if (not refresh and cached is not None and token is not None and cached.token == token
-            and time.monotonic() - cached.loaded_at < CONFIG_MAX_AGE):
+    if (
+        not refresh
+        and cached is not None
+        and token is not None
+        and cached.token == token
+        and time.monotonic() - cached.loaded_at < CONFIG_MAX_AGE
+    ):
         return cached
     # Read the token before the rows: a change committed in between replaces the token
     # again, so a copy that may have missed it is never served under the new token.
@@ -157,9 +168,15 @@ def bot_for_conversation(conversation: Conversation) -> Bot | None:
 
 def provider_config(bot: Bot, role: str) -> ProviderConfig:
     return ProviderConfig(
-        kind=bot.provider, base_url=bot.base_url, api_key=bot.api_key, model=bot.model,
-        temperature=bot.temperature, max_tokens=bot.max_tokens, system_prompt=bot.system_prompt,
-        extra=dict(bot.extra or {}), timeouts=Timeouts(**getattr(settings, "KEFU_BOT_TIMEOUTS", {})),
+        kind=bot.provider,
+        base_url=bot.base_url,
+        api_key=bot.api_key,
+        model=bot.model,
+        temperature=bot.temperature,
+        max_tokens=bot.max_tokens,
+        system_prompt=bot.system_prompt,
+        extra=dict(bot.extra or {}),
+        timeouts=Timeouts(**getattr(settings, "KEFU_BOT_TIMEOUTS", {})),
         name=f"t{bot.tenant_id}:bot{bot.pk}:{bot.provider}:{role}",
     )
 
@@ -210,8 +227,12 @@ def _kb_lookup(bot: Bot, kb_ids: tuple[int, ...], question: str) -> KbResult | N
     except Exception:  # retrieval trouble must not cost the visitor the provider's answer
         logger.exception("knowledge-base lookup failed for bot %s", bot.pk)
         return None
-    return KbResult(text=result.text, sources=list(result.sources), confidence=float(result.confidence),
-                    matched=bool(result.matched))
+    return KbResult(
+        text=result.text,
+        sources=list(result.sources),
+        confidence=float(result.confidence),
+        matched=bool(result.matched),
+    )
 
 
 def _breaker() -> Any:
@@ -224,18 +245,28 @@ def _breaker() -> Any:
 
 def _store_reply(turn: BotTurn, conversation: Conversation, outcome: TurnOutcome, text: str, model: str) -> Any:
     metadata = {
-        "provider": outcome.provider, "model": model, "latency_ms": round(outcome.latency_ms, 1),
+        "provider": outcome.provider,
+        "model": model,
+        "latency_ms": round(outcome.latency_ms, 1),
         "first_token_ms": round(outcome.first_token_ms, 1) if outcome.first_token_ms is not None else None,
-        "tokens": {"prompt": outcome.usage.prompt_tokens, "completion": outcome.usage.completion_tokens,
-                   "total": outcome.usage.total_tokens},
-        "sources": outcome.sources[:5], "candidates": outcome.candidates,
-        "confidence": outcome.confidence, "bot_id": turn.bot_id,
+        "tokens": {
+            "prompt": outcome.usage.prompt_tokens,
+            "completion": outcome.usage.completion_tokens,
+            "total": outcome.usage.total_tokens,
+        },
+        "sources": outcome.sources[:5],
+        "candidates": outcome.candidates,
+        "confidence": outcome.confidence,
+        "bot_id": turn.bot_id,
     }
     if outcome.quick_replies:
         metadata["quick_replies"] = outcome.quick_replies[:6]
     result = message_send(
-        conversation=conversation, sender_type=SenderType.BOT, body=text,
-        client_msg_id=f"bot-turn-{turn.pk}", metadata=metadata,
+        conversation=conversation,
+        sender_type=SenderType.BOT,
+        body=text,
+        client_msg_id=f"bot-turn-{turn.pk}",
+        metadata=metadata,
     )
     return result.message
 
@@ -244,7 +275,11 @@ def _store_reply(turn: BotTurn, conversation: Conversation, outcome: TurnOutcome
 # one hand-written join: the equivalent select_related query cost more CPU to compile
 # (~1 ms) than to run.
 _TURN_PARTS: tuple[tuple[type[Any], str], ...] = (
-    (BotTurn, "t"), (Conversation, "c"), (Message, "m"), (ConversationBotState, "s"))
+    (BotTurn, "t"),
+    (Conversation, "c"),
+    (Message, "m"),
+    (ConversationBotState, "s"),
+)
 _Part = list[tuple[Any, Any, list[Any]]]  # (field, column expression, converters) per column
 _turn_sql: dict[str, tuple[str, list[_Part]]] = {}
 
@@ -285,14 +320,17 @@ def _load_turn(turn_id: int) -> tuple[BotTurn, Conversation, Message, Conversati
     objects: list[Any] = []
     offset = 0
     for (model, _alias), part in zip(_TURN_PARTS, converters, strict=True):
-        values = list(row[offset:offset + len(part)])
+        values = list(row[offset : offset + len(part)])
         offset += len(part)
         for index, (_field, col, convs) in enumerate(part):
             for convert in convs:
                 values[index] = convert(values[index], col, connection)
         # No state row yet: the LEFT JOIN gave NULLs.
-        objects.append(None if values[0] is None else model.from_db(
-            connection.alias, [field.attname for field, _col, _convs in part], values))
+        objects.append(
+            None
+            if values[0] is None
+            else model.from_db(connection.alias, [field.attname for field, _col, _convs in part], values)
+        )
     turn, conversation, trigger, state = objects
     # Wired as select_related would, so turn.conversation and friends cost no query.
     BotTurn.conversation.field.set_cached_value(turn, conversation)
@@ -303,8 +341,9 @@ def _load_turn(turn_id: int) -> tuple[BotTurn, Conversation, Message, Conversati
 _STATE_COLUMNS = ("conversation", "provider_state", "unsure_streak", "updated_at")
 
 
-def _save_state(conversation_id: int, state: ConversationBotState | None, *, streak: int,
-                provider_state: dict[str, Any]) -> None:
+def _save_state(
+    conversation_id: int, state: ConversationBotState | None, *, streak: int, provider_state: dict[str, Any]
+) -> None:
     """Insert or update the conversation's bot state in one statement, and only when it changed."""
     if state is None and streak == 0 and not provider_state:
         return  # a missing row reads as these defaults
@@ -320,7 +359,8 @@ def _save_state(conversation_id: int, state: ConversationBotState | None, *, str
         cursor.execute(
             f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) VALUES (%s, %s, %s, %s) "  # noqa: S608
             f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}",
-            [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)])
+            [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)],
+        )
 
 
 def turn_run(*, turn_id: int) -> str:
@@ -347,8 +387,9 @@ def turn_run(*, turn_id: int) -> str:
     incoming = filters.inbound(trigger.body)
     if incoming.intent in ("human_request", "complaint"):
         reason = "requested" if incoming.intent == "human_request" else "complaint"
-        handoff_to_human(conversation=conversation, reason=reason,
-                         apology=_("Sure, I am connecting you to a human agent now."))
+        handoff_to_human(
+            conversation=conversation, reason=reason, apology=_("Sure, I am connecting you to a human agent now.")
+        )
         return _finish(turn, TurnStatus.HANDOFF, provider=f"intent:{incoming.intent}")
 
     request = BotRequest(
@@ -370,10 +411,19 @@ def turn_run(*, turn_id: int) -> str:
         chain = []
     hooks = list(config.hooks)
     plan = TurnPlan(
-        request=request, chain=chain, hooks=hooks,
-        hook_payload={"question": trigger.body, "conversation_id": conversation.pk,
-                      "visitor": _visitor_identity(conversation)} if hooks else {},
-        faq_direct_threshold=bot.faq_direct_threshold, breaker=_breaker(), hook_guard=guard_url,
+        request=request,
+        chain=chain,
+        hooks=hooks,
+        hook_payload={
+            "question": trigger.body,
+            "conversation_id": conversation.pk,
+            "visitor": _visitor_identity(conversation),
+        }
+        if hooks
+        else {},
+        faq_direct_threshold=bot.faq_direct_threshold,
+        breaker=_breaker(),
+        hook_guard=guard_url,
     )
     publisher = DeltaPublisher(conversation_id=conversation.pk, output_filter=filters.stream_filter)
     started = time.monotonic()
@@ -388,10 +438,18 @@ def turn_run(*, turn_id: int) -> str:
     )
 
     if outcome.handoff_reason or (not outcome.text.strip()):
-        handoff_to_human(conversation=conversation, reason="failure",
-                         apology=_("Sorry, I cannot answer right now. A human agent will help you shortly."))
-        return _finish(turn, TurnStatus.HANDOFF, provider=outcome.provider or "none",
-                       error="; ".join(outcome.errors)[:2000], flagged=outcome.partial)
+        handoff_to_human(
+            conversation=conversation,
+            reason="failure",
+            apology=_("Sorry, I cannot answer right now. A human agent will help you shortly."),
+        )
+        return _finish(
+            turn,
+            TurnStatus.HANDOFF,
+            provider=outcome.provider or "none",
+            error="; ".join(outcome.errors)[:2000],
+            flagged=outcome.partial,
+        )
 
     text = filters.outbound(outcome.text)
     models = {provider.name: provider.config.model for provider in chain}
@@ -400,21 +458,33 @@ def turn_run(*, turn_id: int) -> str:
     unsure = not outcome.matched
     streak = (state.unsure_streak if state is not None else 0) + 1 if unsure else 0
     handoff = unsure and streak >= bot.unsure_handoff_after
-    _save_state(conversation.pk, state, streak=0 if handoff else streak,
-                provider_state=outcome.provider_state or (state.provider_state if state is not None else {}))
+    _save_state(
+        conversation.pk,
+        state,
+        streak=0 if handoff else streak,
+        provider_state=outcome.provider_state or (state.provider_state if state is not None else {}),
+    )
     if handoff:
         handoff_to_human(conversation=conversation, reason="unsure")
         return _finish(turn, TurnStatus.HANDOFF, provider=outcome.provider, flagged=outcome.partial, reply=message)
-    return _finish(turn, TurnStatus.DONE, provider=outcome.provider, error="; ".join(outcome.errors)[:2000],
-                   flagged=outcome.partial, reply=message)
+    return _finish(
+        turn,
+        TurnStatus.DONE,
+        provider=outcome.provider,
+        error="; ".join(outcome.errors)[:2000],
+        flagged=outcome.partial,
+        reply=message,
+    )
 
 
 def _visitor_identity(conversation: Conversation) -> dict[str, Any]:
     visitor = conversation.visitor
     return {
-        "id": visitor.pk, "verified": visitor.identity_verified,
+        "id": visitor.pk,
+        "verified": visitor.identity_verified,
         "external_id": visitor.external_id if visitor.identity_verified else None,
-        "name": visitor.name, "email": visitor.email,
+        "name": visitor.name,
+        "email": visitor.email,
     }
 
 

@@ -91,8 +91,7 @@ class _Watchdog:
             self._handle = None
 
 
-async def timed_stream(source: AsyncIterator[T], timeouts: Timeouts, deadline: float | None = None
-                       ) -> AsyncIterator[T]:
+async def timed_stream(source: AsyncIterator[T], timeouts: Timeouts, deadline: float | None = None) -> AsyncIterator[T]:
     """Re-yield `source`, enforcing time-to-first-event, idle-between-events and total limits.
 
     Keep-alive comments never reach this layer as events, so a server that only pings
@@ -108,7 +107,7 @@ async def timed_stream(source: AsyncIterator[T], timeouts: Timeouts, deadline: f
     try:
         while True:
             now = time.monotonic()
-            budget = (timeouts.first_token if first else timeouts.idle)
+            budget = timeouts.first_token if first else timeouts.idle
             wait = min(budget, hard_end - now)
             if wait <= 0:
                 raise ProviderTimeout("deadline reached")
@@ -149,9 +148,17 @@ class RedisCircuitBreaker:
     half-open probe slot (SET NX).
     """
 
-    def __init__(self, redis: Redis, *, threshold: int = 5, pause: float = 30.0, failure_window: float = 120.0,
-                 trial_timeout: float = 60.0, on_transition: TransitionHook | None = None,
-                 prefix: str = "kefu:cb:") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        threshold: int = 5,
+        pause: float = 30.0,
+        failure_window: float = 120.0,
+        trial_timeout: float = 60.0,
+        on_transition: TransitionHook | None = None,
+        prefix: str = "kefu:cb:",
+    ) -> None:
         self.redis = redis
         self.threshold = threshold
         self.pause_ms = max(1, int(pause * 1000))
@@ -298,8 +305,13 @@ class FallbackChain:
     bound how long that takes). A local answer that did not match counts as no answer.
     """
 
-    def __init__(self, steps: Sequence[Provider], *, breaker: RedisCircuitBreaker | None = None,
-                 stream_fn: StreamFn | None = None) -> None:
+    def __init__(
+        self,
+        steps: Sequence[Provider],
+        *,
+        breaker: RedisCircuitBreaker | None = None,
+        stream_fn: StreamFn | None = None,
+    ) -> None:
         self.steps = list(steps)
         self.breaker = breaker
         if stream_fn is None:
@@ -335,8 +347,11 @@ class FallbackChain:
                 if not isinstance(raw, ProviderError):
                     logger.exception("provider %s crashed", name)
                 errors.append(f"{name}: {exc.code}: {exc}")
-                if self.breaker is not None and counts_against_breaker(exc) and not isinstance(
-                        exc, ProviderUnavailable):
+                if (
+                    self.breaker is not None
+                    and counts_against_breaker(exc)
+                    and not isinstance(exc, ProviderUnavailable)
+                ):
                     await self.breaker.record_failure(name)
                 if exc.partial_text:
                     yield Partial(text=exc.partial_text, provider=name, error=exc.code)

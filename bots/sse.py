@@ -51,7 +51,7 @@ class SSEParser:
             # A multi-byte character split across chunks: keep the tail for the next feed.
             if exc.start >= len(data) - 3 and exc.reason == "unexpected end of data":
                 text = data[: exc.start].decode("utf-8")
-                self._decoder_tail = data[exc.start:]
+                self._decoder_tail = data[exc.start :]
             else:
                 text = data.decode("utf-8", errors="replace")
                 self._decoder_tail = b""

@@ -71,12 +71,15 @@ class DeltaPublisher:
         if self.first_sent_at is None:
             self.first_sent_at = self._last_flush
         self.sent_chars += len(text)
-        await publish(self.group, {
-            "type": "kefu.bot.delta",
-            "conversation_id": self.conversation_id,
-            "stream_id": self.stream_id,
-            "text": text,
-        })
+        await publish(
+            self.group,
+            {
+                "type": "kefu.bot.delta",
+                "conversation_id": self.conversation_id,
+                "stream_id": self.stream_id,
+                "text": text,
+            },
+        )
 
     async def failed(self) -> None:
         self._buffer.clear()

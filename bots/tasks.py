@@ -27,8 +27,9 @@ def turns_resume_stale_task(older_than_seconds: int = 180) -> int:
 
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     stale = list(
-        BotTurn.objects.filter(status__in=[TurnStatus.PENDING, TurnStatus.RUNNING], created_at__lt=cutoff,
-                               attempts__lt=3).values_list("pk", flat=True)[:200]
+        BotTurn.objects.filter(
+            status__in=[TurnStatus.PENDING, TurnStatus.RUNNING], created_at__lt=cutoff, attempts__lt=3
+        ).values_list("pk", flat=True)[:200]
     )
     for turn_id in stale:
         turn_run_task.delay(turn_id)
@@ -50,7 +51,10 @@ def conversation_summarize_task(conversation_id: int, trigger: str) -> str:
         return "empty"
     last_seq = Message.objects.filter(conversation=conversation).order_by("-seq").values_list("seq", flat=True).first()
     message_send(
-        conversation=conversation, sender_type=SenderType.SYSTEM, is_internal=True, body=summary,
+        conversation=conversation,
+        sender_type=SenderType.SYSTEM,
+        is_internal=True,
+        body=summary,
         # One summary per trigger event: a re-run of the task stores nothing new.
         client_msg_id=f"summary-{trigger}-{last_seq}",
         metadata={"event": "summary", "trigger": trigger, "provider": provider},

@@ -56,9 +56,7 @@ class TurnFilters:
     @classmethod
     def for_bot(cls, bot: Bot) -> TurnFilters:
         names = list(bot.middlewares) if isinstance(bot.middlewares, list) else None
-        options = (
-            {"intent": {"detector": _intent_detector(bot)}} if names is None or "intent" in names else {}
-        )
+        options = {"intent": {"detector": _intent_detector(bot)}} if names is None or "intent" in names else {}
         return cls(build_chain(names, options))
 
     def inbound(self, text: str) -> Inbound:

@@ -2,7 +2,7 @@
 # Entrypoint of the Kefu image. The first argument picks the process role:
 #   web          daphne serving kefu.asgi:application (HTTP + WebSocket) on 0.0.0.0:$PORT
 #   web-uvicorn  the same application under uvicorn (alternative ASGI server)
-#   worker       Celery worker consuming the "kefu" queue
+#   worker       Celery worker consuming the queue $CELERY_QUEUE (default "kefu")
 #   beat         Celery beat scheduler (run exactly one)
 #   migrate      one-off job: apply database migrations, then exit
 #   manage ...   any other manage.py command, e.g. `manage createsuperuser`
@@ -40,8 +40,8 @@ case "$role" in
   worker)
     # Bot turns wait on AI providers, not on the CPU: a thread pool lets one process
     # hold hundreds of turns while their streams share one asyncio loop (bots/runtime.py).
-    # The queue name matches CELERY_TASK_DEFAULT_QUEUE in kefu/settings.py.
-    exec celery -A kefu worker --queues kefu --loglevel INFO --without-mingle \
+    # The queue name is CELERY_TASK_DEFAULT_QUEUE in kefu/settings.py (CELERY_QUEUE, default kefu).
+    exec celery -A kefu worker --queues "${CELERY_QUEUE:-kefu}" --loglevel INFO --without-mingle \
       --pool threads --concurrency "${WORKER_CONCURRENCY:-200}" "$@"
     ;;
   beat)

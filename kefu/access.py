@@ -51,7 +51,8 @@ def access_conversation_stub(*, tenant_id: int, conversation_id: int) -> Convers
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT assignee_id, status, team_id FROM {table} WHERE id = %s AND tenant_id = %s",  # noqa: S608
-            [conversation_id, tenant_id])
+            [conversation_id, tenant_id],
+        )
         row = cursor.fetchone()
     if row is None:
         raise NotFound()

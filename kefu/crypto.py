@@ -18,9 +18,7 @@ PREFIX = "enc1:"
 def _fernet(keys: tuple[str, ...]) -> MultiFernet:
     # Derive Fernet keys from the configured secrets; the first encrypts, all decrypt,
     # so KEFU_ENCRYPTION_KEYS can be rotated by prepending a new key.
-    return MultiFernet(
-        [Fernet(base64.urlsafe_b64encode(hashlib.sha256(k.encode()).digest())) for k in keys]
-    )
+    return MultiFernet([Fernet(base64.urlsafe_b64encode(hashlib.sha256(k.encode()).digest())) for k in keys])
 
 
 def _keys() -> tuple[str, ...]:
@@ -38,7 +36,7 @@ def decrypt(stored: str) -> str:
     if not stored or not stored.startswith(PREFIX):
         return stored or ""
     try:
-        return _fernet(_keys()).decrypt(stored[len(PREFIX):].encode()).decode()
+        return _fernet(_keys()).decrypt(stored[len(PREFIX) :].encode()).decode()
     except InvalidToken:
         raise ValueError("cannot decrypt a stored secret: was KEFU_ENCRYPTION_KEYS changed?") from None
 

@@ -167,7 +167,8 @@ class _PubSubPublisher:
 
 PUBLISH_TIMEOUT = 5.0  # redis-py's default socket timeout, for a whole batch
 _publishers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, _PubSubPublisher | None]] = (
-    weakref.WeakKeyDictionary())
+    weakref.WeakKeyDictionary()
+)
 
 
 def _publisher(layer: Any) -> _PubSubPublisher | None:

@@ -61,8 +61,6 @@ def user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None
         _revoke_on_commit([events.agent_group(agent_id)])
 
 
-
-
 def tenant_saved(sender: Any, instance: Tenant, created: bool, **kwargs: Any) -> None:
     # A newly allowed site must pass the widget's CORS preflight at once, not in a minute.
     transaction.on_commit(lambda: cache.delete("kefu:widget:origins"))
@@ -79,15 +77,20 @@ def conversation_opened(sender: Any, conversation: Conversation, **kwargs: Any) 
     from kefu.tasks import route_tenant
 
     # Other tabs of the same visitor learn the new conversation and join its group.
-    events.broadcast([events.visitor_group(conversation.visitor_id)], {
-        "type": "kefu.visitor.conversation", "conversation": conversation_payload(conversation),
-    })
+    events.broadcast(
+        [events.visitor_group(conversation.visitor_id)],
+        {
+            "type": "kefu.visitor.conversation",
+            "conversation": conversation_payload(conversation),
+        },
+    )
     if conversation.status == Status.QUEUED:
         route_tenant.delay_on_commit(conversation.tenant_id)
 
 
-def conversation_status_changed(sender: Any, conversation: Conversation, old_status: str, new_status: str,
-                                **kwargs: Any) -> None:
+def conversation_status_changed(
+    sender: Any, conversation: Conversation, old_status: str, new_status: str, **kwargs: Any
+) -> None:
     from kefu.services.routing import routing_in_progress
     from kefu.tasks import route_tenant
 

@@ -38,8 +38,9 @@ def message_list(
     return list(qs.order_by("seq")[: max(1, min(limit, 500))])
 
 
-def message_history(*, conversation: Conversation, before_seq: int | None = None, limit: int = 50,
-                    include_internal: bool = True) -> list[Message]:
+def message_history(
+    *, conversation: Conversation, before_seq: int | None = None, limit: int = 50, include_internal: bool = True
+) -> list[Message]:
     """A page of older messages for infinite scroll, returned oldest first."""
     qs = Message.objects.filter(conversation=conversation).select_related("attachment", "sender_agent")
     if before_seq:
@@ -112,7 +113,8 @@ def visitor_for_hello(*, visitor_id: int, tenant_id: int) -> tuple[Visitor, Conv
     visitor = visitors[0]
     visitor.tenant = tenants[0]
     conversations = raw_rows(
-        Conversation, "visitor_id = %s", [visitor_id], tail=" ORDER BY created_at DESC, id DESC LIMIT 1")
+        Conversation, "visitor_id = %s", [visitor_id], tail=" ORDER BY created_at DESC, id DESC LIMIT 1"
+    )
     conversation = conversations[0] if conversations else None
     if conversation is not None:
         conversation.visitor = visitor

@@ -58,8 +58,11 @@ def presence_check_offline(agent_id: int) -> bool:
 
 
 @app.task(
-    name="kefu.notify_offline_message", ignore_result=True,
-    autoretry_for=(ConnectionError, TimeoutError), retry_backoff=True, max_retries=5,
+    name="kefu.notify_offline_message",
+    ignore_result=True,
+    autoretry_for=(ConnectionError, TimeoutError),
+    retry_backoff=True,
+    max_retries=5,
 )
 def notify_offline_message(conversation_id: int) -> bool:
     from kefu.services.routing import routing_notify_offline

@@ -26,4 +26,3 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("attachments/<int:attachment_id>/", views.attachment_download, name="attachment-download"),
 ]
-

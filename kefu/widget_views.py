@@ -148,40 +148,54 @@ def bootstrap(request: HttpRequest) -> HttpResponse:
         raise RateLimited()
     anon_id = _str(data, "visitor_id", 64).strip() or secrets.token_urlsafe(16)
     visitor = visitor_get_or_create(
-        tenant=tenant, anon_id=anon_id, ip=_ip(request) or None,
-        user_agent=request.headers.get("User-Agent", ""), current_url=_str(data, "page_url", 1000),
+        tenant=tenant,
+        anon_id=anon_id,
+        ip=_ip(request) or None,
+        user_agent=request.headers.get("User-Agent", ""),
+        current_url=_str(data, "page_url", 1000),
         referrer=_str(data, "referrer", 1000),
     )
     if data.get("user_id") and data.get("user_hash"):
         visitor = visitor_identify(
-            visitor=visitor, external_id=str(data["user_id"]), signature=str(data["user_hash"]),
-            name=_str(data, "name", 120), email=_str(data, "email", 254),
+            visitor=visitor,
+            external_id=str(data["user_id"]),
+            signature=str(data["user_hash"]),
+            name=_str(data, "name", 120),
+            email=_str(data, "email", 254),
         )
     if isinstance(data.get("attributes"), dict):  # kefu('setAttributes', {...})
         visitor = visitor_update(visitor=visitor, attributes=data["attributes"])
     conv = (
-        Conversation.objects.filter(visitor=visitor).select_related("visitor", "assignee")
-        .order_by("-created_at", "-pk").first()
+        Conversation.objects.filter(visitor=visitor)
+        .select_related("visitor", "assignee")
+        .order_by("-created_at", "-pk")
+        .first()
     )
     widget = tenant.widget_settings or {}
     locale = _str(data, "locale", 10) or tenant.locale
-    response = JsonResponse({
-        "visitor_id": visitor.anon_id,
-        "token": token_issue(tenant_id=tenant.pk, visitor_id=visitor.pk),
-        "expires_in": settings.KEFU_VISITOR_TOKEN_MAX_AGE,
-        "conversation": visitor_conversation_payload(conv) if conv else None,
-        "queue_position": routing_queue_position(conversation=conv) if conv else None,
-        "settings": {
-            "color": widget.get("color", "#1677ff"), "position": widget.get("position", "right"),
-            "welcome": widget.get("welcome", ""), "avatar": widget.get("avatar", ""),
-            "prechat": bool(widget.get("prechat", False)), "locale": locale,
-            "name": widget.get("name") or tenant.name, "sound": bool(widget.get("sound", False)),
-            "texts": widget.get("texts") if isinstance(widget.get("texts"), dict) else {},
-            "max_upload_mb": tenant.max_upload_mb,
-        },
-        "online": tenant_is_online(tenant),
-        "ws_path": "/ws/visitor/",
-    })
+    response = JsonResponse(
+        {
+            "visitor_id": visitor.anon_id,
+            "token": token_issue(tenant_id=tenant.pk, visitor_id=visitor.pk),
+            "expires_in": settings.KEFU_VISITOR_TOKEN_MAX_AGE,
+            "conversation": visitor_conversation_payload(conv) if conv else None,
+            "queue_position": routing_queue_position(conversation=conv) if conv else None,
+            "settings": {
+                "color": widget.get("color", "#1677ff"),
+                "position": widget.get("position", "right"),
+                "welcome": widget.get("welcome", ""),
+                "avatar": widget.get("avatar", ""),
+                "prechat": bool(widget.get("prechat", False)),
+                "locale": locale,
+                "name": widget.get("name") or tenant.name,
+                "sound": bool(widget.get("sound", False)),
+                "texts": widget.get("texts") if isinstance(widget.get("texts"), dict) else {},
+                "max_upload_mb": tenant.max_upload_mb,
+            },
+            "online": tenant_is_online(tenant),
+            "ws_path": "/ws/visitor/",
+        }
+    )
     response._kefu_origin = origin  # type: ignore[attr-defined]
     return response
 
@@ -222,12 +236,14 @@ def messages(request: HttpRequest, auth: _Auth) -> HttpResponse:
         page = list(qs.filter(seq__gt=_int_param(request, "after_seq", 0)).order_by("seq")[: limit + 1])
         has_more = len(page) > limit
         page = page[:limit]
-    return JsonResponse({
-        "conversation_id": conv.pk,
-        "conversation": visitor_conversation_payload(conv),
-        "messages": [visitor_message(message_payload(m), auth.visitor.pk) for m in page],
-        "has_more": has_more,
-    })
+    return JsonResponse(
+        {
+            "conversation_id": conv.pk,
+            "conversation": visitor_conversation_payload(conv),
+            "messages": [visitor_message(message_payload(m), auth.visitor.pk) for m in page],
+            "has_more": has_more,
+        }
+    )
 
 
 @widget_endpoint(methods=("POST",))
@@ -242,7 +258,10 @@ def upload(request: HttpRequest, auth: _Auth) -> HttpResponse:
         raise InvalidInput(_("The file is too large."), code="too_large")
     conv, _created = conversation_open(tenant=auth.tenant, visitor=auth.visitor)
     attachment = attachment_create(
-        tenant=auth.tenant, data=upload_file.read(limit + 1), filename=upload_file.name or "file", conversation=conv,
+        tenant=auth.tenant,
+        data=upload_file.read(limit + 1),
+        filename=upload_file.name or "file",
+        conversation=conv,
     )
     payload = attachment_payload(attachment)
     payload["url"] = visitor_message({"attachment": payload}, auth.visitor.pk)["attachment"]["url"]
@@ -262,7 +281,8 @@ def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
         return JsonResponse({"error": {"code": "auth_failed", "message": _("Invalid token.")}}, status=401)
     item = (
         Attachment.objects.filter(pk=attachment_id, conversation__visitor_id=visitor_id, conversation__isnull=False)
-        .select_related("conversation__visitor").first()
+        .select_related("conversation__visitor")
+        .first()
     )
     if item is None or item.conversation.visitor.is_blocked:  # type: ignore[union-attr]
         return JsonResponse({"error": {"code": "not_found", "message": _("Not found.")}}, status=404)
@@ -278,5 +298,3 @@ def close(request: HttpRequest, auth: _Auth) -> HttpResponse:
     if conv.status != Status.CLOSED:
         conv = conversation_close(conversation=conv, by="visitor")
     return JsonResponse({"conversation": visitor_conversation_payload(conv)})
-
-

@@ -121,8 +121,9 @@ def _wait_ready(server: Server, timeout: float = 30.0) -> None:
     raise RuntimeError(f"server did not start: {server.log_path.read_text()[-3000:]}")
 
 
-def start_server(*, port: int | None = None, env: dict[str, str] | None = None, log_path: Path | None = None,
-                 kind: str = "daphne") -> Server:
+def start_server(
+    *, port: int | None = None, env: dict[str, str] | None = None, log_path: Path | None = None, kind: str = "daphne"
+) -> Server:
     port = port or free_port()
     env = env or server_env()
     log_path = log_path or Path(settings.MEDIA_ROOT).parent / f"{kind}-{port}.log"

@@ -29,8 +29,9 @@ class EchoConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        await self.channel_layer.group_send(self.group, {"type": "bench.frame", "text": text_data,
-                                                         "sender": self.channel_name})
+        await self.channel_layer.group_send(
+            self.group, {"type": "bench.frame", "text": text_data, "sender": self.channel_name}
+        )
 
     async def bench_frame(self, event: dict) -> None:
         if event["sender"] != self.channel_name:

@@ -33,15 +33,25 @@ def summarize_ms(latencies: list[float]) -> dict[str, Any]:
     ms = [v * 1000 for v in latencies]
     return {
         "count": len(ms),
-        "p50_ms": percentile(ms, 50), "p90_ms": percentile(ms, 90), "p99_ms": percentile(ms, 99),
-        "max_ms": max(ms) if ms else None, "mean_ms": sum(ms) / len(ms) if ms else None,
+        "p50_ms": percentile(ms, 50),
+        "p90_ms": percentile(ms, 90),
+        "p99_ms": percentile(ms, 99),
+        "max_ms": max(ms) if ms else None,
+        "mean_ms": sum(ms) / len(ms) if ms else None,
     }
 
 
 async def _connect(url: str, origin: str, headers: dict[str, str] | None = None):
     assert url.startswith(f"ws://{HOST}:")
-    return await websockets.connect(url, origin=origin, additional_headers=headers, compression=None,
-                                    open_timeout=30, max_size=2**20, ping_interval=None)
+    return await websockets.connect(
+        url,
+        origin=origin,
+        additional_headers=headers,
+        compression=None,
+        open_timeout=30,
+        max_size=2**20,
+        ping_interval=None,
+    )
 
 
 async def _first(ws, kind: str, timeout: float = 30) -> dict[str, Any]:
@@ -128,10 +138,18 @@ async def poisson(rate: float, duration: float, fire) -> None:
         await fire(max(0.0, -delay))
 
 
-async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int, int, str]],
-                    agents: list[tuple[int, str, list[int]]], rate: float, duration: float,
-                    connect_concurrency: int, server_cpu_s: Callable[[], float] | None = None,
-                    cpu_meters: dict[str, Callable[[], float]] | None = None) -> dict[str, Any]:
+async def chat_load(
+    *,
+    servers: list[str],
+    origin: str,
+    visitors: list[tuple[int, int, str]],
+    agents: list[tuple[int, str, list[int]]],
+    rate: float,
+    duration: float,
+    connect_concurrency: int,
+    server_cpu_s: Callable[[], float] | None = None,
+    cpu_meters: dict[str, Callable[[], float]] | None = None,
+) -> dict[str, Any]:
     """`server_cpu_s` (the servers' CPU seconds so far) lets the result split off the
     CPU of the send window from that of connecting the sockets; `cpu_meters` do the same
     for the other CPU consumers (database, Redis, the whole machine)."""
@@ -176,8 +194,13 @@ async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int
             ws = conv_agent_ws.get(conv_id)
             if ws is None:
                 return
-            frame = {"type": "send", "conversation_id": conv_id, "client_msg_id": msg_id, "kind": "text",
-                     "body": f"agent says {msg_id}"}
+            frame = {
+                "type": "send",
+                "conversation_id": conv_id,
+                "client_msg_id": msg_id,
+                "kind": "text",
+                "body": f"agent says {msg_id}",
+            }
         tally.pending[msg_id] = tally.ack_pending[msg_id] = time.perf_counter()
         tally.sent += 1
         try:
@@ -202,15 +225,21 @@ async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int
     for task in readers:
         task.cancel()
     return {
-        "visitor_sockets": len(visitor_socks), "agent_sockets": len(agent_socks),
+        "visitor_sockets": len(visitor_socks),
+        "agent_sockets": len(agent_socks),
         "connect_seconds_visitors": round(t_visitors, 3),
         "connect_rate_per_s": round(len(visitor_socks) / t_visitors, 1) if t_visitors else None,
         "connect_seconds_agents": round(t_agents, 3),
-        "connect_errors": connect_errors[:20], "connect_error_count": len(connect_errors),
-        "target_rate_per_s": rate, "duration_s": duration, "sent": tally.sent,
+        "connect_errors": connect_errors[:20],
+        "connect_error_count": len(connect_errors),
+        "target_rate_per_s": rate,
+        "duration_s": duration,
+        "sent": tally.sent,
         "achieved_send_rate_per_s": round(tally.sent / send_window, 1),
-        "received": len(tally.latencies), "lost_or_late": len(tally.pending),
-        "deliveries": tally.deliveries, "deliveries_per_s": round(tally.deliveries / elapsed, 1),
+        "received": len(tally.latencies),
+        "lost_or_late": len(tally.pending),
+        "deliveries": tally.deliveries,
+        "deliveries_per_s": round(tally.deliveries / elapsed, 1),
         "latency": summarize_ms(tally.latencies),
         "ack_latency": summarize_ms(tally.ack_latencies),
         "generator_lag_p99_ms": (percentile(tally.lag, 99) or 0) * 1000,
@@ -218,10 +247,13 @@ async def chat_load(*, servers: list[str], origin: str, visitors: list[tuple[int
         "send_window_server_cpu_s": round(window_cpu, 2) if window_cpu is not None else None,
         "server_cpu_ms_per_message": round(1000 * window_cpu / tally.sent, 3) if window_cpu and tally.sent else None,
         "cpu_ms_per_message": {name: round(1000 * used / tally.sent, 3) for name, used in meters.items()}
-        if tally.sent else {},
+        if tally.sent
+        else {},
         "machine_busy_percent": round(100 * meters["machine"] / elapsed / (os.cpu_count() or 1), 1)
-        if "machine" in meters else None,
-        "errors": tally.errors[:20], "error_count": len(tally.errors),
+        if "machine" in meters
+        else None,
+        "errors": tally.errors[:20],
+        "error_count": len(tally.errors),
     }
 
 
@@ -263,10 +295,15 @@ async def echo_load(*, servers: list[str], pairs: int, rate: float, duration: fl
     for task in readers:
         task.cancel()
     return {
-        "pairs": pairs, "target_rate_per_s": rate, "sent": tally.sent,
-        "achieved_send_rate_per_s": round(tally.sent / send_window, 1), "received": len(tally.latencies),
-        "lost_or_late": len(tally.pending), "deliveries_per_s": round(tally.deliveries / elapsed, 1),
-        "latency": summarize_ms(tally.latencies), "error_count": len(tally.errors),
+        "pairs": pairs,
+        "target_rate_per_s": rate,
+        "sent": tally.sent,
+        "achieved_send_rate_per_s": round(tally.sent / send_window, 1),
+        "received": len(tally.latencies),
+        "lost_or_late": len(tally.pending),
+        "deliveries_per_s": round(tally.deliveries / elapsed, 1),
+        "latency": summarize_ms(tally.latencies),
+        "error_count": len(tally.errors),
     }
 
 
@@ -284,8 +321,9 @@ async def _echo_reader(ws, tally: Tally, closing: asyncio.Event) -> None:
             tally.error("echo socket closed")
 
 
-async def reconnect_storm(*, servers: list[str], origin: str, tokens: list[str], total: int, concurrency: int,
-                          time_limit: float) -> dict[str, Any]:
+async def reconnect_storm(
+    *, servers: list[str], origin: str, tokens: list[str], total: int, concurrency: int, time_limit: float
+) -> dict[str, Any]:
     errors: list[str] = []
     done = 0
     counter = itertools.count()
@@ -308,12 +346,19 @@ async def reconnect_storm(*, servers: list[str], origin: str, tokens: list[str],
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
-    return {"target": total, "completed": done, "seconds": round(elapsed, 2),
-            "rate_per_s": round(done / elapsed, 1) if elapsed else None, "error_count": len(errors),
-            "errors": errors[:10], "time_limit_s": time_limit}
+    return {
+        "target": total,
+        "completed": done,
+        "seconds": round(elapsed, 2),
+        "rate_per_s": round(done / elapsed, 1) if elapsed else None,
+        "error_count": len(errors),
+        "errors": errors[:10],
+        "time_limit_s": time_limit,
+    }
 
 
 # --- idle sockets, spread over child processes (one process cannot hold 20k fds here) ----
+
 
 def _idle_child(servers: list[str], origin: str, tokens: list[str], concurrency: int, conn) -> None:
     import resource
@@ -335,8 +380,14 @@ def _idle_child(servers: list[str], origin: str, tokens: list[str], concurrency:
 
         t0 = time.perf_counter()
         await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
-        conn.send({"connected": len(socks), "errors": len(errors), "error_samples": errors[:5],
-                   "seconds": time.perf_counter() - t0})
+        conn.send(
+            {
+                "connected": len(socks),
+                "errors": len(errors),
+                "error_samples": errors[:5],
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         await loop.run_in_executor(None, conn.recv)  # hold until the parent has measured
         for ws in socks:
             await ws.close()
@@ -379,7 +430,9 @@ def idle_hold(*, servers: list[str], origin: str, tokens: list[str], children: i
             proc.terminate()
     connected = sum(r["connected"] for r in reports)
     return {
-        "target": len(tokens), "connected": connected, "errors": sum(r["errors"] for r in reports),
+        "target": len(tokens),
+        "connected": connected,
+        "errors": sum(r["errors"] for r in reports),
         "error_samples": [e for r in reports for e in r["error_samples"]][:10],
         "connect_seconds": round(connect_seconds, 2),
         "connect_rate_per_s": round(connected / connect_seconds, 1) if connect_seconds else None,

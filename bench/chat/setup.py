@@ -18,28 +18,30 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def bench_env(args: Any) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "CELERY_BROKER_URL": "",
-        "KEFU_TASKS_MODE": "thread",
-        "CHANNEL_LAYER_PREFIX": "kefubench",
-        "CACHE_PREFIX": "kefubench",
-        "SECRET_KEY": env.get("BENCH_SECRET_KEY") or "bench-" + "x" * 60,
-        # As in production: DEBUG off (Django's debug cursor records every query otherwise);
-        # plain HTTP on 127.0.0.1, so no HTTPS redirect.
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "LOG_LEVEL": "ERROR",
-        "LOG_FORMAT": "console",
-        "DB_POOL_MAX": str(args.db_pool),
-        # One client address drives everything: per-IP limits would measure the limiter.
-        "KEFU_RL_IP_CONNECTS_PER_MINUTE": "0",
-        "KEFU_RL_VISITOR_CONNECTS_PER_MINUTE": "0",
-        "KEFU_RL_IP_MESSAGES_PER_MINUTE": "0",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DATABASE_URL": args.database_url,
+            "REDIS_URL": args.redis_url,
+            "CELERY_BROKER_URL": "",
+            "KEFU_TASKS_MODE": "thread",
+            "CHANNEL_LAYER_PREFIX": "kefubench",
+            "CACHE_PREFIX": "kefubench",
+            "SECRET_KEY": env.get("BENCH_SECRET_KEY") or "bench-" + "x" * 60,
+            # As in production: DEBUG off (Django's debug cursor records every query otherwise);
+            # plain HTTP on 127.0.0.1, so no HTTPS redirect.
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",
+            "LOG_LEVEL": "ERROR",
+            "LOG_FORMAT": "console",
+            "DB_POOL_MAX": str(args.db_pool),
+            # One client address drives everything: per-IP limits would measure the limiter.
+            "KEFU_RL_IP_CONNECTS_PER_MINUTE": "0",
+            "KEFU_RL_VISITOR_CONNECTS_PER_MINUTE": "0",
+            "KEFU_RL_IP_MESSAGES_PER_MINUTE": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -77,23 +79,33 @@ def seed(visitors: int, agents: int) -> Seed:
 
     suffix = secrets.token_hex(4)
     origin = "http://bench.test"
-    tenant = Tenant.objects.create(name=f"Bench {suffix}", slug=f"bench-{suffix}", allowed_origins=[origin],
-                                   visitor_messages_per_minute=0)
+    tenant = Tenant.objects.create(
+        name=f"Bench {suffix}", slug=f"bench-{suffix}", allowed_origins=[origin], visitor_messages_per_minute=0
+    )
     users = get_user_model().objects.bulk_create(
         [get_user_model()(username=f"bench-{suffix}-{i}") for i in range(agents)]
     )
-    agent_rows = Agent.objects.bulk_create([
-        Agent(user=u, tenant=tenant, display_name=f"Agent {i}", capacity=30000) for i, u in enumerate(users)
-    ])
+    agent_rows = Agent.objects.bulk_create(
+        [Agent(user=u, tenant=tenant, display_name=f"Agent {i}", capacity=30000) for i, u in enumerate(users)]
+    )
     visitor_rows = Visitor.objects.bulk_create(
         [Visitor(tenant=tenant, anon_id=f"b{suffix}{i}") for i in range(visitors)], batch_size=2000
     )
     now = timezone.now()
-    convs = Conversation.objects.bulk_create([
-        Conversation(tenant=tenant, visitor=v, status=Status.ASSIGNED, assignee=agent_rows[i % agents],
-                     assigned_at=now, last_message_at=now)
-        for i, v in enumerate(visitor_rows)
-    ], batch_size=2000)
+    convs = Conversation.objects.bulk_create(
+        [
+            Conversation(
+                tenant=tenant,
+                visitor=v,
+                status=Status.ASSIGNED,
+                assignee=agent_rows[i % agents],
+                assigned_at=now,
+                last_message_at=now,
+            )
+            for i, v in enumerate(visitor_rows)
+        ],
+        batch_size=2000,
+    )
     by_agent: dict[int, list[int]] = {a.pk: [] for a in agent_rows}
     for conv in convs:
         by_agent[conv.assignee_id].append(conv.pk)
@@ -106,9 +118,12 @@ def seed(visitors: int, agents: int) -> Seed:
         store.create()
         sessions.append(store.session_key)
     return Seed(
-        tenant_id=tenant.pk, origin=origin,
-        visitors=[(v.pk, c.pk, token_issue(tenant_id=tenant.pk, visitor_id=v.pk)) for v, c in zip(visitor_rows, convs,
-                                                                                                     strict=True)],
+        tenant_id=tenant.pk,
+        origin=origin,
+        visitors=[
+            (v.pk, c.pk, token_issue(tenant_id=tenant.pk, visitor_id=v.pk))
+            for v, c in zip(visitor_rows, convs, strict=True)
+        ],
         agents=[(a.pk, s, by_agent[a.pk]) for a, s in zip(agent_rows, sessions, strict=True)],
     )
 
@@ -127,14 +142,37 @@ class ServerProcess:
 def server_command(server: str, app: str, port: int) -> list[str]:
     if server == "uvicorn":
         # The deploy role `web-uvicorn` runs the same flags (deploy/docker-entrypoint.sh).
-        return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-                "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio", "--no-access-log",
-                "--no-proxy-headers", "--no-server-header", "--ws-per-message-deflate", "false"]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--ws",
+            "websockets-sansio",
+            "--no-access-log",
+            "--no-proxy-headers",
+            "--no-server-header",
+            "--ws-per-message-deflate",
+            "false",
+        ]
     return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
 
 
-def start_servers(ports: list[int], env: dict[str, str], app: str = "kefu.asgi:application",
-                  log_dir: Path | None = None, server: str = "daphne") -> list[ServerProcess]:
+def start_servers(
+    ports: list[int],
+    env: dict[str, str],
+    app: str = "kefu.asgi:application",
+    log_dir: Path | None = None,
+    server: str = "daphne",
+) -> list[ServerProcess]:
     log_dir = log_dir or ROOT / "var" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
     servers = []
@@ -142,7 +180,10 @@ def start_servers(ports: list[int], env: dict[str, str], app: str = "kefu.asgi:a
         log = log_dir / f"{server}-{port}.log"
         proc = subprocess.Popen(  # noqa: S603
             server_command(server, app, port),
-            cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+            cwd=ROOT,
+            env=env,
+            stdout=open(log, "wb"),
+            stderr=subprocess.STDOUT,  # noqa: SIM115
         )
         servers.append(ServerProcess(port, proc, log))
     for server in servers:

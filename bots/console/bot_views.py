@@ -48,8 +48,12 @@ def add_errors(form: django_forms.BaseForm, exc: ValidationError | KefuError) ->
 def bot_list(request: HttpRequest) -> HttpResponse:
     tenant = _agent(request).tenant
     return render_page(
-        request, "bots/bot_list.html", section=BOTS_SECTION, title=gettext_lazy("AI bots"),
-        bots=selectors.bot_list(tenant=tenant), hooks=selectors.business_hook_list(tenant=tenant),
+        request,
+        "bots/bot_list.html",
+        section=BOTS_SECTION,
+        title=gettext_lazy("AI bots"),
+        bots=selectors.bot_list(tenant=tenant),
+        hooks=selectors.business_hook_list(tenant=tenant),
         alert_channels=selectors.alert_channel_list(tenant=tenant),
     )
 
@@ -68,8 +72,13 @@ def bot_edit(request: HttpRequest, bot_id: int | None = None) -> HttpResponse:
     form = forms.BotForm(request.POST or None, instance=bot, tenant=agent.tenant)
     if request.method == "POST" and form.is_valid():
         try:
-            services.bot_save(bot=form.instance, actor=agent, knowledge_bases=form.cleaned_data["knowledge_bases"],
-                              changed=form.changed_data, ip=ip)
+            services.bot_save(
+                bot=form.instance,
+                actor=agent,
+                knowledge_bases=form.cleaned_data["knowledge_bases"],
+                changed=form.changed_data,
+                ip=ip,
+            )
         except (ValidationError, KefuError) as exc:
             add_errors(form, exc)
         else:
@@ -81,8 +90,16 @@ def bot_edit(request: HttpRequest, bot_id: int | None = None) -> HttpResponse:
         del request.session[CHECK_SESSION_KEY]
     else:
         check = None
-    return render_page(request, "bots/bot_form.html", section=BOTS_SECTION, title=title, form=form, bot=bot,
-                       check=check, testable=bool(bot.pk) and saved_provider != ProviderKind.LOCAL)
+    return render_page(
+        request,
+        "bots/bot_form.html",
+        section=BOTS_SECTION,
+        title=title,
+        form=form,
+        bot=bot,
+        check=check,
+        testable=bool(bot.pk) and saved_provider != ProviderKind.LOCAL,
+    )
 
 
 @admin_view
@@ -138,5 +155,6 @@ def integration_edit(request: HttpRequest, kind: str, row_id: int | None = None)
             messages.success(request, _("Saved."))
             return HttpResponseRedirect(back)
     title = f"{kind_label}: {row.name}" if row.pk else new_title
-    return render_page(request, "bots/integration_form.html", section=BOTS_SECTION, title=title, form=form,
-                       row=row, kind=kind)
+    return render_page(
+        request, "bots/integration_form.html", section=BOTS_SECTION, title=title, form=form, row=row, kind=kind
+    )

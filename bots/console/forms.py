@@ -28,7 +28,9 @@ def split_list(value: str) -> list[str]:
 def secret_field(label: Any) -> forms.CharField:
     # Never rendered back (render_value=False); a blank submission keeps the stored value.
     return forms.CharField(
-        label=label, required=False, strip=True,
+        label=label,
+        required=False,
+        strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
 
@@ -66,7 +68,10 @@ class KnowledgeBaseSettingsForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=120)
     description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     embedding_base_url = forms.URLField(
-        label=_("Embeddings base URL"), required=False, max_length=300, assume_scheme="https",
+        label=_("Embeddings base URL"),
+        required=False,
+        max_length=300,
+        assume_scheme="https",
         help_text=_("Optional, OpenAI-compatible (…/v1). Without it, search is keyword-only."),
     )
     embedding_model = forms.CharField(label=_("Embeddings model"), max_length=120, required=False)
@@ -74,10 +79,15 @@ class KnowledgeBaseSettingsForm(forms.Form):
 
     def __init__(self, *args: Any, knowledge_base: KnowledgeBase, **kwargs: Any) -> None:
         kb = knowledge_base
-        kwargs.setdefault("initial", {
-            "name": kb.name, "description": kb.description, "embedding_base_url": kb.embedding_base_url,
-            "embedding_model": kb.embedding_model,
-        })
+        kwargs.setdefault(
+            "initial",
+            {
+                "name": kb.name,
+                "description": kb.description,
+                "embedding_base_url": kb.embedding_base_url,
+                "embedding_model": kb.embedding_model,
+            },
+        )
         super().__init__(*args, **kwargs)
         self.fields["embedding_api_key"].help_text = (
             _("Stored. Leave blank to keep it.") if kb.embedding_api_key else _("Not set.")
@@ -86,7 +96,8 @@ class KnowledgeBaseSettingsForm(forms.Form):
 
 class DocumentUploadForm(forms.Form):
     file = forms.FileField(
-        label=_("File"), help_text=_("TXT, Markdown, HTML, PDF or Word (.docx)"),
+        label=_("File"),
+        help_text=_("TXT, Markdown, HTML, PDF or Word (.docx)"),
         widget=forms.ClearableFileInput(attrs={"accept": UPLOAD_EXTENSIONS}),
     )
     title = forms.CharField(label=_("Title"), max_length=255, required=False)
@@ -106,7 +117,9 @@ class DocumentPasteForm(forms.Form):
 class FaqForm(forms.Form):
     question = forms.CharField(label=_("Question"), max_length=500)
     alternates = forms.CharField(
-        label=_("Other ways to ask"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        label=_("Other ways to ask"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("One per line."),
     )
     answer = forms.CharField(label=_("Answer"), widget=forms.Textarea(attrs={"rows": 3}))
@@ -136,33 +149,61 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
     api_key = secret_field(_("API key"))
     clear_api_key = forms.BooleanField(label=_("Remove the stored API key"), required=False)
     middlewares = forms.CharField(
-        label=_("Middlewares"), required=False,
+        label=_("Middlewares"),
+        required=False,
         help_text=_("Comma-separated, in order. Built in: language, intent, sensitive_words, pii_mask."),
     )
     extra = forms.JSONField(
-        label=_("Provider options (JSON)"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        label=_("Provider options (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_('Provider specific, e.g. {"app_type": "workflow"} for Dify or {"bot_id": "..."} for Coze.'),
     )
     # Stored in the provider options (extra) under the same names; shown as fields of their own.
     response_mode = forms.ChoiceField(
-        label=_("Coze response mode"), required=False, initial=STREAMING,
-        choices=[(STREAMING, _("Streaming (the answer appears as it is written)")),
-                 (POLLING, _("Polling (wait for the whole answer, checking once a second)"))],
-        help_text=_("Coze only. Polling suits bots or networks that cannot stream; "
-                    "the provider's total timeout bounds the wait."),
+        label=_("Coze response mode"),
+        required=False,
+        initial=STREAMING,
+        choices=[
+            (STREAMING, _("Streaming (the answer appears as it is written)")),
+            (POLLING, _("Polling (wait for the whole answer, checking once a second)")),
+        ],
+        help_text=_(
+            "Coze only. Polling suits bots or networks that cannot stream; "
+            "the provider's total timeout bounds the wait."
+        ),
     )
     dataset_id = forms.CharField(
-        label=_("FastGPT dataset id"), required=False, max_length=64,
-        help_text=_("FastGPT only. Also searched on every question, in parallel with the knowledge bases, "
-                    "to ground answers and show sources. The API key must be allowed to search it."),
+        label=_("FastGPT dataset id"),
+        required=False,
+        max_length=64,
+        help_text=_(
+            "FastGPT only. Also searched on every question, in parallel with the knowledge bases, "
+            "to ground answers and show sources. The API key must be allowed to search it."
+        ),
     )
 
     class Meta:
         model = Bot
         fields = [
-            "name", "enabled", "channel", "provider", "base_url", "model", "api_key", "temperature", "max_tokens",
-            "system_prompt", "extra", "backup", "knowledge_bases", "history_messages", "faq_direct_threshold",
-            "unsure_handoff_after", "middlewares", "welcome_message",
+            "name",
+            "enabled",
+            "channel",
+            "provider",
+            "base_url",
+            "model",
+            "api_key",
+            "temperature",
+            "max_tokens",
+            "system_prompt",
+            "extra",
+            "backup",
+            "knowledge_bases",
+            "history_messages",
+            "faq_direct_threshold",
+            "unsure_handoff_after",
+            "middlewares",
+            "welcome_message",
         ]
         widgets = {
             "system_prompt": forms.Textarea(attrs={"rows": 4}),
@@ -240,7 +281,9 @@ class BusinessHookForm(SecretKeepingMixin, forms.ModelForm):
     secret = secret_field(_("Signing secret"))
     clear_secret = forms.BooleanField(label=_("Remove the stored secret"), required=False)
     keywords = forms.CharField(
-        label=_("Trigger keywords"), required=False, help_text=_("Comma-separated. Empty: asked for every question."),
+        label=_("Trigger keywords"),
+        required=False,
+        help_text=_("Comma-separated. Empty: asked for every question."),
     )
 
     class Meta:

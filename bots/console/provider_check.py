@@ -1,4 +1,4 @@
-""""Test this provider": one short prompt through a bot's own provider, with its own timeouts.
+""" "Test this provider": one short prompt through a bot's own provider, with its own timeouts.
 
 Only the bot's configured provider is called (not its backup, not the knowledge base),
 outside the circuit breaker, so the result says exactly whether that configuration
@@ -83,7 +83,7 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     if len(flat) <= limit:
         return flat
     cut = flat[:limit]
-    if " " in cut[limit // 2:]:
+    if " " in cut[limit // 2 :]:
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,.;:，。；：") + "…"
 
@@ -110,13 +110,18 @@ def _network_reason(exc: BaseException, host: str) -> str | None:
         text = str(link)
         if isinstance(link, ConnectionRefusedError) or "refused" in text.lower():
             return _("Connection refused by %(host)s: check the base URL and that the server is running.") % {
-                "host": host}
-        if "name or service not known" in text.lower() or "name resolution" in text.lower() \
-                or "nodename nor servname" in text.lower():
+                "host": host
+            }
+        if (
+            "name or service not known" in text.lower()
+            or "name resolution" in text.lower()
+            or "nodename nor servname" in text.lower()
+        ):
             return _("The host name %(host)s cannot be resolved: check the base URL.") % {"host": host}
         if isinstance(link, ssl.SSLError) or "certificate" in text.lower():
             return _("The TLS connection to %(host)s failed (certificate or protocol): check the base URL.") % {
-                "host": host}
+                "host": host
+            }
     return None
 
 
@@ -129,26 +134,33 @@ def explain(exc: ProviderError, config: ProviderConfig) -> str:
             return _("Access denied (HTTP 403): check the API key and what it is allowed to use.")
         return _("The provider rejected the API key: check the API key.")
     if isinstance(exc, ProviderRateLimited):
-        return _("Rate limited (HTTP 429): too many requests or the quota is used up. "
-                 "Try again later or check the plan's quota.")
+        return _(
+            "Rate limited (HTTP 429): too many requests or the quota is used up. "
+            "Try again later or check the plan's quota."
+        )
     if isinstance(exc, ProviderTimeout):
         network = _network_reason(exc, host)
         if network:
             return network
         t = config.timeouts
-        return _("No answer within the time limits (first token %(first)s s, total %(total)s s): "
-                 "the provider is slow or unreachable.") % {"first": f"{t.first_token:g}", "total": f"{t.total:g}"}
+        return _(
+            "No answer within the time limits (first token %(first)s s, total %(total)s s): "
+            "the provider is slow or unreachable."
+        ) % {"first": f"{t.first_token:g}", "total": f"{t.total:g}"}
     network = _network_reason(exc, host)
     if network:
         return network
     if status == 404:
-        return _("Not found (HTTP 404): check the base URL (OpenAI-compatible servers usually need /v1 at the end) "
-                 "and the model or app id.")
+        return _(
+            "Not found (HTTP 404): check the base URL (OpenAI-compatible servers usually need /v1 at the end) "
+            "and the model or app id."
+        )
     if status is not None and status >= 500:
         return _("The provider had a server error (HTTP %(status)s). Try again later.") % {"status": status}
     if status is not None and 400 <= status < 500:
-        return _("The provider refused the request (HTTP %(status)s): check the model name and the provider "
-                 "options.") % {"status": status}
+        return _(
+            "The provider refused the request (HTTP %(status)s): check the model name and the provider options."
+        ) % {"status": status}
     if not exc.transient:
         return _("The provider refused the request: check the model name and the provider options.")
     return _("The provider call failed.")
@@ -162,8 +174,9 @@ def _model_label(bot: Bot, config: ProviderConfig) -> str:
 
 def check_request(bot: Bot, timeout: float) -> BotRequest:
     return BotRequest(
-        question=_("Hello! This is a connection test from the customer service console. "
-                   "Please reply with one short sentence."),
+        question=_(
+            "Hello! This is a connection test from the customer service console. Please reply with one short sentence."
+        ),
         # A fresh conversation each time: a test never joins a visitor's conversation.
         conversation_key=f"provider-test-b{bot.pk}-{uuid.uuid4().hex[:8]}",
         visitor_id=f"kefu-provider-test-{bot.tenant_id}",
@@ -178,13 +191,17 @@ async def _search(provider: Provider, question: str, timeout: float, secret: str
         passages = await provider.search_dataset(question, timeout=timeout)
     except ProviderError as exc:
         reason = explain(exc, provider.config)
-        return DatasetCheck(ok=False, latency_ms=round((time.monotonic() - started) * 1000),
-                            error=f"{reason} ({scrub(str(exc), secret)})")
+        return DatasetCheck(
+            ok=False,
+            latency_ms=round((time.monotonic() - started) * 1000),
+            error=f"{reason} ({scrub(str(exc), secret)})",
+        )
     return DatasetCheck(ok=True, passages=len(passages), latency_ms=round((time.monotonic() - started) * 1000))
 
 
-async def run_check(provider: Provider, request: BotRequest, *, model: str = "",
-                    language: str | None = None) -> ProviderCheck:
+async def run_check(
+    provider: Provider, request: BotRequest, *, model: str = "", language: str | None = None
+) -> ProviderCheck:
     """Stream one answer from `provider` under its timeouts and describe the outcome in `language`
     (this runs on the bot loop's thread, which does not share the request's active language)."""
     with translation.override(language):
@@ -217,18 +234,38 @@ async def _run_check(provider: Provider, request: BotRequest, *, model: str) -> 
     first_ms = round((first_token - started) * 1000) if first_token else None
     if failure is not None:
         return ProviderCheck(
-            ok=False, provider=config.kind, model=model, latency_ms=latency, first_token_ms=first_ms,
-            error=explain(failure, config), detail=scrub(str(failure), config.api_key), code=failure.code,
-            status=failure.status, dataset=dataset,
+            ok=False,
+            provider=config.kind,
+            model=model,
+            latency_ms=latency,
+            first_token_ms=first_ms,
+            error=explain(failure, config),
+            detail=scrub(str(failure), config.api_key),
+            code=failure.code,
+            status=failure.status,
+            dataset=dataset,
         )
     text = done.text if done is not None and done.text else "".join(parts)
     if not text.strip():
-        return ProviderCheck(ok=False, provider=config.kind, model=model, latency_ms=latency, first_token_ms=first_ms,
-                             error=_("The provider answered with an empty reply."), code="empty_reply",
-                             dataset=dataset)
-    return ProviderCheck(ok=True, provider=config.kind, model=model, latency_ms=latency, first_token_ms=first_ms,
-                         reply=excerpt(text.replace(config.api_key, "[redacted]") if config.api_key else text),
-                         dataset=dataset)
+        return ProviderCheck(
+            ok=False,
+            provider=config.kind,
+            model=model,
+            latency_ms=latency,
+            first_token_ms=first_ms,
+            error=_("The provider answered with an empty reply."),
+            code="empty_reply",
+            dataset=dataset,
+        )
+    return ProviderCheck(
+        ok=True,
+        provider=config.kind,
+        model=model,
+        latency_ms=latency,
+        first_token_ms=first_ms,
+        reply=excerpt(text.replace(config.api_key, "[redacted]") if config.api_key else text),
+        dataset=dataset,
+    )
 
 
 def provider_test(*, bot: Bot, actor: Agent, ip: str | None = None) -> ProviderCheck:
@@ -243,23 +280,52 @@ def provider_test(*, bot: Bot, actor: Agent, ip: str | None = None) -> ProviderC
             check_url(config.base_url, allowlist=settings.KEFU_OUTBOUND_ALLOWLIST)
         provider = build_provider(config)
     except OutboundURLRefused as exc:
-        result = ProviderCheck(ok=False, provider=config.kind, model=model, code=exc.code, detail=scrub(str(exc)),
-                               error=_("This address is not allowed: private and local networks can only be used "
-                                       "when the operator allows them (KEFU_OUTBOUND_ALLOWLIST)."))
+        result = ProviderCheck(
+            ok=False,
+            provider=config.kind,
+            model=model,
+            code=exc.code,
+            detail=scrub(str(exc)),
+            error=_(
+                "This address is not allowed: private and local networks can only be used "
+                "when the operator allows them (KEFU_OUTBOUND_ALLOWLIST)."
+            ),
+        )
     except (KeyError, ValueError) as exc:
-        result = ProviderCheck(ok=False, provider=config.kind, model=model, code="misconfigured",
-                               detail=scrub(str(exc), config.api_key),
-                               error=_("The provider settings are incomplete: check the base URL and options."))
+        result = ProviderCheck(
+            ok=False,
+            provider=config.kind,
+            model=model,
+            code="misconfigured",
+            detail=scrub(str(exc), config.api_key),
+            error=_("The provider settings are incomplete: check the base URL and options."),
+        )
     else:
         timeout = config.timeouts.total
         try:
             result = runtime.run_on_bot_loop(
                 run_check(provider, check_request(bot, timeout), model=model, language=translation.get_language()),
-                timeout=timeout + SLACK_SECONDS)
+                timeout=timeout + SLACK_SECONDS,
+            )
         except TimeoutError:  # the provider's own limits should have ended it first
-            result = ProviderCheck(ok=False, provider=config.kind, model=model, code=ProviderTimeout.code,
-                                   latency_ms=round((timeout + SLACK_SECONDS) * 1000),
-                                   error=explain(ProviderTimeout("test abandoned"), config))
-    _audit(actor, "bot.provider_test", bot, ip, name=bot.name, provider=bot.provider, ok=result.ok,
-           code=result.code, status=result.status, latency_ms=result.latency_ms)
+            result = ProviderCheck(
+                ok=False,
+                provider=config.kind,
+                model=model,
+                code=ProviderTimeout.code,
+                latency_ms=round((timeout + SLACK_SECONDS) * 1000),
+                error=explain(ProviderTimeout("test abandoned"), config),
+            )
+    _audit(
+        actor,
+        "bot.provider_test",
+        bot,
+        ip,
+        name=bot.name,
+        provider=bot.provider,
+        ok=result.ok,
+        code=result.code,
+        status=result.status,
+        latency_ms=result.latency_ms,
+    )
     return result

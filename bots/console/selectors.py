@@ -18,15 +18,24 @@ def _count_per_kb(model: type[Any]) -> Coalesce:
     # A correlated count per row: joining documents, FAQs and chunks at once would
     # multiply the rows (and the cost) for a large knowledge base.
     counts = (
-        model.objects.filter(knowledge_base=OuterRef("pk")).order_by().values("knowledge_base")
-        .annotate(n=Count("pk")).values("n")
+        model.objects.filter(knowledge_base=OuterRef("pk"))
+        .order_by()
+        .values("knowledge_base")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
     return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
 
 
 def knowledge_base_overview(*, tenant: Tenant) -> QuerySet[KnowledgeBase]:
-    return KnowledgeBase.objects.filter(tenant=tenant).order_by("name").annotate(
-        document_count=_count_per_kb(Document), faq_count=_count_per_kb(FaqEntry), chunk_count=_count_per_kb(Chunk),
+    return (
+        KnowledgeBase.objects.filter(tenant=tenant)
+        .order_by("name")
+        .annotate(
+            document_count=_count_per_kb(Document),
+            faq_count=_count_per_kb(FaqEntry),
+            chunk_count=_count_per_kb(Chunk),
+        )
     )
 
 

@@ -110,8 +110,15 @@ def document_add(
     document = kb_services.document_create(
         knowledge_base=knowledge_base, title=title, text=text, data=data, filename=filename
     )
-    _audit(actor, "knowledge.document.create", document, ip, title=document.title,
-           knowledge_base=knowledge_base.pk, status=document.status)
+    _audit(
+        actor,
+        "knowledge.document.create",
+        document,
+        ip,
+        title=document.title,
+        knowledge_base=knowledge_base.pk,
+        status=document.status,
+    )
     return document
 
 
@@ -132,8 +139,14 @@ def document_remove(*, document: Document, actor: Agent, ip: str | None = None) 
 
 @transaction.atomic
 def faq_add(
-    *, knowledge_base: KnowledgeBase, actor: Agent, question: str, answer: str, alternates: list[str],
-    enabled: bool = True, ip: str | None = None,
+    *,
+    knowledge_base: KnowledgeBase,
+    actor: Agent,
+    question: str,
+    answer: str,
+    alternates: list[str],
+    enabled: bool = True,
+    ip: str | None = None,
 ) -> FaqEntry:
     require_admin(actor)
     try:
@@ -148,8 +161,14 @@ def faq_add(
 
 @transaction.atomic
 def faq_edit(
-    *, entry: FaqEntry, actor: Agent, question: str | None = None, answer: str | None = None,
-    alternates: list[str] | None = None, enabled: bool | None = None, ip: str | None = None,
+    *,
+    entry: FaqEntry,
+    actor: Agent,
+    question: str | None = None,
+    answer: str | None = None,
+    alternates: list[str] | None = None,
+    enabled: bool | None = None,
+    ip: str | None = None,
 ) -> FaqEntry:
     require_admin(actor)
     try:
@@ -173,8 +192,16 @@ def faq_import_file(
 ) -> kb_services.FaqImportResult:
     require_admin(actor)
     result = kb_services.faq_import(knowledge_base=knowledge_base, data=data, filename=filename)
-    _audit(actor, "knowledge.faq.import", knowledge_base, ip, filename=filename[:200], created=result.created,
-           updated=result.updated, skipped=result.skipped)
+    _audit(
+        actor,
+        "knowledge.faq.import",
+        knowledge_base,
+        ip,
+        filename=filename[:200],
+        created=result.created,
+        updated=result.updated,
+        skipped=result.skipped,
+    )
     return result
 
 
@@ -186,15 +213,25 @@ def _one_enabled_per_channel(bot: Bot) -> None:
         return
     other = Bot.objects.filter(tenant_id=bot.tenant_id, channel=bot.channel, enabled=True).exclude(pk=bot.pk).first()
     if other is not None:
-        raise ValidationError({"enabled": _(
-            "“%(name)s” already answers this channel. Only one bot per channel can be enabled: "
-            "turn that one off first, or leave this one off to use it as a backup."
-        ) % {"name": other.name}}, code="bot_one_enabled_per_channel")
+        raise ValidationError(
+            {
+                "enabled": _(
+                    "“%(name)s” already answers this channel. Only one bot per channel can be enabled: "
+                    "turn that one off first, or leave this one off to use it as a backup."
+                )
+                % {"name": other.name}
+            },
+            code="bot_one_enabled_per_channel",
+        )
 
 
 @transaction.atomic
 def bot_save(
-    *, bot: Bot, actor: Agent, knowledge_bases: Iterable[KnowledgeBase], changed: Iterable[str],
+    *,
+    bot: Bot,
+    actor: Agent,
+    knowledge_bases: Iterable[KnowledgeBase],
+    changed: Iterable[str],
     ip: str | None = None,
 ) -> Bot:
     """Create or update a bot the form has filled in; ValidationError carries per-field messages."""
@@ -218,8 +255,7 @@ def bot_save(
         _one_enabled_per_channel(bot)
         raise
     bot.knowledge_bases.set(knowledge_bases)
-    _audit(actor, "bot.create" if creating else "bot.update", bot, ip,
-           name=bot.name, fields=_public_fields(changed))
+    _audit(actor, "bot.create" if creating else "bot.update", bot, ip, name=bot.name, fields=_public_fields(changed))
     return bot
 
 
@@ -238,16 +274,23 @@ def _integration_action(row: IntegrationRow) -> str:
 
 
 @transaction.atomic
-def integration_save(*, row: IntegrationRow, actor: Agent, changed: Iterable[str], ip: str | None = None
-                     ) -> IntegrationRow:
+def integration_save(
+    *, row: IntegrationRow, actor: Agent, changed: Iterable[str], ip: str | None = None
+) -> IntegrationRow:
     """Create or update a business hook or an alert channel the form has filled in."""
     require_admin(actor)
     row.tenant = actor.tenant
     row.full_clean()
     creating = row.pk is None
     row.save()
-    _audit(actor, f"{_integration_action(row)}.{'create' if creating else 'update'}", row, ip,
-           name=row.name, fields=_public_fields(changed))
+    _audit(
+        actor,
+        f"{_integration_action(row)}.{'create' if creating else 'update'}",
+        row,
+        ip,
+        name=row.name,
+        fields=_public_fields(changed),
+    )
     return row
 
 

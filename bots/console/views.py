@@ -56,9 +56,15 @@ def admin_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 
 def render_page(request: HttpRequest, template: str, *, section: str, title: Any, **context: Any) -> HttpResponse:
     agent: Agent = request.agent  # type: ignore[attr-defined]
-    return render(request, template, {
-        **settings_nav_context(agent, section=section), "section_title": title, **context,
-    })
+    return render(
+        request,
+        template,
+        {
+            **settings_nav_context(agent, section=section),
+            "section_title": title,
+            **context,
+        },
+    )
 
 
 def attempt(request: HttpRequest, write: Callable[[], Any], ok: str, redirect_to: str) -> HttpResponse | None:
@@ -95,9 +101,14 @@ def knowledge_list(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Knowledge base created."))
             return HttpResponseRedirect(reverse("ai_console:knowledge-detail", args=[kb.pk]))
-    return render_page(request, "bots/knowledge_list.html", section=KNOWLEDGE_SECTION,
-                       title=gettext_lazy("Knowledge bases"), form=form,
-                       knowledge_bases=selectors.knowledge_base_overview(tenant=agent.tenant))
+    return render_page(
+        request,
+        "bots/knowledge_list.html",
+        section=KNOWLEDGE_SECTION,
+        title=gettext_lazy("Knowledge bases"),
+        form=form,
+        knowledge_bases=selectors.knowledge_base_overview(tenant=agent.tenant),
+    )
 
 
 # --- One knowledge base ---------------------------------------------------------------------
@@ -121,8 +132,14 @@ def _upload(request: HttpRequest, kb: KnowledgeBase, form: forms.DocumentUploadF
     upload = form.cleaned_data["file"]
     # One byte over the limit is enough for the service to refuse it; never read a huge file whole.
     data = upload.read(max_document_bytes() + 1)
-    return lambda: services.document_add(knowledge_base=kb, actor=_agent(request), title=form.cleaned_data["title"],
-                                         data=data, filename=upload.name or "", ip=ip_of(request))
+    return lambda: services.document_add(
+        knowledge_base=kb,
+        actor=_agent(request),
+        title=form.cleaned_data["title"],
+        data=data,
+        filename=upload.name or "",
+        ip=ip_of(request),
+    )
 
 
 class _Forms:
@@ -153,54 +170,95 @@ def _handle_post(request: HttpRequest, kb: KnowledgeBase, f: _Forms) -> HttpResp
     here = reverse("ai_console:knowledge-detail", args=[kb.pk])
     action = f.action
     if action == "delete_kb":
-        return attempt(request, lambda: services.knowledge_base_remove(knowledge_base=kb, actor=agent, ip=ip),
-                       _("Knowledge base deleted."), reverse("ai_console:knowledge"))
+        return attempt(
+            request,
+            lambda: services.knowledge_base_remove(knowledge_base=kb, actor=agent, ip=ip),
+            _("Knowledge base deleted."),
+            reverse("ai_console:knowledge"),
+        )
     if action == "settings" and f.settings.is_valid():
-        return attempt(request, lambda: services.knowledge_base_edit(
-            knowledge_base=kb, actor=agent, changes=dict(f.settings.cleaned_data), ip=ip), _("Saved."), here)
+        return attempt(
+            request,
+            lambda: services.knowledge_base_edit(
+                knowledge_base=kb, actor=agent, changes=dict(f.settings.cleaned_data), ip=ip
+            ),
+            _("Saved."),
+            here,
+        )
     if action == "upload" and f.upload.is_valid():
-        return attempt(request, _upload(request, kb, f.upload), _("Document added; it is being processed."),
-                       here + "#documents")
+        return attempt(
+            request, _upload(request, kb, f.upload), _("Document added; it is being processed."), here + "#documents"
+        )
     if action == "paste" and f.paste.is_valid():
-        return attempt(request, lambda: services.document_add(
-            knowledge_base=kb, actor=agent, ip=ip, **f.paste.cleaned_data), _("Document added; it is being processed."),
-            here + "#documents")
+        return attempt(
+            request,
+            lambda: services.document_add(knowledge_base=kb, actor=agent, ip=ip, **f.paste.cleaned_data),
+            _("Document added; it is being processed."),
+            here + "#documents",
+        )
     if action == "reingest":
         document = _document_of(kb, request)
-        return attempt(request, lambda: services.document_retry(document=document, actor=agent, ip=ip),
-                       _("Processing the document again."), here + "#documents")
+        return attempt(
+            request,
+            lambda: services.document_retry(document=document, actor=agent, ip=ip),
+            _("Processing the document again."),
+            here + "#documents",
+        )
     if action == "delete_document":
         document = _document_of(kb, request)
-        return attempt(request, lambda: services.document_remove(document=document, actor=agent, ip=ip),
-                       _("Document deleted."), here + "#documents")
+        return attempt(
+            request,
+            lambda: services.document_remove(document=document, actor=agent, ip=ip),
+            _("Document deleted."),
+            here + "#documents",
+        )
     if action == "faq_add" and f.faq.is_valid():
-        return attempt(request, lambda: services.faq_add(knowledge_base=kb, actor=agent, ip=ip, **f.faq.cleaned_data),
-                       _("FAQ entry added."), here + "#faq")
+        return attempt(
+            request,
+            lambda: services.faq_add(knowledge_base=kb, actor=agent, ip=ip, **f.faq.cleaned_data),
+            _("FAQ entry added."),
+            here + "#faq",
+        )
     if action == "faq_edit":
         entry = _faq_of(kb, request)
         if f.faq_edit.is_valid():
-            return attempt(request, lambda: services.faq_edit(entry=entry, actor=agent, ip=ip,
-                                                              **f.faq_edit.cleaned_data), _("FAQ entry saved."),
-                           here + "#faq")
+            return attempt(
+                request,
+                lambda: services.faq_edit(entry=entry, actor=agent, ip=ip, **f.faq_edit.cleaned_data),
+                _("FAQ entry saved."),
+                here + "#faq",
+            )
         messages.error(request, _("Check the question and the answer."))
     if action == "faq_toggle":
         entry = _faq_of(kb, request)
-        return attempt(request, lambda: services.faq_edit(entry=entry, actor=agent, enabled=not entry.enabled, ip=ip),
-                       _("FAQ entry saved."), here + "#faq")
+        return attempt(
+            request,
+            lambda: services.faq_edit(entry=entry, actor=agent, enabled=not entry.enabled, ip=ip),
+            _("FAQ entry saved."),
+            here + "#faq",
+        )
     if action == "faq_delete":
         entry = _faq_of(kb, request)
-        return attempt(request, lambda: services.faq_remove(entry=entry, actor=agent, ip=ip), _("FAQ entry deleted."),
-                       here + "#faq")
+        return attempt(
+            request,
+            lambda: services.faq_remove(entry=entry, actor=agent, ip=ip),
+            _("FAQ entry deleted."),
+            here + "#faq",
+        )
     if action == "faq_import" and f.faq_import.is_valid():
         upload = f.faq_import.cleaned_data["file"]
         try:
-            result = services.faq_import_file(knowledge_base=kb, actor=agent, data=upload.read(),
-                                              filename=upload.name or "", ip=ip)
+            result = services.faq_import_file(
+                knowledge_base=kb, actor=agent, data=upload.read(), filename=upload.name or "", ip=ip
+            )
         except KefuError as exc:
             messages.error(request, _("Import failed: %(reason)s") % {"reason": exc.message})
             return None
-        messages.success(request, _("Import done: %(created)d added, %(updated)d updated, %(skipped)d unchanged.") % {
-            "created": result.created, "updated": result.updated, "skipped": result.skipped})
+        messages.success(
+            request,
+            _("Import done: %(created)d added, %(updated)d updated, %(skipped)d unchanged.")
+            % {"created": result.created, "updated": result.updated, "skipped": result.skipped},
+        )
         return HttpResponseRedirect(here + "#faq")
     return None
 
@@ -219,11 +277,20 @@ def knowledge_detail(request: HttpRequest, kb_id: int) -> HttpResponse:
     if f.ask.is_bound and f.ask.is_valid():
         answer = kb_answer(tenant=agent.tenant, knowledge_base_ids=[kb.pk], question=f.ask.cleaned_data["q"])
     documents = Paginator(selectors.documents_with_chunks(knowledge_base=kb), PAGE_SIZE).get_page(
-        request.GET.get("documents_page"))
+        request.GET.get("documents_page")
+    )
     faqs = Paginator(faq_list(knowledge_base=kb).order_by("id"), PAGE_SIZE).get_page(request.GET.get("faq_page"))
     return render_page(
-        request, "bots/knowledge_detail.html", section=KNOWLEDGE_SECTION, title=kb.name, kb=kb, forms=f,
-        documents=documents, faqs=faqs, answer=answer, chunk_total=selectors.chunk_total(knowledge_base=kb),
+        request,
+        "bots/knowledge_detail.html",
+        section=KNOWLEDGE_SECTION,
+        title=kb.name,
+        kb=kb,
+        forms=f,
+        documents=documents,
+        faqs=faqs,
+        answer=answer,
+        chunk_total=selectors.chunk_total(knowledge_base=kb),
         active_statuses=selectors.ACTIVE_STATUSES,
     )
 
@@ -248,9 +315,12 @@ def knowledge_progress(request: HttpRequest, kb_id: int) -> JsonResponse:
     ids = [int(part) for part in request.GET.get("ids", "").split(",") if part.isdigit()][:PAGE_SIZE]
     documents = selectors.document_progress(knowledge_base=kb, ids=ids)
     active = sum(1 for d in documents if d.status in selectors.ACTIVE_STATUSES)
-    response = JsonResponse({
-        "documents": [_document_json(d) for d in documents], "active": active,
-        "chunks": selectors.chunk_total(knowledge_base=kb),
-    })
+    response = JsonResponse(
+        {
+            "documents": [_document_json(d) for d in documents],
+            "active": active,
+            "chunks": selectors.chunk_total(knowledge_base=kb),
+        }
+    )
     response["Cache-Control"] = "no-store"
     return response

@@ -130,8 +130,13 @@ async def stream(provider: Provider, request: BotRequest) -> AsyncIterator[Strea
                         yield event
                     continue
                 yield Done(
-                    text=event.text, usage=event.usage, sources=event.sources, quick_replies=event.quick_replies,
-                    provider_state=event.provider_state, confidence=event.confidence, matched=event.matched,
+                    text=event.text,
+                    usage=event.usage,
+                    sources=event.sources,
+                    quick_replies=event.quick_replies,
+                    provider_state=event.provider_state,
+                    confidence=event.confidence,
+                    matched=event.matched,
                     provider=provider.name,
                 )
                 return
@@ -148,8 +153,7 @@ async def stream(provider: Provider, request: BotRequest) -> AsyncIterator[Strea
 # fifth of an answer's CPU (py-spy). Requests are spread round-robin over a few smaller
 # pools instead (aiohttp's pools do not walk; the shards cost it nothing measurable).
 POOL_SHARDS = 8
-_clients: weakref.WeakKeyDictionary[AbstractEventLoop, list[httpx2.AsyncClient | None]] = (
-    weakref.WeakKeyDictionary())
+_clients: weakref.WeakKeyDictionary[AbstractEventLoop, list[httpx2.AsyncClient | None]] = weakref.WeakKeyDictionary()
 _turn = itertools.count()
 _ssl_context: ssl.SSLContext | None = None
 
@@ -189,8 +193,12 @@ def _new_client(ssl_context: ssl.SSLContext | None = None) -> httpx2.AsyncClient
     KEFU_BOT_HTTP_BACKEND=httpx keeps httpx2's default transport."""
     limits = httpx2.Limits(max_connections=2000 // POOL_SHARDS, max_keepalive_connections=500 // POOL_SHARDS)
     # follow_redirects stays False: a redirect could lead past the SSRF guard.
-    options: dict[str, Any] = {"limits": limits, "timeout": httpx2.Timeout(60.0, connect=5.0),
-                               "follow_redirects": False, "verify": ssl_context or _shared_ssl_context()}
+    options: dict[str, Any] = {
+        "limits": limits,
+        "timeout": httpx2.Timeout(60.0, connect=5.0),
+        "follow_redirects": False,
+        "verify": ssl_context or _shared_ssl_context(),
+    }
     # The provider layer also runs without Django settings (bench.providers): default then.
     if settings.configured and getattr(settings, "KEFU_BOT_HTTP_BACKEND", "aiohttp") == "httpx":
         return httpx2.AsyncClient(**options)
@@ -222,13 +230,15 @@ def parse_retry_after(headers: httpx2.Headers) -> float | None:
     return None
 
 
-def error_for_status(status: int, message: str, *, retry_after: float | None = None,
-                     transient: bool | None = None) -> ProviderError:
+def error_for_status(
+    status: int, message: str, *, retry_after: float | None = None, transient: bool | None = None
+) -> ProviderError:
     if status in (401, 403):
         return ProviderAuthError(message, status=status)
     if status == 429:
-        return ProviderRateLimited(message, status=status, retry_after=retry_after,
-                                   transient=True if transient is None else transient)
+        return ProviderRateLimited(
+            message, status=status, retry_after=retry_after, transient=True if transient is None else transient
+        )
     if status == 408 or status >= 500:
         return ProviderError(message, status=status, transient=True if transient is None else transient)
     return ProviderBadResponse(message, status=status, transient=False if transient is None else transient)

@@ -103,9 +103,12 @@ class CozeProvider(Provider):
         body: dict[str, Any] = {
             "bot_id": str(self.config.extra.get("bot_id", self.config.model)),
             # auto_save_history must stay true: polling reads the stored messages back.
-            "user_id": request.visitor_id, "stream": stream, "auto_save_history": True,
+            "user_id": request.visitor_id,
+            "stream": stream,
+            "auto_save_history": True,
             "additional_messages": [
-                {"role": "user", "type": "question", "content": request.question, "content_type": "text"}],
+                {"role": "user", "type": "question", "content": request.question, "content_type": "text"}
+            ],
         }
         if self.config.extra.get("custom_variables"):
             body["custom_variables"] = self.config.extra["custom_variables"]
@@ -123,16 +126,24 @@ class CozeProvider(Provider):
             params["conversation_id"] = conversation_id
         url = join_url(self.base_url, "v3/chat")
         try:
-            async with http_client().stream("POST", url, params=params, json=self._body(request, stream=True),
-                                            headers=auth_headers(self.config),
-                                            timeout=http_timeout(self.config)) as response:
+            async with http_client().stream(
+                "POST",
+                url,
+                params=params,
+                json=self._body(request, stream=True),
+                headers=auth_headers(self.config),
+                timeout=http_timeout(self.config),
+            ) as response:
                 if not is_event_stream(response):
-                    raise coze_error(await read_json_body(response), response.status_code,
-                                     parse_retry_after(response.headers))
+                    raise coze_error(
+                        await read_json_body(response), response.status_code, parse_retry_after(response.headers)
+                    )
                 if response.status_code != 200:
                     raise coze_error({}, response.status_code)
-                async with aclosing(aiter_events(response.aiter_bytes())) as sse_events, \
-                        aclosing(self._events(sse_events, request)) as events:
+                async with (
+                    aclosing(aiter_events(response.aiter_bytes())) as sse_events,
+                    aclosing(self._events(sse_events, request)) as events,
+                ):
                     async for event in events:
                         yield event
         except httpx2.HTTPError as exc:
@@ -144,12 +155,17 @@ class CozeProvider(Provider):
         """One non-streaming Coze call; returns the envelope's data or raises the mapped ProviderError."""
         headers = {**auth_headers(self.config), "Accept": "application/json"}
         try:
-            response = await http_client().request(method, join_url(self.base_url, path), params=params, json=json,
-                                                   headers=headers, timeout=http_timeout(self.config))
+            response = await http_client().request(
+                method,
+                join_url(self.base_url, path),
+                params=params,
+                json=json,
+                headers=headers,
+                timeout=http_timeout(self.config),
+            )
         except httpx2.HTTPError as exc:
             raise transport_error(exc)
-        return _envelope_data(await read_json_body(response), response.status_code,
-                              parse_retry_after(response.headers))
+        return _envelope_data(await read_json_body(response), response.status_code, parse_retry_after(response.headers))
 
     async def _poll(self, request: BotRequest) -> AsyncIterator[StreamEvent]:
         params: dict[str, str] = {}
@@ -252,8 +268,12 @@ class CozeProvider(Provider):
                 raise ProviderBadResponse("coze bot requires a tool call we cannot serve", transient=False)
         if not completed:
             raise ProviderBadResponse("coze stream ended before conversation.chat.completed", transient=True)
-        yield Done(text="\n\n".join(a for a in answers if a), usage=usage, quick_replies=tuple(follow_ups),
-                   provider_state=state)
+        yield Done(
+            text="\n\n".join(a for a in answers if a),
+            usage=usage,
+            quick_replies=tuple(follow_ups),
+            provider_state=state,
+        )
 
 
 def _read_messages(messages: Any) -> tuple[list[str], list[str]]:

@@ -38,8 +38,15 @@ from bots.sse import SSEEvent, aiter_events
 
 STATE_KEY = "dify_conversation_id"
 # 429 too_many_requests is the concurrency cap (retry); rate_limit_error is the plan quota (do not).
-NON_TRANSIENT_CODES = {"rate_limit_error", "provider_quota_exceeded", "provider_not_initialize",
-                       "model_currently_not_support", "app_unavailable", "not_chat_app", "invalid_param"}
+NON_TRANSIENT_CODES = {
+    "rate_limit_error",
+    "provider_quota_exceeded",
+    "provider_not_initialize",
+    "model_currently_not_support",
+    "app_unavailable",
+    "not_chat_app",
+    "invalid_param",
+}
 
 
 def dify_error(status: int, body: Any, retry_after: float | None = None) -> ProviderError:
@@ -51,14 +58,18 @@ def dify_error(status: int, body: Any, retry_after: float | None = None) -> Prov
 
 def _usage(raw: dict[str, Any] | None) -> Usage:
     raw = raw or {}
-    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0),
-                 int(raw.get("total_tokens") or 0))
+    return Usage(
+        int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0), int(raw.get("total_tokens") or 0)
+    )
 
 
 def _sources(resources: list[dict[str, Any]] | None) -> tuple[Source, ...]:
     return tuple(
-        Source(title=str(r.get("document_name") or r.get("dataset_name") or ""), content=str(r.get("content") or ""),
-               score=r.get("score"))
+        Source(
+            title=str(r.get("document_name") or r.get("dataset_name") or ""),
+            content=str(r.get("content") or ""),
+            score=r.get("score"),
+        )
         for r in resources or ()
     )
 
@@ -76,22 +87,28 @@ class DifyProvider(Provider):
             inputs.setdefault(str(self.config.extra.get("query_input", "query")), request.question)
             return "workflows/run", {"inputs": inputs, "user": request.visitor_id, "response_mode": "streaming"}
         return "chat-messages", {
-            "inputs": inputs, "query": request.question, "response_mode": "streaming",
-            "conversation_id": request.provider_state.get(STATE_KEY, ""), "user": request.visitor_id,
+            "inputs": inputs,
+            "query": request.question,
+            "response_mode": "streaming",
+            "conversation_id": request.provider_state.get(STATE_KEY, ""),
+            "user": request.visitor_id,
         }
 
     async def _stream(self, request: BotRequest) -> AsyncIterator[StreamEvent]:
         path, body = self._body(request)
         url = join_url(self.config.base_url, path)
         try:
-            async with http_client().stream("POST", url, json=body, headers=auth_headers(self.config),
-                                            timeout=http_timeout(self.config)) as response:
+            async with http_client().stream(
+                "POST", url, json=body, headers=auth_headers(self.config), timeout=http_timeout(self.config)
+            ) as response:
                 if response.status_code != 200 or not is_event_stream(response):
                     payload = await read_json_body(response)
                     status = response.status_code if response.status_code != 200 else 502
                     raise dify_error(status, payload, parse_retry_after(response.headers))
-                async with aclosing(aiter_events(response.aiter_bytes())) as sse_events, \
-                        aclosing(self._events(sse_events, request)) as events:
+                async with (
+                    aclosing(aiter_events(response.aiter_bytes())) as sse_events,
+                    aclosing(self._events(sse_events, request)) as events,
+                ):
                     async for event in events:
                         yield event
         except httpx2.HTTPError as exc:
@@ -128,8 +145,12 @@ class DifyProvider(Provider):
             elif kind == "message_end":
                 metadata = data.get("metadata") or {}
                 final = replaced if replaced is not None else "".join(parts)
-                yield Done(text=final, usage=_usage(metadata.get("usage")),
-                           sources=_sources(metadata.get("retriever_resources")), provider_state=state)
+                yield Done(
+                    text=final,
+                    usage=_usage(metadata.get("usage")),
+                    sources=_sources(metadata.get("retriever_resources")),
+                    provider_state=state,
+                )
                 return
             elif kind == "workflow_finished":
                 info = data.get("data") or {}

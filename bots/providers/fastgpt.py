@@ -125,9 +125,14 @@ def parse_passages(data: Any) -> list[Source]:
         question, answer = str(item.get("q") or "").strip(), str(item.get("a") or "").strip()
         content = f"{question}\n{answer}" if answer else question
         if content:
-            passages.append(Source(title=str(item.get("sourceName") or item.get("datasetId") or ""),
-                                   content=content, url=str(item.get("id") or ""),
-                                   score=passage_score(item.get("score"))))
+            passages.append(
+                Source(
+                    title=str(item.get("sourceName") or item.get("datasetId") or ""),
+                    content=content,
+                    url=str(item.get("id") or ""),
+                    score=passage_score(item.get("score")),
+                )
+            )
     passages.sort(key=lambda p: p.score if p.score is not None else -1.0, reverse=True)
     return passages[:MAX_PASSAGES]
 
@@ -142,7 +147,9 @@ class FastGPTProvider(Provider):
         detail = bool(self.config.extra.get("detail", False))
         chat_id = self.chat_id(request)
         body: dict[str, Any] = {
-            "chatId": chat_id, "stream": True, "detail": detail,
+            "chatId": chat_id,
+            "stream": True,
+            "detail": detail,
             # With a chatId FastGPT loads the history itself and reads only the last message.
             "messages": [{"role": "user", "content": request.question}],
             "variables": {"uid": request.visitor_id, **(self.config.extra.get("variables") or {})},
@@ -152,8 +159,9 @@ class FastGPTProvider(Provider):
             body["variables"][PROMPT_VARIABLE] = system_prompt
         url = join_url(self.config.base_url, "chat/completions")
         try:
-            async with http_client().stream("POST", url, json=body, headers=auth_headers(self.config),
-                                            timeout=http_timeout(self.config)) as response:
+            async with http_client().stream(
+                "POST", url, json=body, headers=auth_headers(self.config), timeout=http_timeout(self.config)
+            ) as response:
                 if not is_event_stream(response):
                     payload = await read_json_body(response)
                     if response.status_code == 429:
@@ -162,8 +170,10 @@ class FastGPTProvider(Provider):
                 if response.status_code != 200:
                     raise error_for_status(response.status_code, "fastgpt stream with error status")
                 state = {**request.provider_state, STATE_KEY: chat_id}
-                async with aclosing(aiter_events(response.aiter_bytes())) as sse_events, \
-                        aclosing(self._events(sse_events, state)) as events:
+                async with (
+                    aclosing(aiter_events(response.aiter_bytes())) as sse_events,
+                    aclosing(self._events(sse_events, state)) as events,
+                ):
                     async for event in events:
                         yield event
         except httpx2.HTTPError as exc:
@@ -213,8 +223,10 @@ class FastGPTProvider(Provider):
         options = {**DEFAULT_SEARCH, **{k: v for k, v in self.config.extra.items() if k in DEFAULT_SEARCH}}
         mode = str(options["dataset_search_mode"])
         return {
-            "datasetId": self.dataset_id, "text": question,
-            "limit": int(options["dataset_limit"]), "similarity": float(options["dataset_similarity"]),
+            "datasetId": self.dataset_id,
+            "text": question,
+            "limit": int(options["dataset_limit"]),
+            "similarity": float(options["dataset_similarity"]),
             "searchMode": mode if mode in SEARCH_MODES else DEFAULT_SEARCH["dataset_search_mode"],
             "usingReRank": bool(self.config.extra.get("dataset_rerank", False)),
         }
@@ -229,8 +241,7 @@ class FastGPTProvider(Provider):
         url = join_url(api_root(self.config.base_url), "core/dataset/searchTest")
         headers = {**auth_headers(self.config), "Accept": "application/json"}
         try:
-            response = await http_client().post(url, json=self._search_body(question), headers=headers,
-                                                timeout=limits)
+            response = await http_client().post(url, json=self._search_body(question), headers=headers, timeout=limits)
         except httpx2.HTTPError as exc:
             raise transport_error(exc)
         payload = await read_json_body(response)

@@ -22,16 +22,26 @@ def _source(raw: Any) -> Source:
     if isinstance(raw, Source):
         return raw
     if isinstance(raw, dict):
-        return Source(title=str(raw.get("title", "")), content=str(raw.get("content", "")),
-                      url=str(raw.get("url", "")), score=raw.get("score"))
+        return Source(
+            title=str(raw.get("title", "")),
+            content=str(raw.get("content", "")),
+            url=str(raw.get("url", "")),
+            score=raw.get("score"),
+        )
     return Source(title=str(raw))
 
 
 class LocalProvider(Provider):
     kind = "local"
 
-    def __init__(self, config: ProviderConfig, answer_fn: AnswerFn | None = None, *, chunk_chars: int = 12,
-                 min_confidence: float | None = None) -> None:
+    def __init__(
+        self,
+        config: ProviderConfig,
+        answer_fn: AnswerFn | None = None,
+        *,
+        chunk_chars: int = 12,
+        min_confidence: float | None = None,
+    ) -> None:
         super().__init__(config)
         fn = answer_fn or config.extra.get("answer_fn")
         if fn is None:
@@ -55,7 +65,12 @@ class LocalProvider(Provider):
             matched = False
         if matched and text:
             for start in range(0, len(text), self.chunk_chars):
-                yield Delta(text[start:start + self.chunk_chars])
+                yield Delta(text[start : start + self.chunk_chars])
                 await asyncio.sleep(0)
-        yield Done(text=text if matched else "", sources=tuple(_source(s) for s in sources),
-                   confidence=confidence, matched=matched, provider_state=dict(request.provider_state))
+        yield Done(
+            text=text if matched else "",
+            sources=tuple(_source(s) for s in sources),
+            confidence=confidence,
+            matched=matched,
+            provider_state=dict(request.provider_state),
+        )

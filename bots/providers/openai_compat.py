@@ -102,8 +102,11 @@ def shared_client(config: ProviderConfig, shard: int | None = None) -> AsyncOpen
         if len(per_loop) >= _CLIENTS_PER_LOOP:
             per_loop.pop(next(iter(per_loop)))
         client = per_loop[key] = AsyncOpenAI(
-            api_key=config.api_key or "none", base_url=config.base_url,
-            timeout=http_timeout(config), max_retries=0, http_client=http_client(shard),
+            api_key=config.api_key or "none",
+            base_url=config.base_url,
+            timeout=http_timeout(config),
+            max_retries=0,
+            http_client=http_client(shard),
         )
     return client
 
@@ -117,8 +120,10 @@ class OpenAICompatProvider(Provider):
     def _params(self, request: BotRequest) -> dict[str, Any]:
         """The JSON body `chat.completions.create(stream=True, ...)` would send."""
         params: dict[str, Any] = {
-            "model": self.config.model, "messages": build_messages(self.config, request),
-            "stream": True, "stream_options": {"include_usage": True},
+            "model": self.config.model,
+            "messages": build_messages(self.config, request),
+            "stream": True,
+            "stream_options": {"include_usage": True},
         }
         if self.config.temperature is not None:
             params["temperature"] = self.config.temperature
@@ -142,11 +147,12 @@ class OpenAICompatProvider(Provider):
         try:
             # A non-2xx answer raises openai.APIStatusError inside `post`.
             response = await self.client().post(
-                "/chat/completions", cast_to=httpx2.Response, content=orjson.dumps(self._params(request)),
-                stream=True)
+                "/chat/completions", cast_to=httpx2.Response, content=orjson.dumps(self._params(request)), stream=True
+            )
             if not is_event_stream(response):
                 raise ProviderBadResponse(
-                    f"expected an event stream, got {response.headers.get('content-type')!r}", transient=True)
+                    f"expected an event stream, got {response.headers.get('content-type')!r}", transient=True
+                )
             async with aclosing(aiter_events(response.aiter_bytes())) as events:
                 async for sse in events:
                     if not sse.has_data:
@@ -161,8 +167,11 @@ class OpenAICompatProvider(Provider):
                         raise ProviderError(f"stream error: {message}", transient=True)
                     if chunk.get("usage"):
                         raw_usage = chunk["usage"]
-                        usage = Usage(raw_usage.get("prompt_tokens") or 0, raw_usage.get("completion_tokens") or 0,
-                                      raw_usage.get("total_tokens") or 0)
+                        usage = Usage(
+                            raw_usage.get("prompt_tokens") or 0,
+                            raw_usage.get("completion_tokens") or 0,
+                            raw_usage.get("total_tokens") or 0,
+                        )
                     choices = chunk.get("choices")
                     if not choices:
                         continue
@@ -190,8 +199,10 @@ class OpenAICompatProvider(Provider):
     async def embed(self, texts: list[str], *, model: str | None = None) -> list[list[float]]:
         try:
             response = await self.client().embeddings.create(
-                input=texts, model=model or self.config.extra.get("embedding_model") or self.config.model,
-                encoding_format="float")
+                input=texts,
+                model=model or self.config.extra.get("embedding_model") or self.config.model,
+                encoding_format="float",
+            )
         except Exception as exc:
             raise map_openai_error(exc)
         return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]

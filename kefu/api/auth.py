@@ -42,7 +42,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header.startswith(f"{self.keyword} {KEY_PREFIX}"):
             return None
-        token = header[len(self.keyword) + 1 + len(KEY_PREFIX):]
+        token = header[len(self.keyword) + 1 + len(KEY_PREFIX) :]
         prefix, _, secret = token.partition("_")
         key = ApiKey.objects.select_related("tenant").filter(prefix=prefix, revoked_at__isnull=True).first()
         if key is None or not key.tenant.is_active or not hmac.compare_digest(key.key_hash, hash_secret(secret)):

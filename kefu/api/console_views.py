@@ -77,14 +77,16 @@ class InboxApi(ConsoleApi):
         filters.is_valid(raise_exception=True)
         data = dict(filters.validated_data)
         limit, offset = data.pop("limit"), data.pop("offset")
-        rows = list(console_selectors.inbox_list(agent=self.agent(), **data)[offset:offset + limit + 1])
+        rows = list(console_selectors.inbox_list(agent=self.agent(), **data)[offset : offset + limit + 1])
         more, rows = len(rows) > limit, rows[:limit]
         lasts = console_selectors.last_messages(rows)
-        return Response({
-            "results": [console_selectors.inbox_item(c, lasts.get(c.pk)) for c in rows],
-            "has_more": more,
-            "counts": console_selectors.inbox_counts(agent=self.agent()),
-        })
+        return Response(
+            {
+                "results": [console_selectors.inbox_item(c, lasts.get(c.pk)) for c in rows],
+                "has_more": more,
+                "counts": console_selectors.inbox_counts(agent=self.agent()),
+            }
+        )
 
 
 class MetaApi(ConsoleApi):
@@ -104,8 +106,9 @@ class HistoryApi(ConsoleApi):
         before_seq = serializers.IntegerField(required=False, min_value=1)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
 
-    @extend_schema(parameters=[FilterSerializer], responses={200: AnyObject, 404: ErrorSerializer},
-                   operation_id="console_history")
+    @extend_schema(
+        parameters=[FilterSerializer], responses={200: AnyObject, 404: ErrorSerializer}, operation_id="console_history"
+    )
     def get(self, request: Request, conversation_id: int) -> Response:
         conv = self.conversation(conversation_id)
         filters = self.FilterSerializer(data=request.query_params)
@@ -126,8 +129,9 @@ class TagsApi(ConsoleApi):
                 raise serializers.ValidationError(_("Give a tag id or a name."))
             return attrs
 
-    @extend_schema(request=InputSerializer, responses={201: AnyObject, 404: ErrorSerializer},
-                   operation_id="console_tag_add")
+    @extend_schema(
+        request=InputSerializer, responses={201: AnyObject, 404: ErrorSerializer}, operation_id="console_tag_add"
+    )
     def post(self, request: Request, conversation_id: int) -> Response:
         conv = self.conversation(conversation_id)
         data = self.InputSerializer(data=request.data)
@@ -162,8 +166,11 @@ class TransferApi(ConsoleApi):
                 raise serializers.ValidationError(_("Transfer to exactly one agent or one team."))
             return attrs
 
-    @extend_schema(request=InputSerializer, responses={200: Detail, 400: ErrorSerializer, 404: ErrorSerializer},
-                   operation_id="console_transfer")
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: Detail, 400: ErrorSerializer, 404: ErrorSerializer},
+        operation_id="console_transfer",
+    )
     def post(self, request: Request, conversation_id: int) -> Response:
         conv = self.conversation(conversation_id)
         data = self.InputSerializer(data=request.data)
@@ -172,28 +179,37 @@ class TransferApi(ConsoleApi):
         to_agent = access.access_agent(tenant=conv.tenant, agent_id=v["agent_id"]) if v.get("agent_id") else None
         to_team = access.access_team(tenant=conv.tenant, team_id=v["team_id"]) if v.get("team_id") else None
         note = (v.get("note") or "").strip()
-        conv = conversation_transfer(conversation=conv, actor=self.agent(), to_agent=to_agent, to_team=to_team,
-                                     note=note)
+        conv = conversation_transfer(
+            conversation=conv, actor=self.agent(), to_agent=to_agent, to_team=to_team, note=note
+        )
         if note:
             # Event metadata is not on the wire, so the note also travels as an internal
             # note: the next agent reads it in the thread, the visitor never sees it.
-            message_send(conversation=conv, sender_type=SenderType.AGENT, agent=self.agent(), body=note,
-                         is_internal=True)
+            message_send(
+                conversation=conv, sender_type=SenderType.AGENT, agent=self.agent(), body=note, is_internal=True
+            )
         return Response(console_selectors.conversation_detail(conversation=conv))
 
 
 class TakeOverApi(ConsoleApi):
-    @extend_schema(request=None, responses={200: Detail, 404: ErrorSerializer, 409: ErrorSerializer},
-                   operation_id="console_take_over")
+    @extend_schema(
+        request=None,
+        responses={200: Detail, 404: ErrorSerializer, 409: ErrorSerializer},
+        operation_id="console_take_over",
+    )
     def post(self, request: Request, conversation_id: int) -> Response:
-        conv = conversation_assign(conversation=self.conversation(conversation_id), agent=self.agent(),
-                                   actor=self.agent())
+        conv = conversation_assign(
+            conversation=self.conversation(conversation_id), agent=self.agent(), actor=self.agent()
+        )
         return Response(console_selectors.conversation_detail(conversation=conv))
 
 
 class HandBackApi(ConsoleApi):
-    @extend_schema(request=None, responses={200: Detail, 404: ErrorSerializer, 409: ErrorSerializer},
-                   operation_id="console_hand_back")
+    @extend_schema(
+        request=None,
+        responses={200: Detail, 404: ErrorSerializer, 409: ErrorSerializer},
+        operation_id="console_hand_back",
+    )
     def post(self, request: Request, conversation_id: int) -> Response:
         conv = conversation_set_status(conversation=self.conversation(conversation_id), status=Status.BOT)
         return Response(console_selectors.conversation_detail(conversation=conv))
@@ -204,7 +220,8 @@ class UploadApi(ConsoleApi):
 
     @extend_schema(
         request={"multipart/form-data": inline_serializer("ConsoleUpload", {"file": serializers.FileField()})},
-        responses={201: AnyObject, 400: ErrorSerializer, 404: ErrorSerializer}, operation_id="console_upload",
+        responses={201: AnyObject, 400: ErrorSerializer, 404: ErrorSerializer},
+        operation_id="console_upload",
     )
     def post(self, request: Request, conversation_id: int) -> Response:
         conv = self.conversation(conversation_id)
@@ -213,8 +230,9 @@ class UploadApi(ConsoleApi):
             raise InvalidInput(_("Choose a file."), code="attachment_required")
         if upload.size > settings.KEFU_MAX_UPLOAD_BYTES:
             raise InvalidInput(_("The file is too large."), code="too_large")
-        attachment = attachment_create(tenant=conv.tenant, data=upload.read(), filename=upload.name or "",
-                                       conversation=conv)
+        attachment = attachment_create(
+            tenant=conv.tenant, data=upload.read(), filename=upload.name or "", conversation=conv
+        )
         return Response(
             {"attachment": attachment_payload(attachment), "kind": message_kind_for(attachment.content_type)},
             status=status.HTTP_201_CREATED,
@@ -243,22 +261,30 @@ class VisitorApi(ConsoleApi):
         agent = self.agent()
         visitor = access.access_visitor(tenant=agent.tenant, visitor_id=visitor_id)
         # A visitor is visible through any conversation of theirs the agent may see.
-        if not any(console_selectors.conversation_visible(agent=agent, conversation=c)
-                   for c in Conversation.objects.filter(visitor=visitor).only("assignee_id", "status", "team_id")):
+        if not any(
+            console_selectors.conversation_visible(agent=agent, conversation=c)
+            for c in Conversation.objects.filter(visitor=visitor).only("assignee_id", "status", "team_id")
+        ):
             raise NotFound()
         return visitor
 
-    @extend_schema(parameters=[FilterSerializer], responses={200: AnyObject, 404: ErrorSerializer},
-                   operation_id="console_visitor")
+    @extend_schema(
+        parameters=[FilterSerializer], responses={200: AnyObject, 404: ErrorSerializer}, operation_id="console_visitor"
+    )
     def get(self, request: Request, visitor_id: int) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        return Response(console_selectors.visitor_panel(
-            visitor=self._visitor(visitor_id), exclude_conversation_id=filters.validated_data.get("conversation_id")
-        ))
+        return Response(
+            console_selectors.visitor_panel(
+                visitor=self._visitor(visitor_id), exclude_conversation_id=filters.validated_data.get("conversation_id")
+            )
+        )
 
-    @extend_schema(request=InputSerializer, responses={200: AnyObject, 400: ErrorSerializer, 404: ErrorSerializer},
-                   operation_id="console_visitor_update")
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: AnyObject, 400: ErrorSerializer, 404: ErrorSerializer},
+        operation_id="console_visitor_update",
+    )
     def patch(self, request: Request, visitor_id: int) -> Response:
         visitor = self._visitor(visitor_id)
         data = self.InputSerializer(data=request.data, partial=True)
@@ -274,16 +300,21 @@ class AssistApi(ConsoleApi):
     tenant; a provider failure is 503 with code ``assist_unavailable``.
     """
 
-    @extend_schema(request=None, responses={200: AnyObject, 404: ErrorSerializer, 503: ErrorSerializer},
-                   operation_id="console_assist",
-                   parameters=[OpenApiParameter("conversation_id", int, OpenApiParameter.PATH)])
+    @extend_schema(
+        request=None,
+        responses={200: AnyObject, 404: ErrorSerializer, 503: ErrorSerializer},
+        operation_id="console_assist",
+        parameters=[OpenApiParameter("conversation_id", int, OpenApiParameter.PATH)],
+    )
     def post(self, request: Request, conversation_id: int) -> Response:
         conv = self.conversation(conversation_id)
         try:
             result = assist.assist_for(conversation=conv, agent=self.agent())
         except assist.AssistUnavailable:
-            return Response({"code": "assist_unavailable", "detail": _("AI assist is unavailable right now.")},
-                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
+            return Response(
+                {"code": "assist_unavailable", "detail": _("AI assist is unavailable right now.")},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
         if result is None:
             return Response({"configured": False, "provider": "", "summary": "", "suggestions": []})
         return Response(assist.assist_payload(result))

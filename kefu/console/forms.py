@@ -21,8 +21,9 @@ class WidgetForm(forms.Form):
     position = forms.ChoiceField(
         label=_("Position"), choices=[("right", _("Bottom right")), ("left", _("Bottom left"))]
     )
-    welcome = forms.CharField(label=_("Welcome message"), max_length=500, required=False,
-                              widget=forms.Textarea(attrs={"rows": 3}))
+    welcome = forms.CharField(
+        label=_("Welcome message"), max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
     avatar = forms.URLField(label=_("Avatar URL"), required=False, assume_scheme="https")
     prechat = forms.BooleanField(label=_("Ask for name and email before the chat"), required=False)
 
@@ -35,7 +36,9 @@ class WidgetForm(forms.Form):
 
 class OriginsForm(forms.Form):
     allowed_origins = forms.CharField(
-        label=_("Allowed origins"), required=False, widget=forms.Textarea(attrs={"rows": 5}),
+        label=_("Allowed origins"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
         help_text=_("One per line, e.g. https://shop.example.com"),
     )
 
@@ -60,7 +63,9 @@ class HoursForm(forms.Form):
         self.fields["timezone"].choices = [(z, z) for z in sorted(available_timezones())]
         for day, label in enumerate(WEEKDAYS):
             self.fields[f"day{day}"] = forms.CharField(
-                label=label, required=False, help_text=_("e.g. 09:00-12:00, 13:00-18:00; empty = closed"),
+                label=label,
+                required=False,
+                help_text=_("e.g. 09:00-12:00, 13:00-18:00; empty = closed"),
             )
 
     @staticmethod
@@ -98,7 +103,10 @@ class HoursForm(forms.Form):
 class RoutingForm(forms.Form):
     routing_policy = forms.ChoiceField(label=_("Routing policy"), choices=RoutingPolicy.choices)
     reassign_after_seconds = forms.IntegerField(
-        label=_("Reassign after (seconds)"), min_value=0, max_value=86400, help_text=_("0 disables reassignment."),
+        label=_("Reassign after (seconds)"),
+        min_value=0,
+        max_value=86400,
+        help_text=_("0 disables reassignment."),
     )
 
 
@@ -112,8 +120,9 @@ class InviteForm(forms.Form):
     email = forms.EmailField(label=_("Email"), required=False)
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.AGENT)
     capacity = forms.IntegerField(label=_("Capacity"), min_value=1, max_value=100, initial=5)
-    teams = forms.ModelMultipleChoiceField(label=_("Teams"), queryset=Team.objects.none(), required=False,
-                                           widget=forms.CheckboxSelectMultiple)
+    teams = forms.ModelMultipleChoiceField(
+        label=_("Teams"), queryset=Team.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
 
     def __init__(self, *args: Any, tenant: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -50,7 +50,12 @@ def conversation_for_agent(*, agent: Agent, conversation: Conversation) -> Conve
 
 
 def inbox_list(
-    *, agent: Agent, box: str = "mine", team_id: int | None = None, tag_id: int | None = None, q: str = "",
+    *,
+    agent: Agent,
+    box: str = "mine",
+    team_id: int | None = None,
+    tag_id: int | None = None,
+    q: str = "",
 ) -> QuerySet[Conversation]:
     qs = (
         Conversation.objects.filter(tenant_id=agent.tenant_id)
@@ -74,11 +79,11 @@ def inbox_list(
     q = (q or "").strip()[:100]
     if q:
         # icontains scans; fine for one tenant's inbox. A trigram index is the next step.
-        body_hit = Message.objects.filter(
-            conversation_id=OuterRef("pk"), body__icontains=q, is_internal=False
-        )
+        body_hit = Message.objects.filter(conversation_id=OuterRef("pk"), body__icontains=q, is_internal=False)
         qs = qs.filter(
-            Q(visitor__name__icontains=q) | Q(visitor__email__icontains=q) | Q(visitor__phone__icontains=q)
+            Q(visitor__name__icontains=q)
+            | Q(visitor__email__icontains=q)
+            | Q(visitor__phone__icontains=q)
             | Exists(body_hit)
         )
     return qs.order_by(F("last_message_at").desc(nulls_last=True), "-id")
@@ -125,8 +130,12 @@ def inbox_item(conversation: Conversation, last: Message | None) -> dict[str, An
         "unread": max(0, conversation.last_seq - conversation.agent_read_seq),
         "last_message_at": conversation.last_message_at.isoformat() if conversation.last_message_at else None,
         "preview": {
-            "kind": last.kind, "body": last.body[:140], "sender_type": last.sender_type,
-        } if last is not None else None,
+            "kind": last.kind,
+            "body": last.body[:140],
+            "sender_type": last.sender_type,
+        }
+        if last is not None
+        else None,
     }
 
 
@@ -189,8 +198,11 @@ def visitor_panel(*, visitor: Visitor, exclude_conversation_id: int | None = Non
     data["location"] = visitor_location(visitor.ip)
     data["past_conversations"] = [
         {
-            "id": row["id"], "status": row["status"], "created_at": row["created_at"].isoformat(),
-            "closed_at": row["closed_at"].isoformat() if row["closed_at"] else None, "rating": row["rating"],
+            "id": row["id"],
+            "status": row["status"],
+            "created_at": row["created_at"].isoformat(),
+            "closed_at": row["closed_at"].isoformat() if row["closed_at"] else None,
+            "rating": row["rating"],
         }
         for row in past
     ]

@@ -56,13 +56,20 @@ def conversation_tag_remove(*, conversation: Conversation, tag: Tag, actor: Agen
 
 # --- Tenant settings (owner/admin only) ------------------------------------------------
 
+
 @transaction.atomic
-def tenant_settings_update(*, tenant: Tenant, actor: Agent, changes: dict[str, Any], ip: str | None = None,
-                           action: str = "tenant.settings") -> Tenant:
+def tenant_settings_update(
+    *, tenant: Tenant, actor: Agent, changes: dict[str, Any], ip: str | None = None, action: str = "tenant.settings"
+) -> Tenant:
     require_admin(actor)
     allowed = {
-        "widget_settings", "allowed_origins", "business_hours", "timezone", "routing_policy",
-        "reassign_after_seconds", "locale",
+        "widget_settings",
+        "allowed_origins",
+        "business_hours",
+        "timezone",
+        "routing_policy",
+        "reassign_after_seconds",
+        "locale",
     }
     unknown = set(changes) - allowed
     if unknown:
@@ -72,8 +79,9 @@ def tenant_settings_update(*, tenant: Tenant, actor: Agent, changes: dict[str, A
         setattr(tenant, name, value)
     tenant.full_clean()
     tenant.save(update_fields=list(changes))
-    audit_record(tenant=tenant, actor=actor.user, action=action, target=tenant,
-                 data={"before": before, "after": changes}, ip=ip)
+    audit_record(
+        tenant=tenant, actor=actor.user, action=action, target=tenant, data={"before": before, "after": changes}, ip=ip
+    )
     return tenant
 
 
@@ -101,8 +109,9 @@ def team_create(*, tenant: Tenant, actor: Agent, name: str, ip: str | None = Non
 @transaction.atomic
 def team_delete(*, team: Team, actor: Agent, ip: str | None = None) -> None:
     require_admin(actor)
-    audit_record(tenant=team.tenant, actor=actor.user, action="team.delete", target=team,
-                 data={"name": team.name}, ip=ip)
+    audit_record(
+        tenant=team.tenant, actor=actor.user, action="team.delete", target=team, data={"name": team.name}, ip=ip
+    )
     team.delete()
 
 
@@ -114,8 +123,16 @@ def _one_time_password() -> str:
 
 @transaction.atomic
 def agent_invite(
-    *, tenant: Tenant, actor: Agent, username: str, email: str = "", display_name: str = "",
-    role: str = Role.AGENT, capacity: int = 5, teams: list[Team] | None = None, ip: str | None = None,
+    *,
+    tenant: Tenant,
+    actor: Agent,
+    username: str,
+    email: str = "",
+    display_name: str = "",
+    role: str = Role.AGENT,
+    capacity: int = 5,
+    teams: list[Team] | None = None,
+    ip: str | None = None,
 ) -> tuple[Agent, str]:
     """Create the user and the agent; the one-time password is returned once, never stored in clear."""
     require_admin(actor)
@@ -130,19 +147,36 @@ def agent_invite(
     password = _one_time_password()
     user = user_model.objects.create_user(username=username, email=email, password=password)
     agent = Agent.objects.create(
-        user=user, tenant=tenant, display_name=clean_plain(display_name, max_chars=80, allow_empty=True),
-        role=role, capacity=capacity,
+        user=user,
+        tenant=tenant,
+        display_name=clean_plain(display_name, max_chars=80, allow_empty=True),
+        role=role,
+        capacity=capacity,
     )
     if teams:
         agent.teams.set([t for t in teams if t.tenant_id == tenant.pk])
-    audit_record(tenant=tenant, actor=actor.user, action="agent.invite", target=agent,
-                 data={"username": username, "role": role, "capacity": capacity}, ip=ip)
+    audit_record(
+        tenant=tenant,
+        actor=actor.user,
+        action="agent.invite",
+        target=agent,
+        data={"username": username, "role": role, "capacity": capacity},
+        ip=ip,
+    )
     return agent, password
 
 
 @transaction.atomic
-def agent_update(*, agent: Agent, actor: Agent, role: str | None = None, capacity: int | None = None,
-                 is_active: bool | None = None, teams: list[Team] | None = None, ip: str | None = None) -> Agent:
+def agent_update(
+    *,
+    agent: Agent,
+    actor: Agent,
+    role: str | None = None,
+    capacity: int | None = None,
+    is_active: bool | None = None,
+    teams: list[Team] | None = None,
+    ip: str | None = None,
+) -> Agent:
     require_admin(actor)
     if agent.tenant_id != actor.tenant_id:
         raise Forbidden()
@@ -171,8 +205,16 @@ def agent_update(*, agent: Agent, actor: Agent, role: str | None = None, capacit
 
 
 @transaction.atomic
-def canned_reply_save(*, tenant: Tenant, actor: Agent, shortcut: str, title: str, body: str,
-                      canned: CannedReply | None = None, ip: str | None = None) -> CannedReply:
+def canned_reply_save(
+    *,
+    tenant: Tenant,
+    actor: Agent,
+    shortcut: str,
+    title: str,
+    body: str,
+    canned: CannedReply | None = None,
+    ip: str | None = None,
+) -> CannedReply:
     require_admin(actor)
     canned = canned or CannedReply(tenant=tenant)
     if canned.tenant_id != tenant.pk:
@@ -194,6 +236,12 @@ def canned_reply_save(*, tenant: Tenant, actor: Agent, shortcut: str, title: str
 @transaction.atomic
 def canned_reply_delete(*, canned: CannedReply, actor: Agent, ip: str | None = None) -> None:
     require_admin(actor)
-    audit_record(tenant=canned.tenant, actor=actor.user, action="canned.delete", target=canned,
-                 data={"shortcut": canned.shortcut}, ip=ip)
+    audit_record(
+        tenant=canned.tenant,
+        actor=actor.user,
+        action="canned.delete",
+        target=canned,
+        data={"shortcut": canned.shortcut},
+        ip=ip,
+    )
     canned.delete()

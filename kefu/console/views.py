@@ -61,8 +61,13 @@ def console(request: HttpRequest) -> HttpResponse:
     agent: Agent = request.agent  # type: ignore[attr-defined]
     lang = "en" if (get_language() or "").startswith("en") else "zh-hans"
     config = {
-        "agent": {"id": agent.pk, "name": str(agent), "role": agent.role, "is_admin": agent.is_admin,
-                  "presence": agent.presence},
+        "agent": {
+            "id": agent.pk,
+            "name": str(agent),
+            "role": agent.role,
+            "is_admin": agent.is_admin,
+            "presence": agent.presence,
+        },
         "tenant": {"id": agent.tenant_id, "name": agent.tenant.name},
         "lang": lang,
         "ws_path": "/ws/agent/",
@@ -76,23 +81,39 @@ def console(request: HttpRequest) -> HttpResponse:
 
 def _settings_nav() -> list[tuple[str, str]]:
     return [
-        ("widget", _("Widget")), ("origins", _("Allowed origins")), ("identity", _("Identity verification")),
-        ("hours", _("Business hours")), ("routing", _("Routing")), ("teams", _("Teams")), ("agents", _("Agents")),
+        ("widget", _("Widget")),
+        ("origins", _("Allowed origins")),
+        ("identity", _("Identity verification")),
+        ("hours", _("Business hours")),
+        ("routing", _("Routing")),
+        ("teams", _("Teams")),
+        ("agents", _("Agents")),
         ("canned", _("Canned replies")),
     ]
 
 
 def settings_nav_context(agent: Agent, *, section: str) -> dict[str, Any]:
     """The settings navigation (core sections, then registered links) for any settings page."""
-    return {"section": section, "nav": _settings_nav(), "extra_nav": settings_links(), "agent": agent,
-            "tenant": agent.tenant}
+    return {
+        "section": section,
+        "nav": _settings_nav(),
+        "extra_nav": settings_links(),
+        "agent": agent,
+        "tenant": agent.tenant,
+    }
 
 
 def _page(request: HttpRequest, section: str, **context: Any) -> HttpResponse:
     agent = request.agent  # type: ignore[attr-defined]
-    return render(request, "console/settings.html", {
-        **settings_nav_context(agent, section=section), "section_title": dict(_settings_nav())[section], **context,
-    })
+    return render(
+        request,
+        "console/settings.html",
+        {
+            **settings_nav_context(agent, section=section),
+            "section_title": dict(_settings_nav())[section],
+            **context,
+        },
+    )
 
 
 def _apply(request: HttpRequest, section: str, write: Callable[[], Any], ok: str) -> HttpResponse | None:
@@ -123,10 +144,18 @@ def _widget(request: HttpRequest) -> HttpResponse:
     agent, tenant = request.agent, request.agent.tenant  # type: ignore[attr-defined]
     form = forms.WidgetForm(request.POST or None, initial={**tenant.widget_settings})
     if request.method == "POST" and form.is_valid():
-        done = _apply(request, "widget", lambda: services.tenant_settings_update(
-            tenant=tenant, actor=agent, ip=_ip(request), action="tenant.widget",
-            changes={"widget_settings": {**tenant.widget_settings, **form.cleaned_data}},
-        ), _("Widget settings saved."))
+        done = _apply(
+            request,
+            "widget",
+            lambda: services.tenant_settings_update(
+                tenant=tenant,
+                actor=agent,
+                ip=_ip(request),
+                action="tenant.widget",
+                changes={"widget_settings": {**tenant.widget_settings, **form.cleaned_data}},
+            ),
+            _("Widget settings saved."),
+        )
         if done:
             return done
     public = getattr(settings, "KEFU_PUBLIC_URL", "").rstrip("/")
@@ -138,10 +167,18 @@ def _origins(request: HttpRequest) -> HttpResponse:
     agent, tenant = request.agent, request.agent.tenant  # type: ignore[attr-defined]
     form = forms.OriginsForm(request.POST or None, initial={"allowed_origins": "\n".join(tenant.allowed_origins)})
     if request.method == "POST" and form.is_valid():
-        done = _apply(request, "origins", lambda: services.tenant_settings_update(
-            tenant=tenant, actor=agent, ip=_ip(request), action="tenant.origins",
-            changes={"allowed_origins": form.cleaned_data["allowed_origins"]},
-        ), _("Allowed origins saved."))
+        done = _apply(
+            request,
+            "origins",
+            lambda: services.tenant_settings_update(
+                tenant=tenant,
+                actor=agent,
+                ip=_ip(request),
+                action="tenant.origins",
+                changes={"allowed_origins": form.cleaned_data["allowed_origins"]},
+            ),
+            _("Allowed origins saved."),
+        )
         if done:
             return done
     return _page(request, "origins", form=form)
@@ -150,14 +187,19 @@ def _origins(request: HttpRequest) -> HttpResponse:
 def _identity(request: HttpRequest) -> HttpResponse:
     agent, tenant = request.agent, request.agent.tenant  # type: ignore[attr-defined]
     if request.method == "POST" and request.POST.get("action") == "rotate":
-        done = _apply(request, "identity", lambda: services.tenant_identity_secret_rotate(
-            tenant=tenant, actor=agent, ip=_ip(request)), _("A new identity secret was generated."))
+        done = _apply(
+            request,
+            "identity",
+            lambda: services.tenant_identity_secret_rotate(tenant=tenant, actor=agent, ip=_ip(request)),
+            _("A new identity secret was generated."),
+        )
         if done:
             return done
     show = request.GET.get("show") == "1"
     if show:
-        services.audit_record(tenant=tenant, actor=agent.user, action="tenant.identity_secret.view", target=tenant,
-                              ip=_ip(request))
+        services.audit_record(
+            tenant=tenant, actor=agent.user, action="tenant.identity_secret.view", target=tenant, ip=_ip(request)
+        )
     return _page(request, "identity", show_secret=show, secret=tenant.identity_secret if show else "")
 
 
@@ -165,10 +207,18 @@ def _hours(request: HttpRequest) -> HttpResponse:
     agent, tenant = request.agent, request.agent.tenant  # type: ignore[attr-defined]
     form = forms.HoursForm(request.POST or None, initial=forms.HoursForm.initial_for(tenant))
     if request.method == "POST" and form.is_valid():
-        done = _apply(request, "hours", lambda: services.tenant_settings_update(
-            tenant=tenant, actor=agent, ip=_ip(request), action="tenant.hours",
-            changes={"business_hours": form.business_hours(), "timezone": form.cleaned_data["timezone"]},
-        ), _("Business hours saved."))
+        done = _apply(
+            request,
+            "hours",
+            lambda: services.tenant_settings_update(
+                tenant=tenant,
+                actor=agent,
+                ip=_ip(request),
+                action="tenant.hours",
+                changes={"business_hours": form.business_hours(), "timezone": form.cleaned_data["timezone"]},
+            ),
+            _("Business hours saved."),
+        )
         if done:
             return done
     days = [form[f"day{d}"] for d in range(7)]
@@ -177,12 +227,23 @@ def _hours(request: HttpRequest) -> HttpResponse:
 
 def _routing(request: HttpRequest) -> HttpResponse:
     agent, tenant = request.agent, request.agent.tenant  # type: ignore[attr-defined]
-    form = forms.RoutingForm(request.POST or None, initial={
-        "routing_policy": tenant.routing_policy, "reassign_after_seconds": tenant.reassign_after_seconds})
+    form = forms.RoutingForm(
+        request.POST or None,
+        initial={"routing_policy": tenant.routing_policy, "reassign_after_seconds": tenant.reassign_after_seconds},
+    )
     if request.method == "POST" and form.is_valid():
-        done = _apply(request, "routing", lambda: services.tenant_settings_update(
-            tenant=tenant, actor=agent, ip=_ip(request), action="tenant.routing", changes=dict(form.cleaned_data),
-        ), _("Routing saved."))
+        done = _apply(
+            request,
+            "routing",
+            lambda: services.tenant_settings_update(
+                tenant=tenant,
+                actor=agent,
+                ip=_ip(request),
+                action="tenant.routing",
+                changes=dict(form.cleaned_data),
+            ),
+            _("Routing saved."),
+        )
         if done:
             return done
     agents = Agent.objects.filter(tenant=tenant, is_active=True).select_related("user")
@@ -195,13 +256,23 @@ def _teams(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if request.POST.get("action") == "delete":
             team = access.access_team(tenant=tenant, team_id=request.POST.get("team_id"))
-            done = _apply(request, "teams", lambda: services.team_delete(team=team, actor=agent, ip=_ip(request)),
-                          _("Team deleted."))
+            done = _apply(
+                request,
+                "teams",
+                lambda: services.team_delete(team=team, actor=agent, ip=_ip(request)),
+                _("Team deleted."),
+            )
             if done:
                 return done
         elif form.is_valid():
-            done = _apply(request, "teams", lambda: services.team_create(
-                tenant=tenant, actor=agent, name=form.cleaned_data["name"], ip=_ip(request)), _("Team created."))
+            done = _apply(
+                request,
+                "teams",
+                lambda: services.team_create(
+                    tenant=tenant, actor=agent, name=form.cleaned_data["name"], ip=_ip(request)
+                ),
+                _("Team created."),
+            )
             if done:
                 return done
     teams = tenant.teams.all().prefetch_related("agents")
@@ -226,14 +297,22 @@ def _agents(request: HttpRequest) -> HttpResponse:
         target = access.access_agent(tenant=tenant, agent_id=request.POST.get("agent_id"))
         edit = forms.AgentEditForm(request.POST)
         if edit.is_valid():
-            done = _apply(request, "agents", lambda: services.agent_update(
-                agent=target, actor=agent, ip=_ip(request), **edit.cleaned_data), _("Agent updated."))
+            done = _apply(
+                request,
+                "agents",
+                lambda: services.agent_update(agent=target, actor=agent, ip=_ip(request), **edit.cleaned_data),
+                _("Agent updated."),
+            )
             if done:
                 return done
         else:
             messages.error(request, _("Check the role and capacity."))
-    agents = Agent.objects.filter(tenant=tenant).select_related("user").prefetch_related("teams").order_by(
-        "-is_active", "display_name")
+    agents = (
+        Agent.objects.filter(tenant=tenant)
+        .select_related("user")
+        .prefetch_related("teams")
+        .order_by("-is_active", "display_name")
+    )
     return _page(request, "agents", form=form, agents=agents, one_time=one_time, roles=Role.choices)
 
 
@@ -243,16 +322,26 @@ def _canned(request: HttpRequest) -> HttpResponse:
     form = forms.CannedForm(request.POST if action == "save" else None)
     if request.method == "POST" and action == "delete":
         canned = access.access_canned_reply(tenant=tenant, canned_reply_id=request.POST.get("canned_id"))
-        done = _apply(request, "canned", lambda: services.canned_reply_delete(canned=canned, actor=agent,
-                                                                             ip=_ip(request)), _("Deleted."))
+        done = _apply(
+            request,
+            "canned",
+            lambda: services.canned_reply_delete(canned=canned, actor=agent, ip=_ip(request)),
+            _("Deleted."),
+        )
         if done:
             return done
     elif request.method == "POST" and form.is_valid():
         canned = None
         if request.POST.get("canned_id"):
             canned = access.access_canned_reply(tenant=tenant, canned_reply_id=request.POST.get("canned_id"))
-        done = _apply(request, "canned", lambda: services.canned_reply_save(
-            tenant=tenant, actor=agent, canned=canned, ip=_ip(request), **form.cleaned_data), _("Saved."))
+        done = _apply(
+            request,
+            "canned",
+            lambda: services.canned_reply_save(
+                tenant=tenant, actor=agent, canned=canned, ip=_ip(request), **form.cleaned_data
+            ),
+            _("Saved."),
+        )
         if done:
             return done
     replies = CannedReply.objects.filter(tenant=tenant)
@@ -260,6 +349,12 @@ def _canned(request: HttpRequest) -> HttpResponse:
 
 
 _HANDLERS: dict[str, Callable[[HttpRequest], HttpResponse]] = {
-    "widget": _widget, "origins": _origins, "identity": _identity, "hours": _hours, "routing": _routing,
-    "teams": _teams, "agents": _agents, "canned": _canned,
+    "widget": _widget,
+    "origins": _origins,
+    "identity": _identity,
+    "hours": _hours,
+    "routing": _routing,
+    "teams": _teams,
+    "agents": _agents,
+    "canned": _canned,
 }

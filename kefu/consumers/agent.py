@@ -74,8 +74,11 @@ def _load_agent(user: Any, channel_name: str) -> dict[str, Any] | None:
     presence.presence_socket_opened(agent=agent, channel_name=channel_name)
     return {
         "agent": agent,
-        "agent_id": agent.pk, "tenant_id": agent.tenant_id, "is_admin": agent.is_admin,
-        "team_ids": frozenset(agent.teams.values_list("pk", flat=True)), "name": str(agent),
+        "agent_id": agent.pk,
+        "tenant_id": agent.tenant_id,
+        "is_admin": agent.is_admin,
+        "team_ids": frozenset(agent.teams.values_list("pk", flat=True)),
+        "name": str(agent),
         "payload": agent_payload(agent),
     }
 
@@ -83,8 +86,11 @@ def _load_agent(user: Any, channel_name: str) -> dict[str, Any] | None:
 def _inbox_rows(tenant_id: int) -> list[tuple[str, int | None, int, int]]:
     """The tenant's open conversations by (status, assignee): how many, how many unread."""
     qs = Conversation.objects.filter(tenant_id=tenant_id).exclude(status=Status.CLOSED).order_by()
-    return list(qs.values_list("status", "assignee_id").annotate(
-        n=Count("pk"), unread=Count("pk", filter=Q(last_seq__gt=F("agent_read_seq")))))
+    return list(
+        qs.values_list("status", "assignee_id").annotate(
+            n=Count("pk"), unread=Count("pk", filter=Q(last_seq__gt=F("agent_read_seq")))
+        )
+    )
 
 
 def inbox_counts(rows: list[tuple[str, int | None, int, int]], *, agent_id: int) -> dict[str, int]:
@@ -113,7 +119,8 @@ class _InboxRecount:
 
     def __init__(self) -> None:
         self._waiting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, set[AgentConsumer]]] = (
-            weakref.WeakKeyDictionary())
+            weakref.WeakKeyDictionary()
+        )
 
     def request(self, consumer: AgentConsumer, tenant_id: int) -> None:
         loop = asyncio.get_running_loop()
@@ -129,10 +136,13 @@ class _InboxRecount:
         if not sockets:
             return
         rows = await db_call(_inbox_rows)(tenant_id)
-        await asyncio.gather(*(
-            c.send_frame({"type": "inbox", "counts": inbox_counts(rows, agent_id=c.me["agent_id"])})  # type: ignore[index]
-            for c in sockets
-        ), return_exceptions=True)
+        await asyncio.gather(
+            *(
+                c.send_frame({"type": "inbox", "counts": inbox_counts(rows, agent_id=c.me["agent_id"])})  # type: ignore[index]
+                for c in sockets
+            ),
+            return_exceptions=True,
+        )
 
 
 _recount = _InboxRecount()
@@ -147,8 +157,15 @@ class AgentConsumer(KefuConsumer):
     bucket_rate = 30
     include_internal = True
     handlers = {
-        "hello": "on_hello", "send": "on_send", "typing": "on_typing", "read": "on_read", "resume": "on_resume",
-        "ping": "on_ping", "watch": "on_watch", "unwatch": "on_unwatch", "presence": "on_presence",
+        "hello": "on_hello",
+        "send": "on_send",
+        "typing": "on_typing",
+        "read": "on_read",
+        "resume": "on_resume",
+        "ping": "on_ping",
+        "watch": "on_watch",
+        "unwatch": "on_unwatch",
+        "presence": "on_presence",
     }
 
     async def connect(self) -> None:
@@ -169,8 +186,7 @@ class AgentConsumer(KefuConsumer):
             await self.join(events.supervisors_group(self.me["tenant_id"]))
         await self.accept()
         counts = inbox_counts(await db_call(_inbox_rows)(self.me["tenant_id"]), agent_id=self.me["agent_id"])
-        await self.send_frame({"type": "welcome", "v": PROTOCOL_VERSION, "agent": self.me["payload"],
-                               "counts": counts})
+        await self.send_frame({"type": "welcome", "v": PROTOCOL_VERSION, "agent": self.me["payload"], "counts": counts})
         self._heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
 
     async def _heartbeat_loop(self) -> None:
@@ -192,9 +208,7 @@ class AgentConsumer(KefuConsumer):
         if self.me is None:
             return
         agent_id = self.me["agent_id"]
-        last = await db_call(presence.presence_socket_closed)(
-            agent_id=agent_id, channel_name=self.channel_name
-        )
+        last = await db_call(presence.presence_socket_closed)(agent_id=agent_id, channel_name=self.channel_name)
         if not last:
             return
         grace = settings.KEFU_PRESENCE_GRACE_SECONDS
@@ -241,12 +255,19 @@ class AgentConsumer(KefuConsumer):
             # The common reply: checked on the row the batch locks, no read of its own.
             # Loaded at connect; a deactivated agent's socket is closed by kefu.revoke.
             try:
-                result = await store_message(SendRequest(
-                    conversation_id=conversation_id, sender_type=SenderType.AGENT, body=body, kind=kind,
-                    client_msg_id=client_msg_id, agent=self.me["agent"], is_internal=is_internal,
-                    authorize=functools.partial(self._authorize_reply, is_internal=is_internal),
-                    trace_id=tracing.get_trace_id(),
-                ))
+                result = await store_message(
+                    SendRequest(
+                        conversation_id=conversation_id,
+                        sender_type=SenderType.AGENT,
+                        body=body,
+                        kind=kind,
+                        client_msg_id=client_msg_id,
+                        agent=self.me["agent"],
+                        is_internal=is_internal,
+                        authorize=functools.partial(self._authorize_reply, is_internal=is_internal),
+                        trace_id=tracing.get_trace_id(),
+                    )
+                )
                 await self.send_frame(ack_frame(result))
                 return
             except _AssignFirst:
@@ -267,8 +288,15 @@ class AgentConsumer(KefuConsumer):
             raise _AssignFirst()
 
     @db_call
-    def _store(self, conversation_id: int, client_msg_id: str, kind: str, body: str, attachment_id: int | None,
-               is_internal: bool) -> dict[str, Any]:
+    def _store(
+        self,
+        conversation_id: int,
+        client_msg_id: str,
+        kind: str,
+        body: str,
+        attachment_id: int | None,
+        is_internal: bool,
+    ) -> dict[str, Any]:
         """A reply with an attachment, or one that takes a queued conversation first."""
         assert self.me is not None
         agent = self.me["agent"]
@@ -280,26 +308,44 @@ class AgentConsumer(KefuConsumer):
         if take_first:
             # Replying to a queued visitor takes the conversation, as in every help-desk inbox.
             conv = conversation_assign(conversation=conv, agent=agent, actor=agent)
-        return ack_frame(message_send(
-            conversation=conv, sender_type=SenderType.AGENT, body=body, kind=kind, client_msg_id=client_msg_id,
-            agent=agent, is_internal=is_internal, attachment=attachment,
-        ))
+        return ack_frame(
+            message_send(
+                conversation=conv,
+                sender_type=SenderType.AGENT,
+                body=body,
+                kind=kind,
+                client_msg_id=client_msg_id,
+                agent=agent,
+                is_internal=is_internal,
+                attachment=attachment,
+            )
+        )
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
         assert self.me is not None
         conversation_id = frame_int(frame, "conversation_id")
         if conversation_id not in self.watched:
-            raise KefuError(_("Watch the conversation first."), code="forbidden", )
+            raise KefuError(
+                _("Watch the conversation first."),
+                code="forbidden",
+            )
         state = bool(frame.get("state"))
         now = time.monotonic()
         last_state, last_at = self.typing_sent.get(conversation_id, (False, 0.0))
         if state == last_state and now - last_at < TYPING_MIN_INTERVAL:
             return
         self.typing_sent[conversation_id] = (state, now)
-        await events.abroadcast([events.conversation_group(conversation_id)], {
-            "type": "kefu.typing", "conversation_id": conversation_id, "sender_type": SenderType.AGENT,
-            "name": self.me["name"], "state": state, "sender_channel": self.channel_name,
-        })
+        await events.abroadcast(
+            [events.conversation_group(conversation_id)],
+            {
+                "type": "kefu.typing",
+                "conversation_id": conversation_id,
+                "sender_type": SenderType.AGENT,
+                "name": self.me["name"],
+                "state": state,
+                "sender_channel": self.channel_name,
+            },
+        )
 
     async def on_read(self, frame: dict[str, Any]) -> None:
         conversation_id = frame_int(frame, "conversation_id")
@@ -364,13 +410,17 @@ class AgentConsumer(KefuConsumer):
             conv = event["conversation"]
             assignee = (conv.get("assignee") or {}).get("id")
             was_mine = event.get("from_agent_id") == me["agent_id"]
-            if conv["id"] in self.watched or was_mine or visible(
-                me, assignee_id=assignee, status=conv.get("status"), team_id=conv.get("team_id")
+            if (
+                conv["id"] in self.watched
+                or was_mine
+                or visible(me, assignee_id=assignee, status=conv.get("status"), team_id=conv.get("team_id"))
             ):
                 await self.send_frame({"type": "conversation", "event": kind.rsplit(".", 1)[1], "conversation": conv})
-            if conv["id"] in self.watched and not visible(
-                me, assignee_id=assignee, status=conv.get("status"), team_id=conv.get("team_id")
-            ) and conv.get("status") != Status.CLOSED:
+            if (
+                conv["id"] in self.watched
+                and not visible(me, assignee_id=assignee, status=conv.get("status"), team_id=conv.get("team_id"))
+                and conv.get("status") != Status.CLOSED
+            ):
                 self.watched.discard(conv["id"])
                 await self.leave(events.conversation_group(conv["id"]))
             self._schedule_counts()
@@ -381,5 +431,6 @@ class AgentConsumer(KefuConsumer):
             if event.get("conversation_id") in self.watched:
                 await self.send_frame({"type": kind[5:], **public_event_fields(event)})
         elif kind == "kefu.presence":
-            await self.send_frame({"type": "presence", "agent_id": event.get("agent_id"),
-                                   "status": event.get("status")})
+            await self.send_frame(
+                {"type": "presence", "agent_id": event.get("agent_id"), "status": event.get("status")}
+            )

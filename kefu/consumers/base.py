@@ -104,8 +104,12 @@ def db_call(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
 def ack_frame(result: SendResult) -> dict[str, Any]:
     message = result.message
     return {
-        "type": "ack", "client_msg_id": message.client_msg_id, "conversation_id": message.conversation_id,
-        "id": message.pk, "seq": message.seq, "created_at": message.created_at.isoformat(),
+        "type": "ack",
+        "client_msg_id": message.client_msg_id,
+        "conversation_id": message.conversation_id,
+        "id": message.pk,
+        "seq": message.seq,
+        "created_at": message.created_at.isoformat(),
         "duplicate": not result.created,
     }
 
@@ -164,8 +168,10 @@ async def _housekeeping_loop() -> None:
     from kefu import tasks
 
     schedule = [
-        (tasks.route_all_queues, 30.0), (tasks.reassign_unanswered, 15.0),
-        (tasks.close_inactive, 60.0), (tasks.presence_sweep, 30.0),
+        (tasks.route_all_queues, 30.0),
+        (tasks.reassign_unanswered, 15.0),
+        (tasks.close_inactive, 60.0),
+        (tasks.presence_sweep, 30.0),
     ]
     due = {task.name: time.monotonic() + period for task, period in schedule}
     while True:
@@ -188,8 +194,12 @@ class KefuConsumer(AsyncWebsocketConsumer):
     handlers: ClassVar[dict[str, str]] = {}
     include_internal: ClassVar[bool] = False
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
-                       send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
         """Channels' AsyncConsumer.__call__, with one long-lived reader per source.
 
         Channels waits on both sources with asyncio.wait and makes a new task for every
@@ -337,10 +347,14 @@ class KefuConsumer(AsyncWebsocketConsumer):
         """Everything after `after_seq`, in pages; the client asks again when has_more stays true."""
         for _page in range(MAX_REPLAY_PAGES):
             messages, has_more = await replay_page(conversation_id, after_seq, self.include_internal)
-            await self.send_frame({
-                "type": "messages", "conversation_id": conversation_id,
-                "messages": [self.replay_message(m) for m in messages], "has_more": has_more,
-            })
+            await self.send_frame(
+                {
+                    "type": "messages",
+                    "conversation_id": conversation_id,
+                    "messages": [self.replay_message(m) for m in messages],
+                    "has_more": has_more,
+                }
+            )
             if not has_more or not messages:
                 return
             after_seq = messages[-1]["seq"]
@@ -354,15 +368,15 @@ class KefuConsumer(AsyncWebsocketConsumer):
         if isinstance(raw, str) and size * 4 > MAX_FRAME_BYTES:
             size = len(raw.encode())
         if size > MAX_FRAME_BYTES:
-            await self.send_frame({"type": "error", "code": "too_large", "message": _("Frame too large."),
-                                   "ref": None})
+            await self.send_frame({"type": "error", "code": "too_large", "message": _("Frame too large."), "ref": None})
             await self.close_with(CLOSE_TOO_LARGE)
             return
         if not self.bucket.take():
             self.dropped += 1
             if self.dropped == 1:
-                await self.send_frame({"type": "error", "code": "rate_limited", "message": _("Slow down."),
-                                       "ref": None})
+                await self.send_frame(
+                    {"type": "error", "code": "rate_limited", "message": _("Slow down."), "ref": None}
+                )
             if self.dropped > MAX_DROPPED_FRAMES:
                 await self.close_with(CLOSE_FLOOD)
             return

@@ -94,8 +94,10 @@ def _authorize(claims: Any, origin: str, ip: str) -> dict[str, Any]:
         raise Forbidden(code="origin")
     if visitor.is_blocked:
         raise Forbidden(code="blocked")
-    if not ratelimit.hit_all(("vconn", visitor.pk, settings.KEFU_RL_VISITOR_CONNECTS_PER_MINUTE),
-                             ("ipconn", ip, settings.KEFU_RL_IP_CONNECTS_PER_MINUTE)):
+    if not ratelimit.hit_all(
+        ("vconn", visitor.pk, settings.KEFU_RL_VISITOR_CONNECTS_PER_MINUTE),
+        ("ipconn", ip, settings.KEFU_RL_IP_CONNECTS_PER_MINUTE),
+    ):
         raise RateLimited()
     return {
         "tenant_id": tenant.pk,
@@ -113,8 +115,14 @@ class VisitorConsumer(KefuConsumer):
     bucket_rate = 5
     include_internal = False
     handlers = {
-        "hello": "on_hello", "send": "on_send", "typing": "on_typing", "read": "on_read",
-        "resume": "on_resume", "ping": "on_ping", "handoff": "on_handoff", "contact": "on_contact",
+        "hello": "on_hello",
+        "send": "on_send",
+        "typing": "on_typing",
+        "read": "on_read",
+        "resume": "on_resume",
+        "ping": "on_ping",
+        "handoff": "on_handoff",
+        "contact": "on_contact",
         "rate": "on_rate",
     }
 
@@ -131,8 +139,9 @@ class VisitorConsumer(KefuConsumer):
         self.origin = dict(self.scope.get("headers", [])).get(b"origin", b"").decode("latin-1")
         await self.accept()
         if not _local_ip_counter().hit(self.ip):
-            await self.send_frame({"type": "error", "code": "rate_limited", "message": _("Too many connections."),
-                                   "ref": "connect"})
+            await self.send_frame(
+                {"type": "error", "code": "rate_limited", "message": _("Too many connections."), "ref": "connect"}
+            )
             await self.close_with(CLOSE_FLOOD)
             return
         self._hello_deadline = asyncio.get_running_loop().call_later(HELLO_TIMEOUT, self._hello_expired)
@@ -164,8 +173,9 @@ class VisitorConsumer(KefuConsumer):
             claims = token_read(frame.get("token"))
             state = await _authorize(claims, self.origin, self.ip)
         except BadToken:
-            await self.send_frame({"type": "error", "code": "auth_failed", "message": _("Invalid token."),
-                                   "ref": "hello"})
+            await self.send_frame(
+                {"type": "error", "code": "auth_failed", "message": _("Invalid token."), "ref": "hello"}
+            )
             await self.close_with(CLOSE_AUTH)
             return
         except Forbidden:
@@ -173,8 +183,9 @@ class VisitorConsumer(KefuConsumer):
             await self.close_with(CLOSE_FORBIDDEN)
             return
         except RateLimited:
-            await self.send_frame({"type": "error", "code": "rate_limited", "message": _("Too many connections."),
-                                   "ref": "hello"})
+            await self.send_frame(
+                {"type": "error", "code": "rate_limited", "message": _("Too many connections."), "ref": "hello"}
+            )
             await self.close_with(CLOSE_FLOOD)
             return
         self._hello_deadline.cancel()
@@ -186,13 +197,18 @@ class VisitorConsumer(KefuConsumer):
         if conv:
             self.conv_id, self.conv_status = conv["id"], conv["status"]
             await self.join(events.conversation_group(self.conv_id))
-        await self.send_frame({
-            "type": "welcome", "v": PROTOCOL_VERSION, "visitor": state["visitor"], "conversation": conv,
-            "last_seq": conv["last_seq"] if conv else 0, "online": state["online"],
-        })
+        await self.send_frame(
+            {
+                "type": "welcome",
+                "v": PROTOCOL_VERSION,
+                "visitor": state["visitor"],
+                "conversation": conv,
+                "last_seq": conv["last_seq"] if conv else 0,
+                "online": state["online"],
+            }
+        )
         if conv and state["queue_position"]:
-            await self.send_frame({"type": "queue", "conversation_id": conv["id"],
-                                   "position": state["queue_position"]})
+            await self.send_frame({"type": "queue", "conversation_id": conv["id"], "position": state["queue_position"]})
         if conv and last_seq is not None and last_seq < conv["last_seq"]:
             await self.send_replay(conv["id"], last_seq)
 
@@ -206,10 +222,17 @@ class VisitorConsumer(KefuConsumer):
         attachment_id = frame_int(frame, "attachment_id")
         if self.conv_id is not None and self.conv_status != Status.CLOSED and attachment_id is None:
             # Hot path: the id came from our own authorization; the batch locks the row.
-            result = await store_message(SendRequest(
-                conversation_id=self.conv_id, sender_type=SenderType.VISITOR, body=body, kind=kind,
-                client_msg_id=client_msg_id, trace_id=tracing.get_trace_id(),
-            ), self._message_limits())
+            result = await store_message(
+                SendRequest(
+                    conversation_id=self.conv_id,
+                    sender_type=SenderType.VISITOR,
+                    body=body,
+                    kind=kind,
+                    client_msg_id=client_msg_id,
+                    trace_id=tracing.get_trace_id(),
+                ),
+                self._message_limits(),
+            )
             ack = ack_frame(result)
             conv: dict[str, Any] = {"id": self.conv_id, "status": result.message.conversation.status, "position": None}
         else:
@@ -220,12 +243,15 @@ class VisitorConsumer(KefuConsumer):
             await self.send_frame({"type": "queue", "conversation_id": conv["id"], "position": conv["position"]})
 
     def _message_limits(self) -> Limits:
-        return (("vmsg", self.visitor_id, self.messages_per_minute),
-                ("ipmsg", self.ip, settings.KEFU_RL_IP_MESSAGES_PER_MINUTE))
+        return (
+            ("vmsg", self.visitor_id, self.messages_per_minute),
+            ("ipmsg", self.ip, settings.KEFU_RL_IP_MESSAGES_PER_MINUTE),
+        )
 
     @db_call
-    def _store(self, client_msg_id: str, kind: str, body: str, attachment_id: int | None,
-               known_conv_id: int | None) -> tuple[dict, dict]:
+    def _store(
+        self, client_msg_id: str, kind: str, body: str, attachment_id: int | None, known_conv_id: int | None
+    ) -> tuple[dict, dict]:
         """A first message (opening the conversation), one with an attachment, or one to
         a closed conversation."""
         if not ratelimit.hit_all(*self._message_limits()):
@@ -238,8 +264,12 @@ class VisitorConsumer(KefuConsumer):
             if attachment.conversation_id != conv.pk:
                 raise KefuError(_("That attachment does not belong to this conversation."), code="bad_attachment")
         result = message_send(
-            conversation=conv, sender_type=SenderType.VISITOR, body=body, kind=kind,
-            client_msg_id=client_msg_id, attachment=attachment,
+            conversation=conv,
+            sender_type=SenderType.VISITOR,
+            body=body,
+            kind=kind,
+            client_msg_id=client_msg_id,
+            attachment=attachment,
         )
         conv = result.message.conversation  # the locked row, as stored
         # The socket joins a new conversation's group only after this returns, so it may
@@ -250,9 +280,11 @@ class VisitorConsumer(KefuConsumer):
     def _conversation(self, *, create: bool) -> Conversation | None:
         """The visitor's current conversation, opened on demand (sync, inside a DB thread)."""
         if self.conv_id is not None:
-            conv = Conversation.objects.select_related("tenant", "visitor").filter(
-                pk=self.conv_id, visitor_id=self.visitor_id
-            ).first()
+            conv = (
+                Conversation.objects.select_related("tenant", "visitor")
+                .filter(pk=self.conv_id, visitor_id=self.visitor_id)
+                .first()
+            )
             if conv is None:
                 raise NotFound()
             if conv.status != Status.CLOSED or not create:
@@ -283,10 +315,17 @@ class VisitorConsumer(KefuConsumer):
         if self.conv_id is None or (state == last_state and now - last_at < TYPING_MIN_INTERVAL):
             return
         self.typing_sent = (state, now)
-        await events.abroadcast([events.conversation_group(self.conv_id)], {
-            "type": "kefu.typing", "conversation_id": self.conv_id, "sender_type": SenderType.VISITOR,
-            "name": "", "state": state, "sender_channel": self.channel_name,
-        })
+        await events.abroadcast(
+            [events.conversation_group(self.conv_id)],
+            {
+                "type": "kefu.typing",
+                "conversation_id": self.conv_id,
+                "sender_type": SenderType.VISITOR,
+                "name": "",
+                "state": state,
+                "sender_channel": self.channel_name,
+            },
+        )
 
     async def on_read(self, frame: dict[str, Any]) -> None:
         self._require_auth()
@@ -395,8 +434,9 @@ class VisitorConsumer(KefuConsumer):
             await self.send_frame({"type": kind[5:], **fields})
         elif kind == "kefu.queue":
             if event.get("conversation_id") == self.conv_id:
-                await self.send_frame({"type": "queue", "conversation_id": self.conv_id,
-                                       "position": event.get("position")})
+                await self.send_frame(
+                    {"type": "queue", "conversation_id": self.conv_id, "position": event.get("position")}
+                )
         elif kind == "kefu.online":
             await self.send_frame({"type": "presence", "online": bool(event.get("online"))})
         elif kind == "kefu.visitor.conversation":

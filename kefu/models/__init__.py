@@ -8,7 +8,23 @@ from kefu.models.tenants import RoutingPolicy, Team, Tenant
 from kefu.models.visitors import Visitor
 
 __all__ = [
-    "Agent", "ApiKey", "Attachment", "AuditLog", "CannedReply", "Channel", "Conversation", "Kind",
-    "Message", "Presence", "Priority", "Role", "RoutingPolicy", "SenderType", "Status", "Tag", "Team",
-    "Tenant", "Visitor",
+    "Agent",
+    "ApiKey",
+    "Attachment",
+    "AuditLog",
+    "CannedReply",
+    "Channel",
+    "Conversation",
+    "Kind",
+    "Message",
+    "Presence",
+    "Priority",
+    "Role",
+    "RoutingPolicy",
+    "SenderType",
+    "Status",
+    "Tag",
+    "Team",
+    "Tenant",
+    "Visitor",
 ]

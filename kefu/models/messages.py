@@ -35,7 +35,11 @@ def attachment_path(instance: Attachment, filename: str) -> str:
 class Attachment(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="attachments", verbose_name=_("tenant"))
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments",
+        Conversation,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attachments",
         verbose_name=_("conversation"),
     )
     file = models.FileField(_("file"), upload_to=attachment_path, max_length=300)
@@ -84,7 +88,8 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="message_unique_seq"),
             models.UniqueConstraint(
-                fields=["conversation", "client_msg_id"], condition=Q(client_msg_id__isnull=False),
+                fields=["conversation", "client_msg_id"],
+                condition=Q(client_msg_id__isnull=False),
                 name="message_unique_client_msg_id",
             ),
             models.CheckConstraint(condition=Q(seq__gte=1), name="message_seq_positive"),

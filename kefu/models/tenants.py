@@ -35,11 +35,15 @@ class Tenant(models.Model):
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     widget_key = models.CharField(_("public widget key"), max_length=64, unique=True, default=new_widget_key)
     identity_secret = models.CharField(
-        _("identity secret"), max_length=128, default=new_identity_secret,
+        _("identity secret"),
+        max_length=128,
+        default=new_identity_secret,
         help_text=_("HMAC-SHA256 key with which the host site signs visitor user ids."),
     )
     allowed_origins = models.JSONField(
-        _("allowed widget origins"), default=list, blank=True,
+        _("allowed widget origins"),
+        default=list,
+        blank=True,
         help_text=_('Sites that may embed the widget, e.g. ["https://shop.example.com"].'),
     )
     business_hours = models.JSONField(_("business hours"), default=default_business_hours, blank=True)

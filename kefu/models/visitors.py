@@ -13,7 +13,10 @@ class Visitor(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="visitors", verbose_name=_("tenant"))
     anon_id = models.CharField(_("anonymous id"), max_length=64)
     external_id = models.CharField(
-        _("external id"), max_length=128, null=True, blank=True,
+        _("external id"),
+        max_length=128,
+        null=True,
+        blank=True,
         help_text=_("Host-site user id; set only when its HMAC was verified."),
     )
     identity_verified = models.BooleanField(_("identity verified"), default=False)
@@ -36,7 +39,8 @@ class Visitor(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "anon_id"], name="visitor_unique_anon_per_tenant"),
             models.UniqueConstraint(
-                fields=["tenant", "external_id"], condition=Q(external_id__isnull=False),
+                fields=["tenant", "external_id"],
+                condition=Q(external_id__isnull=False),
                 name="visitor_unique_external_per_tenant",
             ),
         ]

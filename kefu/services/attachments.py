@@ -18,8 +18,18 @@ from kefu.models import Attachment, Conversation, Kind, Tenant
 
 # What may be shown inline from our origin; everything else is served as a download.
 INLINE_TYPES = {
-    "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf",
-    "audio/mpeg", "audio/ogg", "audio/wav", "audio/x-wav", "audio/webm", "audio/mp4", "audio/aac",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/wav",
+    "audio/x-wav",
+    "audio/webm",
+    "audio/mp4",
+    "audio/aac",
     "audio/x-m4a",
 }
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
@@ -80,8 +90,14 @@ def attachment_create(
             raise InvalidInput(_("The image is damaged."), code="bad_image") from None
     digest = hashlib.sha256(data).hexdigest()
     attachment = Attachment(
-        tenant=tenant, conversation=conversation, content_type=content_type, size=len(data),
-        original_name=sanitize_filename(filename), sha256=digest, width=width, height=height,
+        tenant=tenant,
+        conversation=conversation,
+        content_type=content_type,
+        size=len(data),
+        original_name=sanitize_filename(filename),
+        sha256=digest,
+        width=width,
+        height=height,
     )
     attachment.file.save(digest, ContentFile(data), save=False)
     attachment.save()

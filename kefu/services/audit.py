@@ -11,8 +11,13 @@ from kefu.models import AuditLog, Tenant
 
 
 def audit_record(
-    *, tenant: Tenant | None, actor: Any, action: str, target: models.Model | None = None,
-    data: dict[str, Any] | None = None, ip: str | None = None,
+    *,
+    tenant: Tenant | None,
+    actor: Any,
+    action: str,
+    target: models.Model | None = None,
+    data: dict[str, Any] | None = None,
+    ip: str | None = None,
 ) -> AuditLog:
     return AuditLog.objects.create(
         tenant=tenant,

@@ -41,7 +41,11 @@ def conversation_open(
     try:
         with transaction.atomic():
             conv = Conversation.objects.create(
-                tenant=tenant, visitor=visitor, channel=channel, team=team, status=status,
+                tenant=tenant,
+                visitor=visitor,
+                channel=channel,
+                team=team,
+                status=status,
                 last_message_at=timezone.now(),
             )
             _broadcast_conversation(conv, "kefu.conversation.opened")
@@ -70,7 +74,9 @@ def conversation_assign(*, conversation: Conversation, agent: Agent, actor: Agen
     conv.save(update_fields=["assignee", "status", "assigned_at"])
     Agent.objects.filter(pk=agent.pk).update(last_assigned_at=now)
     system_event(
-        conversation=conv, event="assigned", text=_("%(agent)s joined the conversation.") % {"agent": agent},
+        conversation=conv,
+        event="assigned",
+        text=_("%(agent)s joined the conversation.") % {"agent": agent},
         data={"agent_id": agent.pk, "agent_name": str(agent), "by": actor.pk if actor else None},
     )
     _broadcast_conversation(conv, "kefu.conversation.assigned", previous_status=old_status)
@@ -80,8 +86,12 @@ def conversation_assign(*, conversation: Conversation, agent: Agent, actor: Agen
 
 @transaction.atomic
 def conversation_transfer(
-    *, conversation: Conversation, actor: Agent | None, to_agent: Agent | None = None,
-    to_team: Team | None = None, note: str = "",
+    *,
+    conversation: Conversation,
+    actor: Agent | None,
+    to_agent: Agent | None = None,
+    to_team: Team | None = None,
+    note: str = "",
 ) -> Conversation:
     if (to_agent is None) == (to_team is None):
         raise InvalidInput(_("Transfer to exactly one agent or one team."), code="bad_transfer")
@@ -195,6 +205,7 @@ def conversation_mark_read(*, conversation_id: int, reader: str, seq: int) -> in
         return None
     value = Conversation.objects.filter(pk=conversation_id).values_list(field, flat=True).first()
     groups = [events.conversation_group(conversation_id)]
-    events.broadcast_on_commit(groups, {"type": "kefu.read", "conversation_id": conversation_id, "reader": reader,
-                                        "seq": value})
+    events.broadcast_on_commit(
+        groups, {"type": "kefu.read", "conversation_id": conversation_id, "reader": reader, "seq": value}
+    )
     return value

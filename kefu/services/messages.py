@@ -97,9 +97,9 @@ def message_send(
             if existing is not None:
                 existing.conversation = conv  # callers read the conversation's state off the result
                 return SendResult(existing, False)
-        if attachment is not None and (attachment.tenant_id != conv.tenant_id or (
-            attachment.conversation_id not in (None, conv.pk)
-        )):
+        if attachment is not None and (
+            attachment.tenant_id != conv.tenant_id or (attachment.conversation_id not in (None, conv.pk))
+        ):
             raise InvalidInput(_("That attachment does not belong to this conversation."), code="bad_attachment")
 
         old_status = conv.status
@@ -108,9 +108,19 @@ def message_send(
                 raise Conflict(_("The conversation is closed."), code="conversation_closed")
             _reopen_locked(conv)
 
-        message, fields = _stage(conv, sender_type=sender_type, kind=kind, body=body, client_msg_id=client_msg_id,
-                                 agent=agent, attachment=attachment, is_internal=is_internal, metadata=metadata,
-                                 trace_id=tracing.get_trace_id(), now=timezone.now())
+        message, fields = _stage(
+            conv,
+            sender_type=sender_type,
+            kind=kind,
+            body=body,
+            client_msg_id=client_msg_id,
+            agent=agent,
+            attachment=attachment,
+            is_internal=is_internal,
+            metadata=metadata,
+            trace_id=tracing.get_trace_id(),
+            now=timezone.now(),
+        )
         if fused:
             if not _insert_and_update(message, conv, fields):
                 # The client message id is taken: a retry. The row lock made the first
@@ -130,9 +140,20 @@ def message_send(
     return SendResult(message, True)
 
 
-def _stage(conv: Conversation, *, sender_type: str, kind: str, body: str, client_msg_id: str | None,
-           agent: Agent | None, attachment: Attachment | None, is_internal: bool,
-           metadata: dict[str, Any] | None, trace_id: str, now: Any) -> tuple[Message, list[str]]:
+def _stage(
+    conv: Conversation,
+    *,
+    sender_type: str,
+    kind: str,
+    body: str,
+    client_msg_id: str | None,
+    agent: Agent | None,
+    attachment: Attachment | None,
+    is_internal: bool,
+    metadata: dict[str, Any] | None,
+    trace_id: str,
+    now: Any,
+) -> tuple[Message, list[str]]:
     """The next message of the locked `conv`, and the conversation columns it changes."""
     conv.last_seq += 1
     message = Message(
@@ -176,8 +197,13 @@ def _announce(message: Message, conv: Conversation, old_status: str) -> None:
     events.broadcast_on_commit(
         groups,
         # assignee_id and team_id let agent sockets filter the inbox without a query.
-        {"type": "kefu.message", "message": payload, "status": conv.status,
-         "assignee_id": conv.assignee_id, "team_id": conv.team_id},
+        {
+            "type": "kefu.message",
+            "message": payload,
+            "status": conv.status,
+            "assignee_id": conv.assignee_id,
+            "team_id": conv.team_id,
+        },
     )
     signals.send_on_commit(signals.message_stored, sender=Message, message=message)
     if old_status != conv.status:
@@ -221,9 +247,12 @@ def message_send_many(requests: Sequence[SendRequest]) -> list[SendResult | Exce
         except Exception as exc:
             # A retry's id already stored is expected now and then; anything else is worth a look.
             retry = isinstance(exc, _ClientIdTaken)
-            logger.log(logging.INFO if retry else logging.WARNING,
-                       "batch of %d messages not stored together; storing them one by one", len(requests),
-                       exc_info=not retry)
+            logger.log(
+                logging.INFO if retry else logging.WARNING,
+                "batch of %d messages not stored together; storing them one by one",
+                len(requests),
+                exc_info=not retry,
+            )
             results = [None] * len(requests)
             later = list(range(len(requests)))
     for i in later:
@@ -235,8 +264,13 @@ def _send_one(req: SendRequest) -> SendResult | Exception:
     token = tracing.set_trace_id(req.trace_id or tracing.get_trace_id())
     try:
         return message_send(
-            conversation=Conversation(pk=req.conversation_id), sender_type=req.sender_type, body=req.body,
-            kind=req.kind, client_msg_id=req.client_msg_id, agent=req.agent, is_internal=req.is_internal,
+            conversation=Conversation(pk=req.conversation_id),
+            sender_type=req.sender_type,
+            body=req.body,
+            kind=req.kind,
+            client_msg_id=req.client_msg_id,
+            agent=req.agent,
+            is_internal=req.is_internal,
             authorize=req.authorize,
         )
     except Exception as exc:
@@ -256,8 +290,15 @@ def _send_batch(requests: Sequence[SendRequest], results: list[SendResult | Exce
 
 
 def _stage_batch(requests: Sequence[SendRequest], results: list[SendResult | Exception | None]) -> list[int]:
-    locked = {c.pk: c for c in raw_rows(Conversation, "id = ANY(%s)", [sorted({r.conversation_id for r in requests})],
-                                        tail=_lock_tail(" ORDER BY id"))}
+    locked = {
+        c.pk: c
+        for c in raw_rows(
+            Conversation,
+            "id = ANY(%s)",
+            [sorted({r.conversation_id for r in requests})],
+            tail=_lock_tail(" ORDER BY id"),
+        )
+    }
     later: list[int] = []
     held: set[int] = set()  # conversations whose next messages wait for message_send
     taken: set[tuple[int, str]] = set()
@@ -284,10 +325,19 @@ def _stage_batch(requests: Sequence[SendRequest], results: list[SendResult | Exc
             continue
         if client_msg_id:
             taken.add((conv.pk, client_msg_id))
-        message, columns = _stage(conv, sender_type=req.sender_type, kind=req.kind, body=body,
-                                  client_msg_id=client_msg_id, agent=req.agent, attachment=None,
-                                  is_internal=req.is_internal, metadata=None,
-                                  trace_id=req.trace_id or tracing.get_trace_id(), now=now)
+        message, columns = _stage(
+            conv,
+            sender_type=req.sender_type,
+            kind=req.kind,
+            body=body,
+            client_msg_id=client_msg_id,
+            agent=req.agent,
+            attachment=None,
+            is_internal=req.is_internal,
+            metadata=None,
+            trace_id=req.trace_id or tracing.get_trace_id(),
+            now=now,
+        )
         staged.append((i, message))
         changed[conv.pk] = conv
         fields.update(columns)
@@ -369,8 +419,9 @@ def _lock_tail(order: str = "") -> str:
 
 
 def _find_by_client_id(conversation_id: int, client_msg_id: str) -> Message | None:
-    rows = raw_rows(Message, "conversation_id = %s AND client_msg_id = %s", [conversation_id, client_msg_id],
-                    tail=" LIMIT 1")
+    rows = raw_rows(
+        Message, "conversation_id = %s AND client_msg_id = %s", [conversation_id, client_msg_id], tail=" LIMIT 1"
+    )
     return rows[0] if rows else None
 
 
@@ -407,8 +458,10 @@ def _insert_message(message: Message) -> None:
     plan = _sql_plans(db).get(("insert",))
     if plan is None:
         insert, fields = _insert_statement(db)
-        plan = _sql_plans(db)[("insert",)] = (f"{insert} RETURNING {db.ops.quote_name(Message._meta.pk.column)}",
-                                              fields)
+        plan = _sql_plans(db)[("insert",)] = (
+            f"{insert} RETURNING {db.ops.quote_name(Message._meta.pk.column)}",
+            fields,
+        )
     sql, fields = plan
     values = [f.get_db_prep_save(f.pre_save(message, True), db) for f in fields]
     with db.cursor() as cursor:
@@ -502,8 +555,11 @@ def _reopen_locked(conv: Conversation) -> None:
 
 def _announce_status(conv: Conversation, old_status: str) -> None:
     signals.send_on_commit(
-        signals.conversation_status_changed, sender=Conversation, conversation=conv,
-        old_status=old_status, new_status=conv.status,
+        signals.conversation_status_changed,
+        sender=Conversation,
+        conversation=conv,
+        old_status=old_status,
+        new_status=conv.status,
     )
 
 

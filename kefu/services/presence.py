@@ -147,9 +147,11 @@ def presence_check_offline(*, agent_id: int) -> bool:
 def presence_sweep() -> int:
     """Agents shown online whose sockets all expired (a process died). Returns how many."""
     grace = dt.timedelta(seconds=settings.KEFU_PRESENCE_GRACE_SECONDS)
-    stale = Agent.objects.exclude(presence=Presence.OFFLINE).filter(
-        presence_changed_at__lt=timezone.now() - grace
-    ).values_list("pk", flat=True)
+    stale = (
+        Agent.objects.exclude(presence=Presence.OFFLINE)
+        .filter(presence_changed_at__lt=timezone.now() - grace)
+        .values_list("pk", flat=True)
+    )
     return sum(presence_check_offline(agent_id=agent_id) for agent_id in list(stale[:1000]))
 
 
@@ -162,9 +164,14 @@ def agent_set_presence(*, agent: Agent, status: str) -> Agent:
         return agent
     agent.presence, agent.presence_changed_at = status, timezone.now()
     Agent.objects.filter(pk=agent.pk).update(presence=status, presence_changed_at=agent.presence_changed_at)
-    events.broadcast([events.inbox_group(agent.tenant_id)], {
-        "type": "kefu.presence", "agent_id": agent.pk, "status": status,
-    })
+    events.broadcast(
+        [events.inbox_group(agent.tenant_id)],
+        {
+            "type": "kefu.presence",
+            "agent_id": agent.pk,
+            "status": status,
+        },
+    )
     tenant_online_refresh(tenant_id=agent.tenant_id)
     if status == Presence.ONLINE:
         from kefu.tasks import route_tenant

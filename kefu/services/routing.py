@@ -54,9 +54,9 @@ def _candidates(tenant: Tenant) -> list[_Candidate]:
 
 def _pick(tenant: Tenant, conv: Conversation, pool: list[_Candidate], exclude: int | None = None) -> _Candidate | None:
     eligible = [
-        c for c in pool
-        if c.load < c.agent.capacity and c.agent.pk != exclude
-        and (conv.team_id is None or conv.team_id in c.team_ids)
+        c
+        for c in pool
+        if c.load < c.agent.capacity and c.agent.pk != exclude and (conv.team_id is None or conv.team_id in c.team_ids)
     ]
     if not eligible:
         return None
@@ -68,8 +68,9 @@ def _pick(tenant: Tenant, conv: Conversation, pool: list[_Candidate], exclude: i
 
 def _queued(tenant_id: int) -> list[Conversation]:
     return list(
-        Conversation.objects.filter(tenant_id=tenant_id, status=Status.QUEUED)
-        .order_by("-priority", "created_at", "pk")[:QUEUE_SCAN_LIMIT]
+        Conversation.objects.filter(tenant_id=tenant_id, status=Status.QUEUED).order_by(
+            "-priority", "created_at", "pk"
+        )[:QUEUE_SCAN_LIMIT]
     )
 
 
@@ -119,9 +120,14 @@ def routing_queue_position(*, conversation: Conversation) -> int | None:
 
 def routing_broadcast_queue(*, tenant_id: int) -> None:
     for position, conv in enumerate(_queued(tenant_id), start=1):
-        events.broadcast([events.conversation_group(conv.pk)], {
-            "type": "kefu.queue", "conversation_id": conv.pk, "position": position,
-        })
+        events.broadcast(
+            [events.conversation_group(conv.pk)],
+            {
+                "type": "kefu.queue",
+                "conversation_id": conv.pk,
+                "position": position,
+            },
+        )
 
 
 def routing_reassign_unanswered(*, now: dt.datetime | None = None) -> list[int]:
@@ -131,12 +137,17 @@ def routing_reassign_unanswered(*, now: dt.datetime | None = None) -> list[int]:
     for tenant in Tenant.objects.filter(is_active=True, reassign_after_seconds__gt=0):
         cutoff = now - dt.timedelta(seconds=tenant.reassign_after_seconds)
         answered = Message.objects.filter(
-            conversation=OuterRef("pk"), sender_type=SenderType.AGENT, is_internal=False,
+            conversation=OuterRef("pk"),
+            sender_type=SenderType.AGENT,
+            is_internal=False,
             created_at__gte=OuterRef("assigned_at"),
         )
         stale = list(
             Conversation.objects.filter(
-                tenant=tenant, status=Status.ASSIGNED, assigned_at__lt=cutoff, last_visitor_message_at__isnull=False,
+                tenant=tenant,
+                status=Status.ASSIGNED,
+                assigned_at__lt=cutoff,
+                last_visitor_message_at__isnull=False,
             ).filter(~Exists(answered))[:QUEUE_SCAN_LIMIT]
         )
         if not stale:
@@ -150,7 +161,9 @@ def routing_reassign_unanswered(*, now: dt.datetime | None = None) -> list[int]:
                     continue
                 try:
                     conversation_transfer(
-                        conversation=conv, actor=None, to_agent=choice.agent,
+                        conversation=conv,
+                        actor=None,
+                        to_agent=choice.agent,
                         note=_("Reassigned: no reply within %(s)d seconds.") % {"s": tenant.reassign_after_seconds},
                     )
                 except KefuError:
@@ -188,22 +201,27 @@ def routing_notify_offline(*, conversation_id: int) -> bool:
     if conv is None or not conv.tenant.notify_email:
         return False
     visitor = conv.visitor
-    recent = Message.objects.filter(
-        conversation=conv, sender_type=SenderType.VISITOR, is_internal=False
-    ).order_by("-seq")[:10]
+    recent = Message.objects.filter(conversation=conv, sender_type=SenderType.VISITOR, is_internal=False).order_by(
+        "-seq"
+    )[:10]
     lines = [f"{m.created_at:%Y-%m-%d %H:%M} {m.body}" for m in reversed(list(recent))]
-    body = "\n".join([
-        _("A visitor left a message while nobody was online."),
-        "",
-        _("Name: %(v)s") % {"v": visitor.name or "-"},
-        _("Email: %(v)s") % {"v": visitor.email or "-"},
-        _("Phone: %(v)s") % {"v": visitor.phone or "-"},
-        _("Conversation: #%(v)s") % {"v": conv.pk},
-        "",
-        *lines,
-    ])
+    body = "\n".join(
+        [
+            _("A visitor left a message while nobody was online."),
+            "",
+            _("Name: %(v)s") % {"v": visitor.name or "-"},
+            _("Email: %(v)s") % {"v": visitor.email or "-"},
+            _("Phone: %(v)s") % {"v": visitor.phone or "-"},
+            _("Conversation: #%(v)s") % {"v": conv.pk},
+            "",
+            *lines,
+        ]
+    )
     send_mail(
         subject=_("[%(tenant)s] New offline message") % {"tenant": conv.tenant.name},
-        message=body, from_email=None, recipient_list=[conv.tenant.notify_email], fail_silently=False,
+        message=body,
+        from_email=None,
+        recipient_list=[conv.tenant.notify_email],
+        fail_silently=False,
     )
     return True

@@ -14,8 +14,26 @@ from kefu.errors import InvalidInput
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 RICH_TAGS = {
-    "p", "br", "strong", "b", "em", "i", "u", "s", "code", "pre", "blockquote", "ul", "ol", "li", "a",
-    "h1", "h2", "h3", "h4", "span",
+    "p",
+    "br",
+    "strong",
+    "b",
+    "em",
+    "i",
+    "u",
+    "s",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "span",
 }
 RICH_ATTRIBUTES = {"a": {"href", "title"}}
 
@@ -34,6 +52,9 @@ def clean_rich(html: str) -> str:
     """Sanitized HTML: links only to http(s) and mailto, no scripts, no styles."""
     text = clean_plain(html)
     return nh3.clean(
-        text, tags=RICH_TAGS, attributes=RICH_ATTRIBUTES, url_schemes={"http", "https", "mailto"},
+        text,
+        tags=RICH_TAGS,
+        attributes=RICH_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
     )

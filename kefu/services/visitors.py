@@ -41,12 +41,20 @@ def _clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 def visitor_get_or_create(
-    *, tenant: Tenant, anon_id: str, ip: str | None = None, user_agent: str = "",
-    current_url: str = "", referrer: str = "",
+    *,
+    tenant: Tenant,
+    anon_id: str,
+    ip: str | None = None,
+    user_agent: str = "",
+    current_url: str = "",
+    referrer: str = "",
 ) -> Visitor:
     anon_id = clean_plain(anon_id, max_chars=64)
     defaults = {
-        "ip": ip, "user_agent": user_agent[:400], "current_url": current_url[:1000], "referrer": referrer[:1000],
+        "ip": ip,
+        "user_agent": user_agent[:400],
+        "current_url": current_url[:1000],
+        "referrer": referrer[:1000],
     }
     try:
         visitor, created = Visitor.objects.get_or_create(tenant=tenant, anon_id=anon_id, defaults=defaults)
@@ -66,9 +74,7 @@ def visitor_get_or_create(
 
 
 @transaction.atomic
-def visitor_identify(
-    *, visitor: Visitor, external_id: str, signature: str, name: str = "", email: str = ""
-) -> Visitor:
+def visitor_identify(*, visitor: Visitor, external_id: str, signature: str, name: str = "", email: str = "") -> Visitor:
     """Link the visitor to a host-site user only when the HMAC matches."""
     external_id = clean_plain(str(external_id), max_chars=128)
     tenant = visitor.tenant

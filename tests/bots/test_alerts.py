@@ -31,8 +31,11 @@ def test_dingtalk_signature_matches_reference_algorithm() -> None:
     secret, ts = "SECabc", 1700000000000
     expected = base64.b64encode(hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest())
     assert unquote_plus(dingtalk_sign(secret, ts)) == expected.decode()
-    prepared = prepare(AlertTarget("dingtalk", "https://oapi.dingtalk.com/robot/send?access_token=T", "SECabc"),
-                       ALERT, now=1700000000.0)
+    prepared = prepare(
+        AlertTarget("dingtalk", "https://oapi.dingtalk.com/robot/send?access_token=T", "SECabc"),
+        ALERT,
+        now=1700000000.0,
+    )
     assert prepared.url.startswith("https://oapi.dingtalk.com/robot/send?access_token=T&timestamp=1700000000000&sign=")
     assert prepared.json["msgtype"] == "text" and prepared.json["at"]["isAtAll"] is False
 
@@ -40,16 +43,23 @@ def test_dingtalk_signature_matches_reference_algorithm() -> None:
 def test_feishu_signature_uses_string_to_sign_as_key() -> None:
     expected = base64.b64encode(hmac.new(b"1599360473\nsecret", b"", hashlib.sha256).digest()).decode()
     assert feishu_sign("secret", 1599360473) == expected
-    body = prepare(AlertTarget("feishu", "https://open.feishu.cn/open-apis/bot/v2/hook/X", "secret"), ALERT,
-                   now=1599360473.9).json
-    assert body == {"timestamp": "1599360473", "sign": expected, "msg_type": "text",
-                    "content": {"text": "AI outage: dify\n3 failures"}}
+    body = prepare(
+        AlertTarget("feishu", "https://open.feishu.cn/open-apis/bot/v2/hook/X", "secret"), ALERT, now=1599360473.9
+    ).json
+    assert body == {
+        "timestamp": "1599360473",
+        "sign": expected,
+        "msg_type": "text",
+        "content": {"text": "AI outage: dify\n3 failures"},
+    }
 
 
 def test_bodies_for_wecom_slack_generic() -> None:
     wecom = prepare(AlertTarget("wecom", "u", mention_mobiles=("13800001111",)), ALERT).json
-    assert wecom == {"msgtype": "text", "text": {"content": "AI outage: dify\n3 failures",
-                                                 "mentioned_mobile_list": ["13800001111"]}}
+    assert wecom == {
+        "msgtype": "text",
+        "text": {"content": "AI outage: dify\n3 failures", "mentioned_mobile_list": ["13800001111"]},
+    }
     long = prepare(AlertTarget("wecom", "u"), Alert("p", "opened", "告警" * 2000)).json
     assert len(long["text"]["content"].encode()) <= 2048
     assert prepare(AlertTarget("slack", "u"), ALERT).json == {"text": "AI outage: dify\n3 failures"}
@@ -77,8 +87,13 @@ async def test_dispatch_to_every_service_verified_by_fake_and_deduplicated(redis
         await dispatcher.on_breaker_transition("t1:dify", "recovered")
         assert len(server.requests) == 10
     paths = [r.path for r in server.requests[:5]]
-    assert paths == ["/cgi-bin/webhook/send", "/robot/send", "/open-apis/bot/v2/hook/TOKEN", "/services/T0/B0/X",
-                     "/generic"]
+    assert paths == [
+        "/cgi-bin/webhook/send",
+        "/robot/send",
+        "/open-apis/bot/v2/hook/TOKEN",
+        "/services/T0/B0/X",
+        "/generic",
+    ]
     assert "recovered" in server.requests[9].json()["state"]
 
 
@@ -87,8 +102,10 @@ async def test_bad_signature_and_http_errors_are_reported(redis: Redis) -> None:
     server = FakeWebhooks()
     server.secret = "SECright"
     with server:
-        targets = [AlertTarget("dingtalk", f"{server.url}/robot/send?access_token=T", "SECwrong"),
-                   AlertTarget("feishu", f"{server.url}/open-apis/bot/v2/hook/T", "SECwrong")]
+        targets = [
+            AlertTarget("dingtalk", f"{server.url}/robot/send?access_token=T", "SECwrong"),
+            AlertTarget("feishu", f"{server.url}/open-apis/bot/v2/hook/T", "SECwrong"),
+        ]
         failures = await AlertDispatcher(targets, redis=redis, prefix=f"test:{uuid.uuid4()}:").send(ALERT)
     assert len(failures) == 2 and "310000" in failures[0] and "19021" in failures[1]
     with FakeWebhooks(Behaviour(fail_status=500)) as down:

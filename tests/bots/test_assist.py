@@ -48,8 +48,9 @@ def test_llm_drafts_a_grounded_reply_and_a_summary(client, conv, settings):
     kb = knowledge_base_create(tenant=conv.tenant, name="FAQ")
     faq_create(knowledge_base=kb, question="退款多久到账?", answer="退款审核通过后3-5个工作日原路退回。")
     with FakeOpenAI(Behaviour(chunks=["您好,", "退款将在3-5个工作日到账。"])) as fake:
-        Bot.objects.create(tenant=conv.tenant, name="GPT", provider=ProviderKind.OPENAI, base_url=f"{fake.url}/v1",
-                           model="gpt-x")
+        Bot.objects.create(
+            tenant=conv.tenant, name="GPT", provider=ProviderKind.OPENAI, base_url=f"{fake.url}/v1", model="gpt-x"
+        )
         body = assist(client, conv).json()
         prompts = [r.json()["messages"][0]["content"] for r in fake.requests]
     assert body["suggestions"][0]["text"] == "您好,退款将在3-5个工作日到账。"
@@ -60,8 +61,9 @@ def test_llm_drafts_a_grounded_reply_and_a_summary(client, conv, settings):
 def test_provider_failure_is_a_503_not_a_made_up_answer(client, conv, settings):
     settings.KEFU_OUTBOUND_ALLOWLIST = ["127.0.0.1"]
     with FakeOpenAI(Behaviour(fail_status=500)) as fake:
-        Bot.objects.create(tenant=conv.tenant, name="GPT", provider=ProviderKind.OPENAI, base_url=f"{fake.url}/v1",
-                           model="m")
+        Bot.objects.create(
+            tenant=conv.tenant, name="GPT", provider=ProviderKind.OPENAI, base_url=f"{fake.url}/v1", model="m"
+        )
         response = assist(client, conv)
     assert response.status_code == 503 and response.json()["code"] == "assist_unavailable"
 

@@ -91,12 +91,14 @@ def test_a_turn_runs_few_statements_with_a_warm_copy(tenant):
     conv, _ = conversation_open(tenant=tenant, visitor=VisitorFactory(tenant=tenant))
     conv.refresh_from_db()
     # Stored without the signal, so the turn is run by hand below.
-    message = Message.objects.create(tenant=tenant, conversation=conv, seq=conv.last_seq + 1,
-                                     sender_type=SenderType.VISITOR, body="退款多久到账?")
+    message = Message.objects.create(
+        tenant=tenant, conversation=conv, seq=conv.last_seq + 1, sender_type=SenderType.VISITOR, body="退款多久到账?"
+    )
     Conversation.objects.filter(pk=conv.pk).update(last_seq=message.seq)
     context_append(message)  # as the signal would
-    turn = BotTurn.objects.create(tenant=tenant, conversation=conv, bot=tenant_bots(tenant.pk).by_channel["widget"],
-                                  trigger=message)
+    turn = BotTurn.objects.create(
+        tenant=tenant, conversation=conv, bot=tenant_bots(tenant.pk).by_channel["widget"], trigger=message
+    )
     with CaptureQueriesContext(connection) as queries:
         assert turn_run(turn_id=turn.pk) == TurnStatus.DONE
     statements = [q["sql"] for q in queries if q["sql"] not in ("BEGIN", "COMMIT")]

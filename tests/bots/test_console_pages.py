@@ -85,14 +85,24 @@ def test_create_knowledge_base_and_list_counts(client, admin, committing):  # ty
 
 
 def test_rename_and_delete_knowledge_base(client, admin, kb):  # type: ignore[no-untyped-def]
-    client.post(_url(kb), {"action": "settings", "name": "FAQ center", "description": "", "embedding_base_url": "",
-                           "embedding_model": ""})
+    client.post(
+        _url(kb),
+        {
+            "action": "settings",
+            "name": "FAQ center",
+            "description": "",
+            "embedding_base_url": "",
+            "embedding_model": "",
+        },
+    )
     kb.refresh_from_db()
     assert kb.name == "FAQ center"
     res = client.post(_url(kb), {"action": "delete_kb"})
     assert res.status_code == 302 and not KnowledgeBase.objects.filter(pk=kb.pk).exists()
     assert set(AuditLog.objects.filter(tenant=admin.tenant).values_list("action", flat=True)) >= {
-        "knowledge_base.update", "knowledge_base.delete"}
+        "knowledge_base.update",
+        "knowledge_base.delete",
+    }
 
 
 def test_upload_runs_ingestion_and_progress_reports_it(client, admin, kb, committing):  # type: ignore[no-untyped-def]
@@ -106,11 +116,19 @@ def test_upload_runs_ingestion_and_progress_reports_it(client, admin, kb, commit
     assert f'data-document="{document.pk}" data-status="ready"' in page and "refunds.md" in page
     progress = client.get(_url(kb, "progress"), {"ids": str(document.pk)}, HTTP_ACCEPT_LANGUAGE="en").json()
     assert progress["active"] == 0 and progress["chunks"] == chunks
-    assert progress["documents"] == [{"id": document.pk, "status": "ready", "status_label": "Ready",
-                                      "progress": 100, "chunks": chunks, "error": ""}]
+    assert progress["documents"] == [
+        {"id": document.pk, "status": "ready", "status_label": "Ready", "progress": 100, "chunks": chunks, "error": ""}
+    ]
     # A document still waiting is reported without being asked for (uploaded from another tab).
-    waiting = Document.objects.create(tenant=admin.tenant, knowledge_base=kb, title="queued", source_type="text",
-                                      text="x", status=DocumentStatus.PROCESSING, progress=30)
+    waiting = Document.objects.create(
+        tenant=admin.tenant,
+        knowledge_base=kb,
+        title="queued",
+        source_type="text",
+        text="x",
+        status=DocumentStatus.PROCESSING,
+        progress=30,
+    )
     progress = client.get(_url(kb, "progress")).json()
     assert progress["active"] == 1 and progress["documents"][0]["id"] == waiting.pk
     assert progress["documents"][0]["progress"] == 30
@@ -143,12 +161,29 @@ def test_reingest_and_delete_document(client, admin, kb, committing):  # type: i
 
 
 def test_faq_add_edit_toggle_delete(client, admin, kb):  # type: ignore[no-untyped-def]
-    client.post(_url(kb), {"action": "faq_add", "question": "How long do refunds take?",
-                           "alternates": "退款多久到账\nrefund time", "answer": "Seven working days.", "enabled": "on"})
+    client.post(
+        _url(kb),
+        {
+            "action": "faq_add",
+            "question": "How long do refunds take?",
+            "alternates": "退款多久到账\nrefund time",
+            "answer": "Seven working days.",
+            "enabled": "on",
+        },
+    )
     entry = FaqEntry.objects.get(knowledge_base=kb)
     assert entry.alternates == ["退款多久到账", "refund time"] and entry.enabled
-    client.post(_url(kb), {"action": "faq_edit", "faq_id": entry.pk, "question": "Refund time?", "alternates": "",
-                           "answer": "Five days.", "enabled": "on"})
+    client.post(
+        _url(kb),
+        {
+            "action": "faq_edit",
+            "faq_id": entry.pk,
+            "question": "Refund time?",
+            "alternates": "",
+            "answer": "Five days.",
+            "enabled": "on",
+        },
+    )
     client.post(_url(kb), {"action": "faq_toggle", "faq_id": entry.pk})
     entry.refresh_from_db()
     assert (entry.question, entry.answer, entry.alternates, entry.enabled) == ("Refund time?", "Five days.", [], False)
@@ -159,8 +194,12 @@ def test_faq_add_edit_toggle_delete(client, admin, kb):  # type: ignore[no-untyp
 
 def test_faq_import_csv_and_xlsx_shows_the_result(client, admin, kb):  # type: ignore[no-untyped-def]
     csv = "question,answer,alternates\nDo you ship abroad?,Yes.,international|overseas\nOpening hours?,9-18,\n"
-    res = client.post(_url(kb), {"action": "faq_import", "file": SimpleUploadedFile("faq.csv", csv.encode())},
-                      follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    res = client.post(
+        _url(kb),
+        {"action": "faq_import", "file": SimpleUploadedFile("faq.csv", csv.encode())},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
     assert "Import done: 2 added, 0 updated, 0 unchanged." in res.content.decode()
     openpyxl = pytest.importorskip("openpyxl")
     book = openpyxl.Workbook()
@@ -168,20 +207,26 @@ def test_faq_import_csv_and_xlsx_shows_the_result(client, admin, kb):  # type: i
     book.active.append(["Opening hours?", "9-21"])
     data = io.BytesIO()
     book.save(data)
-    res = client.post(_url(kb), {"action": "faq_import", "file": SimpleUploadedFile("faq.xlsx", data.getvalue())},
-                      follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    res = client.post(
+        _url(kb),
+        {"action": "faq_import", "file": SimpleUploadedFile("faq.xlsx", data.getvalue())},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
     assert "1 updated" in res.content.decode()
     assert FaqEntry.objects.get(knowledge_base=kb, question="Opening hours?").answer == "9-21"
-    bad = client.post(_url(kb), {"action": "faq_import", "file": SimpleUploadedFile("faq.txt", b"x")},
-                      HTTP_ACCEPT_LANGUAGE="en")
+    bad = client.post(
+        _url(kb), {"action": "faq_import", "file": SimpleUploadedFile("faq.txt", b"x")}, HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert bad.status_code == 200 and "Import failed" in bad.content.decode()
     assert AuditLog.objects.filter(action="knowledge.faq.import").count() == 2
 
 
 def test_try_a_question_shows_answer_confidence_and_sources(client, admin, kb, committing):  # type: ignore[no-untyped-def]
     committing(client.post, _url(kb), {"action": "paste", "title": "Refund policy", "text": REFUND_DOC})
-    page = client.get(_url(kb), {"q": "How many days until refunds are paid back to my card?"},
-                      HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = client.get(
+        _url(kb), {"q": "How many days until refunds are paid back to my card?"}, HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
     assert 'id="ask-answer"' in page and "7 working days" in page.split('id="ask-text"')[1]
     assert "Refund policy" in page.split('id="ask-sources"')[1].split("</div>")[0]
     assert 'id="ask-confidence"' in page
@@ -191,11 +236,22 @@ def test_try_a_question_shows_answer_confidence_and_sources(client, admin, kb, c
 
 def _bot_data(**overrides: object) -> dict[str, object]:
     data: dict[str, object] = {
-        "name": "Xiaozhi", "enabled": "on", "channel": "widget", "provider": "openai",
-        "base_url": "https://api.deepseek.example/v1", "model": "deepseek-chat", "api_key": "sk-secret-123",
-        "temperature": "0.3", "max_tokens": "512", "system_prompt": "Be brief.", "extra": '{"top_p": 0.9}',
-        "history_messages": "20", "faq_direct_threshold": "0.8", "unsure_handoff_after": "2",
-        "middlewares": "language, intent, sensitive_words, pii_mask", "welcome_message": "Hi!",
+        "name": "Xiaozhi",
+        "enabled": "on",
+        "channel": "widget",
+        "provider": "openai",
+        "base_url": "https://api.deepseek.example/v1",
+        "model": "deepseek-chat",
+        "api_key": "sk-secret-123",
+        "temperature": "0.3",
+        "max_tokens": "512",
+        "system_prompt": "Be brief.",
+        "extra": '{"top_p": 0.9}',
+        "history_messages": "20",
+        "faq_direct_threshold": "0.8",
+        "unsure_handoff_after": "2",
+        "middlewares": "language, intent, sensitive_words, pii_mask",
+        "welcome_message": "Hi!",
     }
     data.update(overrides)
     return data
@@ -228,8 +284,10 @@ def test_bot_form_errors_are_inline(client, admin):  # type: ignore[no-untyped-d
     assert Bot.objects.filter(tenant=admin.tenant).count() == 1
     # Off, the second bot is a backup: allowed.
     assert client.post("/console/ai/bots/new/", _bot_data(name="Second", enabled="")).status_code == 302
-    bad = client.post("/console/ai/bots/new/", _bot_data(name="Third", enabled="", extra="[1, 2]",
-                                                         middlewares="language, nope", temperature="5"))
+    bad = client.post(
+        "/console/ai/bots/new/",
+        _bot_data(name="Third", enabled="", extra="[1, 2]", middlewares="language, nope", temperature="5"),
+    )
     html = bad.content.decode()
     assert bad.status_code == 200 and html.count('class="errorlist') >= 3
 
@@ -241,54 +299,101 @@ def test_bot_choices_and_ids_are_tenant_scoped(client, admin, kb):  # type: igno
     res = client.post("/console/ai/bots/new/", _bot_data(knowledge_bases=[foreign_kb.pk], backup=foreign_bot.pk))
     assert res.status_code == 200 and not Bot.objects.filter(tenant=admin.tenant).exists()
     foreign_hook = BusinessHook.objects.create(tenant=other_tenant, name="h", url="https://crm.example/hook")
-    foreign_alert = AlertChannel.objects.create(tenant=other_tenant, name="a", kind="slack", url="https://hooks.example/x")
+    foreign_alert = AlertChannel.objects.create(
+        tenant=other_tenant, name="a", kind="slack", url="https://hooks.example/x"
+    )
     foreign_doc = Document.objects.create(tenant=other_tenant, knowledge_base=foreign_kb, title="d", source_type="text")
     foreign_faq = FaqEntry.objects.create(tenant=other_tenant, knowledge_base=foreign_kb, question="q", answer="a")
-    for url in (f"/console/ai/knowledge/{foreign_kb.pk}/", f"/console/ai/knowledge/{foreign_kb.pk}/progress",
-                f"/console/ai/bots/{foreign_bot.pk}/", f"/console/ai/hooks/{foreign_hook.pk}/",
-                f"/console/ai/alerts/{foreign_alert.pk}/"):
+    for url in (
+        f"/console/ai/knowledge/{foreign_kb.pk}/",
+        f"/console/ai/knowledge/{foreign_kb.pk}/progress",
+        f"/console/ai/bots/{foreign_bot.pk}/",
+        f"/console/ai/hooks/{foreign_hook.pk}/",
+        f"/console/ai/alerts/{foreign_alert.pk}/",
+    ):
         assert client.get(url).status_code == 404, url
     assert client.post(f"/console/ai/bots/{foreign_bot.pk}/", {"action": "delete"}).status_code == 404
-    for data in ({"action": "delete_document", "document_id": foreign_doc.pk},
-                 {"action": "reingest", "document_id": foreign_doc.pk},
-                 {"action": "faq_delete", "faq_id": foreign_faq.pk},
-                 {"action": "faq_toggle", "faq_id": foreign_faq.pk}):
+    for data in (
+        {"action": "delete_document", "document_id": foreign_doc.pk},
+        {"action": "reingest", "document_id": foreign_doc.pk},
+        {"action": "faq_delete", "faq_id": foreign_faq.pk},
+        {"action": "faq_toggle", "faq_id": foreign_faq.pk},
+    ):
         assert client.post(_url(kb), data).status_code == 404, data
     assert Bot.objects.filter(pk=foreign_bot.pk).exists() and FaqEntry.objects.filter(pk=foreign_faq.pk).exists()
     assert Document.objects.filter(pk=foreign_doc.pk).exists()
 
 
 def test_hooks_and_alert_channels_keep_secrets_write_only(client, admin):  # type: ignore[no-untyped-def]
-    res = client.post("/console/ai/hooks/new/", {
-        "name": "Orders", "url": "https://erp.example/kefu", "secret": "hk-s3cret", "keywords": "订单, order，物流",
-        "timeout_ms": "1500", "enabled": "on"})
+    res = client.post(
+        "/console/ai/hooks/new/",
+        {
+            "name": "Orders",
+            "url": "https://erp.example/kefu",
+            "secret": "hk-s3cret",
+            "keywords": "订单, order，物流",
+            "timeout_ms": "1500",
+            "enabled": "on",
+        },
+    )
     assert res.status_code == 302
     hook = BusinessHook.objects.get(tenant=admin.tenant)
     assert hook.keywords == ["订单", "order", "物流"] and hook.secret == "hk-s3cret"
     assert _raw_column("bots_businesshook", "secret", hook.pk).startswith("enc1:")
-    client.post(f"/console/ai/hooks/{hook.pk}/", {"name": "Orders 2", "url": "https://erp.example/kefu", "secret": "",
-                                                  "keywords": "", "timeout_ms": "900", "enabled": "on"})
+    client.post(
+        f"/console/ai/hooks/{hook.pk}/",
+        {
+            "name": "Orders 2",
+            "url": "https://erp.example/kefu",
+            "secret": "",
+            "keywords": "",
+            "timeout_ms": "900",
+            "enabled": "on",
+        },
+    )
     hook.refresh_from_db()
     assert (hook.name, hook.secret, hook.timeout_ms, hook.keywords) == ("Orders 2", "hk-s3cret", 900, [])
-    client.post("/console/ai/alerts/new/", {"name": "Ops", "kind": "dingtalk", "url": "https://oapi.dingtalk.example/x",
-                                            "secret": "SECabc", "enabled": "on"})
+    client.post(
+        "/console/ai/alerts/new/",
+        {
+            "name": "Ops",
+            "kind": "dingtalk",
+            "url": "https://oapi.dingtalk.example/x",
+            "secret": "SECabc",
+            "enabled": "on",
+        },
+    )
     alert = AlertChannel.objects.get(tenant=admin.tenant)
     assert alert.secret == "SECabc"
-    pages = [client.get(u).content.decode() for u in ("/console/ai/bots/", f"/console/ai/hooks/{hook.pk}/",
-                                                      f"/console/ai/alerts/{alert.pk}/")]
+    pages = [
+        client.get(u).content.decode()
+        for u in ("/console/ai/bots/", f"/console/ai/hooks/{hook.pk}/", f"/console/ai/alerts/{alert.pk}/")
+    ]
     assert all("hk-s3cret" not in p and "SECabc" not in p for p in pages)
     client.post(f"/console/ai/alerts/{alert.pk}/", {"action": "delete"})
     client.post(f"/console/ai/hooks/{hook.pk}/", {"action": "delete"})
     assert not AlertChannel.objects.exists() and not BusinessHook.objects.exists()
     actions = list(AuditLog.objects.filter(tenant=admin.tenant).values_list("action", flat=True))
-    assert sorted(actions) == sorted(["bot.hook.create", "bot.hook.update", "bot.alert_channel.create",
-                                      "bot.alert_channel.delete", "bot.hook.delete"])
+    assert sorted(actions) == sorted(
+        [
+            "bot.hook.create",
+            "bot.hook.update",
+            "bot.alert_channel.create",
+            "bot.alert_channel.delete",
+            "bot.hook.delete",
+        ]
+    )
     audit_data = [str(d) for d in AuditLog.objects.values_list("data", flat=True)]
     assert all("s3cret" not in d and "SECabc" not in d for d in audit_data)
 
 
-PAGES = ["/console/ai/bots/", "/console/ai/bots/new/", "/console/ai/knowledge/", "/console/ai/hooks/new/",
-         "/console/ai/alerts/new/"]
+PAGES = [
+    "/console/ai/bots/",
+    "/console/ai/bots/new/",
+    "/console/ai/knowledge/",
+    "/console/ai/hooks/new/",
+    "/console/ai/alerts/new/",
+]
 
 
 def test_plain_agents_get_403_everywhere(client, kb):  # type: ignore[no-untyped-def]
@@ -322,23 +427,38 @@ def test_pages_speak_chinese_from_the_bots_catalog(client, admin, kb):  # type: 
 
 
 def test_coze_response_mode_and_fastgpt_dataset_are_fields_stored_in_the_options(client, admin):  # type: ignore[no-untyped-def]
-    res = client.post("/console/ai/bots/new/", _bot_data(provider="coze", base_url="https://api.coze.cn",
-                                                         extra='{"bot_id": "7379"}', response_mode="polling"))
+    res = client.post(
+        "/console/ai/bots/new/",
+        _bot_data(provider="coze", base_url="https://api.coze.cn", extra='{"bot_id": "7379"}', response_mode="polling"),
+    )
     assert res.status_code == 302, res.content.decode()[:3000]
     bot = Bot.objects.get(tenant=admin.tenant)
     assert bot.extra == {"bot_id": "7379", "response_mode": "polling"}
     page = client.get(f"/console/ai/bots/{bot.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert '<option value="polling" selected>' in page and "response_mode" not in page.split('name="extra"')[1][:200]
-    client.post(f"/console/ai/bots/{bot.pk}/", _bot_data(provider="coze", extra='{"bot_id": "7379"}',
-                                                         response_mode="streaming", api_key=""))
+    client.post(
+        f"/console/ai/bots/{bot.pk}/",
+        _bot_data(provider="coze", extra='{"bot_id": "7379"}', response_mode="streaming", api_key=""),
+    )
     bot.refresh_from_db()
     assert bot.extra == {"bot_id": "7379"}  # streaming is the default and is not stored
-    bad = client.post(f"/console/ai/bots/{bot.pk}/", _bot_data(provider="openai", response_mode="polling",
-                                                               dataset_id="6593e137"), HTTP_ACCEPT_LANGUAGE="en")
+    bad = client.post(
+        f"/console/ai/bots/{bot.pk}/",
+        _bot_data(provider="openai", response_mode="polling", dataset_id="6593e137"),
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
     html = bad.content.decode()
     assert bad.status_code == 200 and "only available for Coze" in html and "only used with FastGPT" in html
-    client.post(f"/console/ai/bots/{bot.pk}/", _bot_data(provider="fastgpt", base_url="https://fastgpt.example/api/v1",
-                                                         extra="{}", dataset_id=" 6593e137 ", api_key=""))
+    client.post(
+        f"/console/ai/bots/{bot.pk}/",
+        _bot_data(
+            provider="fastgpt",
+            base_url="https://fastgpt.example/api/v1",
+            extra="{}",
+            dataset_id=" 6593e137 ",
+            api_key="",
+        ),
+    )
     bot.refresh_from_db()
     assert bot.provider == "fastgpt" and bot.extra == {"dataset_id": "6593e137"}
 
@@ -354,8 +474,14 @@ def loopback(settings):  # type: ignore[no-untyped-def]
 
 
 def _openai_bot(tenant, url: str, **fields: object) -> Bot:  # type: ignore[no-untyped-def]
-    values: dict[str, object] = {"tenant": tenant, "name": "Xiaozhi", "provider": "openai", "base_url": url,
-                                 "model": "gpt-4o-mini", "api_key": "sk-secret-123"}
+    values: dict[str, object] = {
+        "tenant": tenant,
+        "name": "Xiaozhi",
+        "provider": "openai",
+        "base_url": url,
+        "model": "gpt-4o-mini",
+        "api_key": "sk-secret-123",
+    }
     values.update(fields)
     return Bot.objects.create(**values)
 
@@ -438,8 +564,14 @@ def test_provider_test_refuses_private_addresses_unless_allowed(client, admin, s
 
 def test_provider_test_reports_the_fastgpt_dataset_search(client, admin, loopback):  # type: ignore[no-untyped-def]
     with FakeFastGPT() as server:
-        bot = Bot.objects.create(tenant=admin.tenant, name="fg", provider="fastgpt", base_url=f"{server.url}/api/v1",
-                                 api_key="fastgpt-k", extra={"dataset_id": FASTGPT_DATASET})
+        bot = Bot.objects.create(
+            tenant=admin.tenant,
+            name="fg",
+            provider="fastgpt",
+            base_url=f"{server.url}/api/v1",
+            api_key="fastgpt-k",
+            extra={"dataset_id": FASTGPT_DATASET},
+        )
         ok = _result(_test_provider(client, bot))
         Bot.objects.filter(pk=bot.pk).update(extra={"dataset_id": "missing"})
         missing = _result(_test_provider(client, bot))

@@ -14,7 +14,8 @@ from bots.providers.base import available_kinds, build_provider
 
 @pytest.fixture
 def thirdparty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "kefu_thirdparty.py").write_text(textwrap.dedent("""
+    (tmp_path / "kefu_thirdparty.py").write_text(
+        textwrap.dedent("""
         from bots.middlewares import TurnMiddleware
         from bots.providers.local import LocalProvider
 
@@ -27,12 +28,14 @@ def thirdparty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             def process_input(self, turn):
                 turn.text = turn.text.upper()
                 return turn
-    """))
+    """)
+    )
     dist = tmp_path / "kefu_thirdparty-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: kefu-thirdparty\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(
-        "[kefu.providers]\necho = kefu_thirdparty:EchoProvider\n\n[kefu.middlewares]\nshout = kefu_thirdparty:Shout\n")
+        "[kefu.providers]\necho = kefu_thirdparty:EchoProvider\n\n[kefu.middlewares]\nshout = kefu_thirdparty:Shout\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
 
 

@@ -58,8 +58,9 @@ def test_a_sure_business_system_answers_and_the_request_is_signed():
     tenant = TenantFactory()
     Bot.objects.create(tenant=tenant, name="bot")
     with FakeOrderSystem() as orders:
-        BusinessHook.objects.create(tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret=orders.secret,
-                                    keywords=["订单"])
+        BusinessHook.objects.create(
+            tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret=orders.secret, keywords=["订单"]
+        )
         reply = ask(tenant, "我的订单到哪了?")
         sent = orders.requests[0].json()
     assert reply.body.startswith("订单 A123")
@@ -77,8 +78,9 @@ def test_hook_keywords_gate_the_call_and_a_slow_hook_does_not_hold_the_answer():
     ask(tenant, "支持哪些支付方式?")
     with FakeOrderSystem() as orders:
         orders.delay = 5.0
-        BusinessHook.objects.create(tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret=orders.secret,
-                                    timeout_ms=300)
+        BusinessHook.objects.create(
+            tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret=orders.secret, timeout_ms=300
+        )
         started = time.monotonic()
         reply = ask(tenant, "支持哪些支付方式?")
         elapsed = time.monotonic() - started
@@ -111,8 +113,9 @@ def test_breaker_opens_after_repeated_failures_and_alerts_once(settings):
     tenant = TenantFactory()
     with FakeOpenAI(Behaviour(fail_status=500)) as broken, FakeWebhooks() as hooks:
         AlertChannel.objects.create(tenant=tenant, name="ops", kind="generic", url=f"{hooks.url}/generic")
-        Bot.objects.create(tenant=tenant, name="bot", provider=ProviderKind.OPENAI, base_url=f"{broken.url}/v1",
-                           model="m")
+        Bot.objects.create(
+            tenant=tenant, name="bot", provider=ProviderKind.OPENAI, base_url=f"{broken.url}/v1", model="m"
+        )
         for i in range(4):
             ask(tenant, f"问题 {i}")
         calls_to_provider = len(broken.requests)
@@ -130,8 +133,14 @@ DATASET_SOURCE = f"fastgpt:{DATASET_ID}"
 
 
 def fastgpt_bot(tenant, server, **fields):
-    values = {"tenant": tenant, "name": "bot", "provider": ProviderKind.FASTGPT, "base_url": f"{server.url}/api/v1",
-              "api_key": "fastgpt-test", "extra": {"dataset_id": DATASET_ID}}
+    values = {
+        "tenant": tenant,
+        "name": "bot",
+        "provider": ProviderKind.FASTGPT,
+        "base_url": f"{server.url}/api/v1",
+        "api_key": "fastgpt-test",
+        "extra": {"dataset_id": DATASET_ID},
+    }
     values.update(fields)
     return Bot.objects.create(**values)
 
@@ -157,7 +166,9 @@ def test_dataset_passages_ground_the_answer_and_are_stored_with_scores_and_names
     assert {"source": DATASET_SOURCE, "score": 0.91, "passages": 2} in reply.metadata["candidates"]
     sources = reply.metadata["sources"]
     assert [(s["type"], s["title"], s["score"]) for s in sources] == [
-        ("fastgpt", "refunds-faq.csv", 0.91), ("fastgpt", "售后手册.pdf", 0.82)]
+        ("fastgpt", "refunds-faq.csv", 0.91),
+        ("fastgpt", "售后手册.pdf", 0.82),
+    ]
 
 
 def test_a_backup_fastgpt_dataset_grounds_the_primary_model_next_to_the_local_knowledge_base():
@@ -166,8 +177,15 @@ def test_a_backup_fastgpt_dataset_grounds_the_primary_model_next_to_the_local_kn
     faq_create(knowledge_base=kb, question="退款多久到账?", answer="退款 3 个工作日内原路退回。")
     with FakeFastGPT() as fastgpt, FakeOpenAI() as openai:
         backup = fastgpt_bot(tenant, fastgpt, name="fastgpt backup", enabled=False)
-        Bot.objects.create(tenant=tenant, name="bot", provider=ProviderKind.OPENAI, base_url=f"{openai.url}/v1",
-                           model="m", backup=backup, faq_direct_threshold=1.0)
+        Bot.objects.create(
+            tenant=tenant,
+            name="bot",
+            provider=ProviderKind.OPENAI,
+            base_url=f"{openai.url}/v1",
+            model="m",
+            backup=backup,
+            faq_direct_threshold=1.0,
+        )
         reply = ask(tenant, "退款一般多久能到账呢?")
     assert reply.metadata["provider"].endswith(":openai:primary") and _chats(fastgpt) == []
     system = openai.requests[0].json()["messages"][0]

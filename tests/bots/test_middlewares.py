@@ -17,20 +17,39 @@ from bots.middlewares import (
 )
 
 
-@pytest.mark.parametrize(("text", "lang"), [
-    ("我的订单到哪了？", "zh"), ("Where is my order?", "en"), ("我的 iPhone 15 Pro Max 订单", "zh"),
-    ("order 123 到了吗", "zh"), ("Can you help with my VIP 会员 account please", "en"), ("123 👍", ""),
-])
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("我的订单到哪了？", "zh"),
+        ("Where is my order?", "en"),
+        ("我的 iPhone 15 Pro Max 订单", "zh"),
+        ("order 123 到了吗", "zh"),
+        ("Can you help with my VIP 会员 account please", "en"),
+        ("123 👍", ""),
+    ],
+)
 def test_language(text: str, lang: str) -> None:
     assert detect_language(text) == lang
 
 
-@pytest.mark.parametrize(("text", "intent"), [
-    ("转人工", "human"), ("我要人工客服！", "human"), ("Can I talk to a human?", "human"), ("agent please", "human"),
-    ("我要投诉你们", "complaint"), ("This is a scam", "complaint"), ("你好", "greeting"), ("Hello!", "greeting"),
-    ("hi there", "greeting"), ("你好，我的订单什么时候发货？", ""), ("Where is my order?", ""),
-    ("my user-agent string", ""), ("shipping to Chicago", ""),
-])
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("转人工", "human"),
+        ("我要人工客服！", "human"),
+        ("Can I talk to a human?", "human"),
+        ("agent please", "human"),
+        ("我要投诉你们", "complaint"),
+        ("This is a scam", "complaint"),
+        ("你好", "greeting"),
+        ("Hello!", "greeting"),
+        ("hi there", "greeting"),
+        ("你好，我的订单什么时候发货？", ""),
+        ("Where is my order?", ""),
+        ("my user-agent string", ""),
+        ("shipping to Chicago", ""),
+    ],
+)
 def test_default_intent_rules(text: str, intent: str) -> None:
     assert detect_intent(text) == intent
 
@@ -49,18 +68,21 @@ def test_word_list_file_is_loaded_and_longest_match_wins() -> None:
     assert middleware.mask("正常的问题")[1] == 0
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("我的手机是13812345678", "我的手机是[PHONE]"),
-    ("call +86 138 1234 5678 now", "call [PHONE] now"),
-    ("电话 010-62345678", "电话 [PHONE]"),
-    ("US (415) 555-2671", "US [PHONE]"),
-    ("mail me: li.lei+kefu@example.com.cn", "mail me: [EMAIL]"),
-    ("身份证 11010519491231002X 谢谢", "身份证 [ID] 谢谢"),
-    ("卡号 6222 0212 3456 7890 128", "卡号 [CARD]"),
-    ("visa 4111111111111111.", "visa [CARD]."),
-    ("订单号 20240101123456789", "订单号 20240101123456789"),
-    ("in 2024 we sold 1500 units", "in 2024 we sold 1500 units"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我的手机是13812345678", "我的手机是[PHONE]"),
+        ("call +86 138 1234 5678 now", "call [PHONE] now"),
+        ("电话 010-62345678", "电话 [PHONE]"),
+        ("US (415) 555-2671", "US [PHONE]"),
+        ("mail me: li.lei+kefu@example.com.cn", "mail me: [EMAIL]"),
+        ("身份证 11010519491231002X 谢谢", "身份证 [ID] 谢谢"),
+        ("卡号 6222 0212 3456 7890 128", "卡号 [CARD]"),
+        ("visa 4111111111111111.", "visa [CARD]."),
+        ("订单号 20240101123456789", "订单号 20240101123456789"),
+        ("in 2024 we sold 1500 units", "in 2024 we sold 1500 units"),
+    ],
+)
 def test_pii_masking(text: str, expected: str) -> None:
     assert mask_pii(text)[0] == expected
 

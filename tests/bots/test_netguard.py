@@ -7,18 +7,30 @@ import pytest
 from bots.netguard import OutboundURLRefused, check_url
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:8000/v1", "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/v1",
-    "http://192.168.0.1/", "http://172.16.5.5/", "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/",
-    "http://localhost:11434/v1", "http://100.64.0.1/", "http://2130706433/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/v1",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/v1",
+        "http://192.168.0.1/",
+        "http://172.16.5.5/",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+        "http://localhost:11434/v1",
+        "http://100.64.0.1/",
+        "http://2130706433/",
+    ],
+)
 def test_private_targets_are_refused(url: str) -> None:
     with pytest.raises(OutboundURLRefused):
         check_url(url)
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://127.0.0.1/", "ftp://example.com/", "http:///x",
-                                 "http://user:pw@8.8.8.8/"])
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "gopher://127.0.0.1/", "ftp://example.com/", "http:///x", "http://user:pw@8.8.8.8/"]
+)
 def test_bad_schemes_and_shapes_are_refused(url: str) -> None:
     with pytest.raises(OutboundURLRefused):
         check_url(url)

@@ -40,8 +40,9 @@ def breaker(redis: Redis, **kwargs: object) -> tuple[RedisCircuitBreaker, list[t
 
 
 def openai(server: FakeOpenAI, name: str) -> object:
-    return build_provider(ProviderConfig(kind="openai", base_url=server.url + "/v1", api_key="k", model="m",
-                                         timeouts=FAST, name=name))
+    return build_provider(
+        ProviderConfig(kind="openai", base_url=server.url + "/v1", api_key="k", model="m", timeouts=FAST, name=name)
+    )
 
 
 def local(text: str = "本地答案：订单 24 小时内发货。", matched: bool = True) -> LocalProvider:
@@ -53,6 +54,7 @@ async def run(chain: FallbackChain) -> list[object]:
 
 
 # --- timeouts ---
+
 
 async def _slow(first: float, gap: float, n: int = 3) -> AsyncIterator[int]:
     await asyncio.sleep(first)
@@ -90,6 +92,7 @@ async def test_pings_alone_do_not_keep_a_stream_alive() -> None:
 
 
 # --- breaker ---
+
 
 async def test_breaker_opens_after_threshold_half_opens_one_trial_and_closes(redis: Redis) -> None:
     cb, seen = breaker(redis)
@@ -136,8 +139,7 @@ async def test_a_healthy_provider_costs_one_round_trip_and_a_success_still_reset
 
 async def test_breaker_state_is_shared_between_processes(redis: Redis, settings) -> None:  # noqa: ANN001
     cb, _ = breaker(redis, threshold=2)
-    other_process = RedisCircuitBreaker(Redis.from_url(settings.REDIS_URL), threshold=2, pause=0.2,
-                                        prefix=cb.prefix)
+    other_process = RedisCircuitBreaker(Redis.from_url(settings.REDIS_URL), threshold=2, pause=0.2, prefix=cb.prefix)
     await cb.record_failure("shared")
     await other_process.record_failure("shared")
     assert not await cb.acquire("shared") and not await other_process.acquire("shared")
@@ -154,6 +156,7 @@ async def test_breaker_fails_open_when_redis_is_down() -> None:
 
 
 # --- fallback chain ---
+
 
 async def test_primary_answers() -> None:
     with FakeOpenAI() as primary:
@@ -188,8 +191,11 @@ async def test_stalled_primary_is_abandoned_for_the_fallback() -> None:
     # The primary never sends a token; only the first-token limit can end the wait.
     timeouts = Timeouts(connect=0.5, first_token=0.3, idle=0.3, total=5.0)
     with FakeOpenAI(Behaviour(first_token_delay=3600)) as stalled:
-        primary = build_provider(ProviderConfig(kind="openai", base_url=stalled.url + "/v1", api_key="k", model="m",
-                                                timeouts=timeouts, name="stalled"))
+        primary = build_provider(
+            ProviderConfig(
+                kind="openai", base_url=stalled.url + "/v1", api_key="k", model="m", timeouts=timeouts, name="stalled"
+            )
+        )
         events = await run(FallbackChain([primary, local()]))
     switch = next(e for e in events if isinstance(e, Switch))
     assert "provider_timeout" in switch.reason and "first token" in switch.reason
@@ -242,6 +248,7 @@ async def test_timed_stream_passes_an_outside_cancel_through() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
     # and a cancel after a timeout is still a cancel, never a ProviderTimeout
     async def consume_twice() -> None:
         with pytest.raises(ProviderTimeout):

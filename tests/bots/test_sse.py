@@ -20,7 +20,7 @@ def test_coze_style_no_space_and_quoted_done() -> None:
 
 
 def test_comments_and_bare_event_ping() -> None:
-    events = parse_all(b": keep-alive\n\nevent: ping\n\ndata: {\"x\":1}\n\n")
+    events = parse_all(b': keep-alive\n\nevent: ping\n\ndata: {"x":1}\n\n')
     assert [(e.event, e.has_data) for e in events] == [("ping", False), ("", True)]
 
 
@@ -37,7 +37,7 @@ def test_split_anywhere_including_crlf_and_utf8() -> None:
         parser = SSEParser()
         events = []
         for i in range(0, len(raw), size):
-            events.extend(parser.feed(raw[i:i + size]))
+            events.extend(parser.feed(raw[i : i + size]))
         events.extend(parser.flush())
         assert [(e.event, e.data) for e in events] == [("answer", '{"t":"你好"}'), ("", "世界")], size
 

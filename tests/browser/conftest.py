@@ -107,8 +107,10 @@ class DemoSite:
 
     def render(self, path: str, key: str) -> bytes:
         if path in self.pages:
-            return self.pages[path].replace(b"{product_url}", self.product_url.encode()).replace(
-                b"{widget_key}", key.encode()
+            return (
+                self.pages[path]
+                .replace(b"{product_url}", self.product_url.encode())
+                .replace(b"{widget_key}", key.encode())
             )
         from kefu.management.commands.run_demo import demo_page
 
@@ -199,9 +201,17 @@ def widget_tenant(demo_site: DemoSite, kefu_server: Server) -> Any:
 
     from tests.factories import TenantFactory
 
-    tenant = TenantFactory(name="Demo Shop", allowed_origins=[demo_site.origin], widget_settings={
-        "color": "#1677ff", "position": "right", "welcome": "", "avatar": "", "prechat": False,
-    })
+    tenant = TenantFactory(
+        name="Demo Shop",
+        allowed_origins=[demo_site.origin],
+        widget_settings={
+            "color": "#1677ff",
+            "position": "right",
+            "welcome": "",
+            "avatar": "",
+            "prechat": False,
+        },
+    )
     # The server caches the union of allowed origins for CORS preflights (shared Redis
     # cache, same prefix). A preflight still in flight when the previous test's rows were
     # flushed can cache an empty set, so start every test from a fresh one.
@@ -209,9 +219,14 @@ def widget_tenant(demo_site: DemoSite, kefu_server: Server) -> Any:
     deadline = time.monotonic() + 10
     while True:
         cache.delete("kefu:widget:origins")
-        request = urllib.request.Request(f"{kefu_server.url}/widget/api/bootstrap", method="OPTIONS", headers={
-            "Origin": demo_site.origin, "Access-Control-Request-Method": "POST",
-        })
+        request = urllib.request.Request(
+            f"{kefu_server.url}/widget/api/bootstrap",
+            method="OPTIONS",
+            headers={
+                "Origin": demo_site.origin,
+                "Access-Control-Request-Method": "POST",
+            },
+        )
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
             if response.headers.get("Access-Control-Allow-Origin") == demo_site.origin:
                 return tenant

@@ -47,9 +47,17 @@ class ScriptedVisitor:
 
     def __init__(self, server: Server, widget_key: str, origin: str = VISITOR_ORIGIN) -> None:
         request = urllib.request.Request(
-            f"{server.url}/widget/api/bootstrap", method="POST",
-            data=json.dumps({"widget_key": widget_key, "visitor_id": None, "page_url": "https://shop.test/cart?x=1",
-                             "referrer": "https://www.baidu.com/s?wd=kefu", "locale": "en"}).encode(),
+            f"{server.url}/widget/api/bootstrap",
+            method="POST",
+            data=json.dumps(
+                {
+                    "widget_key": widget_key,
+                    "visitor_id": None,
+                    "page_url": "https://shop.test/cart?x=1",
+                    "referrer": "https://www.baidu.com/s?wd=kefu",
+                    "locale": "en",
+                }
+            ).encode(),
             headers={"Content-Type": "application/json", "Origin": origin, "User-Agent": IPHONE_UA},
         )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
@@ -73,8 +81,10 @@ class ScriptedVisitor:
         self.count += 1
         cid = f"v-{self.count}"
         self.ws.send(json.dumps({"type": "send", "client_msg_id": cid, "kind": "text", "body": text}))
-        wait_for(lambda: any(f["type"] == "ack" and f.get("client_msg_id") == cid for f in self.frames),
-                 what=f"ack of {cid}; frames: {self.frames[-5:]}")
+        wait_for(
+            lambda: any(f["type"] == "ack" and f.get("client_msg_id") == cid for f in self.frames),
+            what=f"ack of {cid}; frames: {self.frames[-5:]}",
+        )
         return cid
 
     def contact(self, **fields: str) -> None:

@@ -24,7 +24,10 @@ from tests.factories import AgentFactory, TenantFactory
 from tests.liveserver import Server, free_port_in, server_env, start_server
 
 pytestmark = [
-    pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.redis,
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -60,10 +63,14 @@ class SlowEmbeddings(BaseHTTPRequestHandler):
         type(self).requests += 1
         if len(inputs) > 1:
             time.sleep(BATCH_DELAY)
-        data = json.dumps({
-            "object": "list", "model": body["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1},
-            "data": [{"object": "embedding", "index": i, "embedding": _vector(t)} for i, t in enumerate(inputs)],
-        }).encode()
+        data = json.dumps(
+            {
+                "object": "list",
+                "model": body["model"],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                "data": [{"object": "embedding", "index": i, "embedding": _vector(t)} for i, t in enumerate(inputs)],
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -98,18 +105,24 @@ def ai_server(django_db_setup, django_db_blocker, embeddings_url) -> Iterator[Se
 def _handbook() -> bytes:
     lines = ["# Shop handbook", ""]
     lines += [
-        "## Refunds", "",
+        "## Refunds",
+        "",
         "Refunds are paid back to the original card within 7 working days after the returned parcel "
-        "arrives at our warehouse in Hangzhou.", "",
+        "arrives at our warehouse in Hangzhou.",
+        "",
     ]
     for n in range(TOPICS):
-        lines += [f"## Product line {n}", "", f"Product line {n} ships in box size {n % 7} and comes with a "
-                  f"{1 + n % 3}-year warranty card numbered W-{n:04d}.", ""]
+        lines += [
+            f"## Product line {n}",
+            "",
+            f"Product line {n} ships in box size {n % 7} and comes with a "
+            f"{1 + n % 3}-year warranty card numbered W-{n:04d}.",
+            "",
+        ]
     return "\n".join(lines).encode()
 
 
-def test_admin_uploads_watches_progress_and_tries_a_question(new_page, ai_server, embeddings_url, tmp_path
-                                                             ) -> None:  # type: ignore[no-untyped-def]
+def test_admin_uploads_watches_progress_and_tries_a_question(new_page, ai_server, embeddings_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
     tenant = TenantFactory(name="Demo Shop")
     admin = AgentFactory(tenant=tenant, display_name="Wang", role=Role.ADMIN)
     server_password(admin.user)
@@ -191,8 +204,12 @@ def test_admin_uploads_watches_progress_and_tries_a_question(new_page, ai_server
 
     assert not page.kefu_errors, page.kefu_errors
     actions = set(AuditLog.objects.filter(tenant=tenant).values_list("action", flat=True))
-    assert {"knowledge_base.create", "knowledge_base.update", "knowledge.document.create",
-            "knowledge.faq.create"} <= actions
+    assert {
+        "knowledge_base.create",
+        "knowledge_base.update",
+        "knowledge.document.create",
+        "knowledge.faq.create",
+    } <= actions
 
 
 def test_bot_form_shows_the_one_enabled_bot_rule_inline(new_page, ai_server) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,10 @@ from tests.browser.widget_helpers import wait_for
 from tests.factories import AgentFactory, CannedReplyFactory, TagFactory, TenantFactory
 
 pytestmark = [
-    pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.redis,
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -30,8 +33,9 @@ def _online(agent) -> None:
 
 
 def _conversation(tenant) -> Conversation:
-    return wait_for(lambda: Conversation.objects.filter(tenant=tenant).select_related("assignee").first(),
-                    what="conversation")
+    return wait_for(
+        lambda: Conversation.objects.filter(tenant=tenant).select_related("assignee").first(), what="conversation"
+    )
 
 
 def test_agent_handles_a_live_conversation_end_to_end(new_page, console_server) -> None:  # noqa: F811
@@ -39,8 +43,9 @@ def test_agent_handles_a_live_conversation_end_to_end(new_page, console_server) 
     tenant = TenantFactory(allowed_origins=["http://shop.console-test"], name="Demo Shop")
     alice = AgentFactory(tenant=tenant, display_name="Alice", role=Role.AGENT)
     bob = AgentFactory(tenant=tenant, display_name="Bob", role=Role.AGENT)
-    CannedReplyFactory(tenant=tenant, shortcut="thanks", title="Thanks for waiting",
-                       body="Thanks for waiting! 感谢您的耐心等待。")
+    CannedReplyFactory(
+        tenant=tenant, shortcut="thanks", title="Thanks for waiting", body="Thanks for waiting! 感谢您的耐心等待。"
+    )
     TagFactory(tenant=tenant, name="vip", color="#e8590c")
     server_password(alice.user)
     server_password(bob.user)
@@ -82,8 +87,10 @@ def test_agent_handles_a_live_conversation_end_to_end(new_page, console_server) 
         box.fill("Hi! Let me check order **A-1024** for you.")
         box.press("Enter")
         reply = "Hi! Let me check order **A-1024** for you."
-        wait_for(lambda: Message.objects.filter(conversation=conv, sender_type=SenderType.AGENT, body=reply).exists(),
-                 what="agent reply stored")
+        wait_for(
+            lambda: Message.objects.filter(conversation=conv, sender_type=SenderType.AGENT, body=reply).exists(),
+            what="agent reply stored",
+        )
         wait_for(lambda: visitor.received(reply), what="visitor got the reply")
         expect(messages.locator(".msg.out strong", has_text="A-1024")).to_have_count(1)
 
@@ -166,25 +173,38 @@ def _seed_showcase(tenant, agent) -> Conversation:
     convs = []
     for n, (name, text, email) in enumerate(people):
         visitor = VisitorFactory(
-            tenant=tenant, name=name, email=email, user_agent=IPHONE_UA if n % 2 == 0 else WIN_UA,
-            current_url="https://shop.example.com/orders/20240518-3321", referrer="https://www.baidu.com/",
+            tenant=tenant,
+            name=name,
+            email=email,
+            user_agent=IPHONE_UA if n % 2 == 0 else WIN_UA,
+            current_url="https://shop.example.com/orders/20240518-3321",
+            referrer="https://www.baidu.com/",
             attributes={"plan": "Pro", "orders": 12} if n == 0 else {},
-            identity_verified=n == 0, external_id="u-1001" if n == 0 else None,
+            identity_verified=n == 0,
+            external_id="u-1001" if n == 0 else None,
         )
         conv, _ = conversation_open(tenant=tenant, visitor=visitor)
         message_send(conversation=conv, sender_type=SenderType.VISITOR, body=text)
         convs.append(conv)
     main = convs[0]
     main.tags.add(vip, refund)
-    message_send(conversation=main, sender_type=SenderType.BOT,
-                 body="您好!退货需在签收后 **7 天内** 申请:\n- 商品未穿着、吊牌完好\n- 在「我的订单」中点击 *申请退货*",
-                 metadata={"sources": [{"title": "退换货政策", "url": "https://shop.example.com/help/returns"}]})
+    message_send(
+        conversation=main,
+        sender_type=SenderType.BOT,
+        body="您好!退货需在签收后 **7 天内** 申请:\n- 商品未穿着、吊牌完好\n- 在「我的订单」中点击 *申请退货*",
+        metadata={"sources": [{"title": "退换货政策", "url": "https://shop.example.com/help/returns"}]},
+    )
     message_send(conversation=main, sender_type=SenderType.VISITOR, body="我要转人工")
     conversation_assign(conversation=main, agent=agent, actor=agent)
-    message_send(conversation=main, sender_type=SenderType.AGENT, agent=agent,
-                 body="您好,我是客服小张。已查到您的订单,马上为您办理退货。")
-    message_send(conversation=main, sender_type=SenderType.AGENT, agent=agent, is_internal=True,
-                 body="老客户,运费我们承担")
+    message_send(
+        conversation=main,
+        sender_type=SenderType.AGENT,
+        agent=agent,
+        body="您好,我是客服小张。已查到您的订单,马上为您办理退货。",
+    )
+    message_send(
+        conversation=main, sender_type=SenderType.AGENT, agent=agent, is_internal=True, body="老客户,运费我们承担"
+    )
     message_send(conversation=main, sender_type=SenderType.VISITOR, body="太好了,谢谢!退货地址是哪里?")
     conversation_assign(conversation=convs[1], agent=agent, actor=agent)
     # The other two belong to a colleague, so routing has nothing left to hand out.
@@ -194,15 +214,20 @@ def _seed_showcase(tenant, agent) -> Conversation:
     return main
 
 
-WIN_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 "
-          "Safari/537.36")
-IPHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-             "Version/17.2 Mobile/15E148 Safari/604.1")
+WIN_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+IPHONE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.2 Mobile/15E148 Safari/604.1"
+)
 
 
-@pytest.mark.parametrize("locale,shot,mine_label", [
-    ("zh-CN", "console-zh.png", "我的"), ("en-US", "console.png", "Mine"),
-])
+@pytest.mark.parametrize(
+    "locale,shot,mine_label",
+    [
+        ("zh-CN", "console-zh.png", "我的"),
+        ("en-US", "console.png", "Mine"),
+    ],
+)
 def test_console_in_both_languages_with_search(new_page, console_server, locale, shot, mine_label) -> None:  # noqa: F811
     tenant = TenantFactory(name="Demo Shop 演示商城")
     agent = AgentFactory(tenant=tenant, display_name="张客服 Zhang", role=Role.OWNER)

@@ -11,8 +11,13 @@ from tests.browser.console_fixtures import console_server, login, server_passwor
 from tests.browser.widget_helpers import open_widget, type_and_send, wait_for
 from tests.factories import AgentFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow,
-              pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def test_widget_visitor_reaches_the_agent_console_live(new_page, console_server, demo_site, widget_tenant):  # noqa: F811
@@ -38,8 +43,10 @@ def test_widget_visitor_reaches_the_agent_console_live(new_page, console_server,
     box = agent_page.locator("#composer-input")
     box.fill("您好!在「我的订单」里点击 **申请发票** 即可。")
     box.press("Enter")
-    wait_for(lambda: Message.objects.filter(conversation=conv, sender_type=SenderType.AGENT).exists(),
-             what="the reply stored")
+    wait_for(
+        lambda: Message.objects.filter(conversation=conv, sender_type=SenderType.AGENT).exists(),
+        what="the reply stored",
+    )
     bubble = widget.locator(".row:not(.me) .b", has_text="申请发票")
     expect(bubble).to_be_visible(timeout=15000)
     expect(bubble.locator("strong")).to_have_text("申请发票")

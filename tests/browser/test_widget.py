@@ -31,7 +31,10 @@ from tests.browser.widget_helpers import (
 )
 
 pytestmark = [
-    pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.redis,
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -67,9 +70,16 @@ def test_visitor_chats_with_an_agent_across_origins(new_page, demo_site, kefu_se
 
     # The agent types: the indicator shows; the visitor's typing reaches the conversation group.
     observer = GroupObserver(events.conversation_group(conv.pk))
-    broadcast([events.conversation_group(conv.pk)], {
-        "type": "kefu.typing", "conversation_id": conv.pk, "sender_type": "agent", "name": "Alice", "state": True,
-    })
+    broadcast(
+        [events.conversation_group(conv.pk)],
+        {
+            "type": "kefu.typing",
+            "conversation_id": conv.pk,
+            "sender_type": "agent",
+            "name": "Alice",
+            "state": True,
+        },
+    )
     expect(w.locator(".row:not([hidden]) .who", has_text="Alice is typing")).to_be_visible()
     w.locator("textarea").press_sequentially("a question", delay=20)
     got = wait_for(
@@ -79,8 +89,11 @@ def test_visitor_chats_with_an_agent_across_origins(new_page, demo_site, kefu_se
     observer.stop()
     assert got["sender_type"] == "visitor" and got["state"] is True
 
-    reply = api_post(f"{kefu_server.url}/api/v1/conversations/{conv.pk}/messages/", token,
-                     {"body": "Hi! Your order **ships today**. See https://example.com/track"})
+    reply = api_post(
+        f"{kefu_server.url}/api/v1/conversations/{conv.pk}/messages/",
+        token,
+        {"body": "Hi! Your order **ships today**. See https://example.com/track"},
+    )
     bubble = w.locator(".row:not(.me) .b", has_text="ships today")
     expect(bubble).to_be_visible()
     expect(bubble.locator("strong")).to_have_text("ships today")
@@ -89,14 +102,26 @@ def test_visitor_chats_with_an_agent_across_origins(new_page, demo_site, kefu_se
 
     # Read receipts both ways: the visitor read the reply (widget open), the agent reads ours.
     wait_for(lambda: _visitor_read_up_to(conv.pk) >= reply["seq"], what="the visitor's read receipt")
-    broadcast([events.conversation_group(conv.pk)], {
-        "type": "kefu.read", "conversation_id": conv.pk, "reader": "agent", "seq": reply["seq"],
-    })
+    broadcast(
+        [events.conversation_group(conv.pk)],
+        {
+            "type": "kefu.read",
+            "conversation_id": conv.pk,
+            "reader": "agent",
+            "seq": reply["seq"],
+        },
+    )
     type_and_send(page, "Thanks")
     wait_for(lambda: len(visitor_messages(conv)) == 2, what="the second message")
-    broadcast([events.conversation_group(conv.pk)], {
-        "type": "kefu.read", "conversation_id": conv.pk, "reader": "agent", "seq": reply["seq"] + 1,
-    })
+    broadcast(
+        [events.conversation_group(conv.pk)],
+        {
+            "type": "kefu.read",
+            "conversation_id": conv.pk,
+            "reader": "agent",
+            "seq": reply["seq"] + 1,
+        },
+    )
     expect(w.locator(".row.me .st").last).to_have_text("Read")
     assert agent.pk and not page.kefu_errors and not page.kefu_dialogs
 
@@ -117,27 +142,36 @@ def test_bot_reply_streams_token_by_token(new_page, demo_site, widget_tenant) ->
 
     stream = w.locator(".b.cur")
     for piece, seen in (("Your parcel ", "Your parcel"), ("is **on its", "is **on its"), (" way**.", "on its way")):
-        broadcast(group, {"type": "kefu.bot.delta", "conversation_id": conv.pk, "stream_id": "s1",
-                                 "text": piece})
+        broadcast(group, {"type": "kefu.bot.delta", "conversation_id": conv.pk, "stream_id": "s1", "text": piece})
         expect(stream).to_contain_text(seen)
     expect(stream.locator("strong")).to_have_text("on its way")  # markdown re-rendered as it streams
 
     stored = send_message(
-        conversation=conv, sender_type="bot", body="Your parcel is **on its way**.",
-        metadata={"sources": [{"title": "Shipping FAQ", "url": "https://shop.example.com/faq"},
-                              {"title": "Bad link", "url": "javascript:alert(1)"}],
-                  "quick_replies": ["Track it", "Talk to a human"]},
+        conversation=conv,
+        sender_type="bot",
+        body="Your parcel is **on its way**.",
+        metadata={
+            "sources": [
+                {"title": "Shipping FAQ", "url": "https://shop.example.com/faq"},
+                {"title": "Bad link", "url": "javascript:alert(1)"},
+            ],
+            "quick_replies": ["Track it", "Talk to a human"],
+        },
     )
-    broadcast(group, {"type": "kefu.bot.done", "conversation_id": conv.pk, "stream_id": "s1",
-                             "message": message_payload(stored)})
+    broadcast(
+        group,
+        {"type": "kefu.bot.done", "conversation_id": conv.pk, "stream_id": "s1", "message": message_payload(stored)},
+    )
     expect(stream).to_have_count(0)
     final = w.locator(".row:not(.me) .b", has_text="Your parcel is on its way")
     expect(final).to_have_count(1)
     expect(final.locator(".src a")).to_have_attribute("href", "https://shop.example.com/faq")
     expect(final.locator(".src span.s")).to_have_text("Bad link")  # not a link: not http(s)
     w.locator(".qr .chip", has_text="Track it").click()
-    wait_for(lambda: [m.body for m in visitor_messages(conv)] == ["Where is my parcel?", "Track it"],
-             what="the quick reply as a message")
+    wait_for(
+        lambda: [m.body for m in visitor_messages(conv)] == ["Where is my parcel?", "Track it"],
+        what="the quick reply as a message",
+    )
     assert not page.kefu_errors
 
 
@@ -156,8 +190,10 @@ def test_messages_typed_while_the_server_is_down_arrive_once_in_order(
     for text in ("one", "two", "three"):
         type_and_send(page, text)
     expect(w.locator(".row.me .st", has_text="Waiting to send")).to_have_count(3)
-    outbox = page.evaluate("Object.keys(localStorage).filter(k => k.endsWith(':outbox'))"
-                           ".map(k => JSON.parse(localStorage[k]).map(m => m.body))")
+    outbox = page.evaluate(
+        "Object.keys(localStorage).filter(k => k.endsWith(':outbox'))"
+        ".map(k => JSON.parse(localStorage[k]).map(m => m.body))"
+    )
     assert outbox == [["one", "two", "three"]]
 
     kefu_server.restart()
@@ -168,8 +204,9 @@ def test_messages_typed_while_the_server_is_down_arrive_once_in_order(
     assert [m.seq for m in stored] == sorted(m.seq for m in stored)
     expect(w.locator(".row.me .b")).to_have_count(4)
     expect(w.locator(".bar", has_text="Connecting")).to_have_count(0)
-    assert page.evaluate("Object.keys(localStorage).filter(k => k.endsWith(':outbox'))"
-                         ".map(k => JSON.parse(localStorage[k]).length)") == [0]
+    assert page.evaluate(
+        "Object.keys(localStorage).filter(k => k.endsWith(':outbox')).map(k => JSON.parse(localStorage[k]).length)"
+    ) == [0]
 
 
 def _png(color: tuple[int, int, int] = (22, 119, 255)) -> bytes:
@@ -215,7 +252,7 @@ XSS = [
     "<script>window.__pwned=2</script>",
     "[click me](javascript:window.__pwned=3)",
     '**<svg onload="window.__pwned=4">**',
-    "\"><iframe src=javascript:alert(5)></iframe>",
+    '"><iframe src=javascript:alert(5)></iframe>',
 ]
 
 
@@ -230,9 +267,15 @@ def test_xss_payloads_show_as_text(new_page, demo_site, widget_tenant) -> None:
     evil = AgentFactory(tenant=widget_tenant, display_name='<img src=x onerror="window.__pwned=9">Eve')
     for payload in XSS:
         send_message(conversation=conv, sender_type="agent", agent=evil, body=payload)
-    send_message(conversation=conv, sender_type="bot", body="see sources",
-                 metadata={"sources": [{"title": "<b onmouseover=alert(6)>x</b>", "url": "javascript:alert(7)"}],
-                           "quick_replies": ["<img src=x onerror=alert(8)>"]})
+    send_message(
+        conversation=conv,
+        sender_type="bot",
+        body="see sources",
+        metadata={
+            "sources": [{"title": "<b onmouseover=alert(6)>x</b>", "url": "javascript:alert(7)"}],
+            "quick_replies": ["<img src=x onerror=alert(8)>"],
+        },
+    )
     expect(w.locator(".row:not(.me) .b", has_text="see sources")).to_be_visible()
     for payload in XSS[:2]:
         expect(w.locator(".row:not(.me) .b", has_text=payload)).to_have_count(1)
@@ -274,9 +317,7 @@ PROBE = """() => {
 }"""
 
 
-def test_host_page_css_does_not_leak_in_and_widget_css_does_not_leak_out(
-    new_page, demo_site, widget_tenant
-) -> None:
+def test_host_page_css_does_not_leak_in_and_widget_css_does_not_leak_out(new_page, demo_site, widget_tenant) -> None:
     styles = {}
     for name, html in (("clean", CLEAN), ("hostile", HOSTILE)):
         page = new_page(open_shadow=True)
@@ -341,8 +382,9 @@ def test_setuser_before_load_identifies_the_visitor(new_page, demo_site, widget_
     w = widget(page)
     expect(w.locator("textarea")).to_have_attribute("placeholder", "输入消息…")
     assert page.evaluate("window.opened") == 1
-    visitor = wait_for(lambda: Visitor.objects.filter(tenant=widget_tenant, external_id="u-42").first(),
-                       what="the verified visitor")
+    visitor = wait_for(
+        lambda: Visitor.objects.filter(tenant=widget_tenant, external_id="u-42").first(), what="the verified visitor"
+    )
     assert visitor.identity_verified and visitor.name == "Li Lei"
 
 
@@ -365,8 +407,10 @@ def test_prechat_form_comes_before_the_first_message(new_page, demo_site, widget
     card.locator("button").click()
     expect(card).to_have_count(0)
     expect(w.locator("textarea")).to_be_enabled()
-    visitor = wait_for(lambda: Visitor.objects.filter(tenant=widget_tenant, email="wang@example.com").first(),
-                       what="the pre-chat details")
+    visitor = wait_for(
+        lambda: Visitor.objects.filter(tenant=widget_tenant, email="wang@example.com").first(),
+        what="the pre-chat details",
+    )
     assert visitor.name == "Wang Wu"
 
 
@@ -387,8 +431,10 @@ def test_offline_visitors_leave_contact_details(new_page, demo_site, widget_tena
     card.locator("input").nth(2).fill("+86 138 0000 0000")
     card.locator("button").click()
     expect(w.locator(".sys", has_text="We will contact you soon")).to_be_visible()
-    visitor = wait_for(lambda: Visitor.objects.filter(tenant=widget_tenant, email="zhang@example.com").first(),
-                       what="the contact details")
+    visitor = wait_for(
+        lambda: Visitor.objects.filter(tenant=widget_tenant, email="zhang@example.com").first(),
+        what="the contact details",
+    )
     assert visitor.name == "<b>Zhang San</b>" and visitor.phone == "+86 138 0000 0000"
 
 
@@ -413,9 +459,11 @@ def test_rating_when_the_conversation_closes(new_page, demo_site, widget_tenant)
 
 def test_screenshots_desktop_and_phone(new_page, demo_site, widget_tenant, browser) -> None:
     online_agent(widget_tenant, name="Alice")
-    widget_tenant.widget_settings = {**widget_tenant.widget_settings, "name": "Demo Shop 客服",
-                                     "welcome": "Hi! I'm the Demo Shop assistant. Ask me about **orders**, "
-                                                "**shipping** or **returns**."}
+    widget_tenant.widget_settings = {
+        **widget_tenant.widget_settings,
+        "name": "Demo Shop 客服",
+        "welcome": "Hi! I'm the Demo Shop assistant. Ask me about **orders**, **shipping** or **returns**.",
+    }
     widget_tenant.save(update_fields=["widget_settings"])
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     url = demo_site.url(widget_tenant.widget_key)
@@ -425,19 +473,31 @@ def test_screenshots_desktop_and_phone(new_page, demo_site, widget_tenant, brows
     type_and_send(page, "Hi, where is my order #10234?")
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the question")
-    send_message(conversation=conv, sender_type="bot",
-                 body="Order **#10234** left our warehouse yesterday and should arrive within *2 days*.",
-                 metadata={"sources": [{"title": "Shipping times", "url": "https://shop.example.com/help/shipping"}],
-                           "quick_replies": ["Track parcel", "Change address", "Talk to a human"]})
+    send_message(
+        conversation=conv,
+        sender_type="bot",
+        body="Order **#10234** left our warehouse yesterday and should arrive within *2 days*.",
+        metadata={
+            "sources": [{"title": "Shipping times", "url": "https://shop.example.com/help/shipping"}],
+            "quick_replies": ["Track parcel", "Change address", "Talk to a human"],
+        },
+    )
     expect(w.locator(".qr .chip")).to_have_count(3)
     page.wait_for_timeout(300)
     page.screenshot(path=str(SCREENSHOTS / "widget-desktop.png"))
 
     # The same visitor (same storage) on a phone, with a Chinese browser.
-    phone = new_page(open_shadow=True, context=browser.new_context(
-        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True,
-        locale="zh-CN", storage_state=page.context.storage_state(),
-    ))
+    phone = new_page(
+        open_shadow=True,
+        context=browser.new_context(
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale="zh-CN",
+            storage_state=page.context.storage_state(),
+        ),
+    )
     phone.goto(url)
     pw = widget(phone)
     panel = pw.locator(".isopen .panel")

@@ -19,7 +19,10 @@ from tests.browser.widget_helpers import (
 )
 
 pytestmark = [
-    pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis,
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.redis,
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -119,8 +122,12 @@ def test_emoji_picker_inserts_at_the_cursor(new_page, demo_site, widget_tenant) 
 
 
 def test_theme_position_and_host_events(new_page, demo_site, widget_tenant) -> None:
-    widget_tenant.widget_settings = {**widget_tenant.widget_settings, "color": "#e8590c", "position": "left",
-                                     "welcome": "Welcome to **our** shop"}
+    widget_tenant.widget_settings = {
+        **widget_tenant.widget_settings,
+        "color": "#e8590c",
+        "position": "left",
+        "welcome": "Welcome to **our** shop",
+    }
     widget_tenant.save(update_fields=["widget_settings"])
     html = (
         "<!doctype html><html><body><script>window.kefu=window.kefu||function(){(kefu.q=kefu.q||[]).push(arguments)};"

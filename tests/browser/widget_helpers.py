@@ -89,7 +89,9 @@ def visitor_messages(conversation: Conversation) -> list[Message]:
 def api_post(url: str, token: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Act as the agent through the public REST API (the same path an integration would use)."""
     request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), method="POST",
+        url,
+        data=json.dumps(payload).encode(),
+        method="POST",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310

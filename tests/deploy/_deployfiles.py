@@ -24,11 +24,23 @@ ENV_EXAMPLE = ROOT / ".env.example"
 # Variables the deployment sets or documents that kefu/settings.py does not read, each
 # with the file that does read it (checked by the tests, so the lists cannot go stale).
 ENTRYPOINT_VARS = {"PORT", "WORKER_CONCURRENCY", "UVICORN_WORKERS"}
-COMPOSE_VARS = {"POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "KEFU_IMAGE", "KEFU_HTTP_PORT", "PROMETHEUS_PORT",
-                "GRAFANA_PORT"}
+COMPOSE_VARS = {
+    "POSTGRES_PASSWORD",
+    "GRAFANA_ADMIN_PASSWORD",
+    "KEFU_IMAGE",
+    "KEFU_HTTP_PORT",
+    "PROMETHEUS_PORT",
+    "GRAFANA_PORT",
+}
 # Read by Python, Django's bootstrap or the shell, never by settings.
-RUNTIME_VARS = {"PATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "DJANGO_SETTINGS_MODULE", "PIP_NO_CACHE_DIR",
-                "PIP_DISABLE_PIP_VERSION_CHECK"}
+RUNTIME_VARS = {
+    "PATH",
+    "PYTHONUNBUFFERED",
+    "PYTHONDONTWRITEBYTECODE",
+    "DJANGO_SETTINGS_MODULE",
+    "PIP_NO_CACHE_DIR",
+    "PIP_DISABLE_PIP_VERSION_CHECK",
+}
 
 APP_COMPOSE_SERVICES = ("web-1", "web-2", "worker", "beat", "migrate")
 
@@ -161,7 +173,11 @@ def run_entrypoint(tmp_path: Path, *args: str, **env: str) -> list[list[str]]:
     log.write_text("")
     environment = {"PATH": f"{stubs}:/usr/bin:/bin", "KEFU_STUB_LOG": str(log), **env}
     result = subprocess.run(  # noqa: S603
-        ["/bin/sh", str(ENTRYPOINT), *args], env=environment, capture_output=True, text=True, timeout=30,
+        ["/bin/sh", str(ENTRYPOINT), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr

@@ -65,8 +65,17 @@ def test_every_k8s_object_is_namespaced_to_kefu_and_well_formed():
             continue
         assert doc["metadata"].get("namespace") == "kefu", (path, doc["metadata"])
     kinds = [doc["kind"] for _, doc in k8s_docs()]
-    for kind in ("Namespace", "ConfigMap", "Secret", "Deployment", "Job", "Service", "Ingress",
-                 "HorizontalPodAutoscaler", "PersistentVolumeClaim"):
+    for kind in (
+        "Namespace",
+        "ConfigMap",
+        "Secret",
+        "Deployment",
+        "Job",
+        "Service",
+        "Ingress",
+        "HorizontalPodAutoscaler",
+        "PersistentVolumeClaim",
+    ):
         assert kind in kinds, kind
 
 
@@ -322,12 +331,15 @@ def _celery_context(call: list[str]):
 def test_entrypoint_worker_role_consumes_the_default_queue(tmp_path):
     from celery.bin.worker import worker
 
-    [call] = run_entrypoint(tmp_path, "worker", WORKER_CONCURRENCY="3")
+    [call] = run_entrypoint(tmp_path, "worker", WORKER_CONCURRENCY="3", CELERY_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE)
     obj, command, args = _celery_context(call)
     assert command == "worker"
     params = worker.make_context("worker", args, obj=obj).params
     assert params["queues"] == [settings.CELERY_TASK_DEFAULT_QUEUE]
     assert params["concurrency"] == 3
+    [call] = run_entrypoint(tmp_path, "worker")
+    obj, command, args = _celery_context(call)
+    assert worker.make_context("worker", args, obj=obj).params["queues"] == ["kefu"]  # the settings' default
     assert params["pool"].__module__ == "celery.concurrency.thread"  # bot turns are I/O bound
     [call] = run_entrypoint(tmp_path, "worker")
     assert worker.make_context("worker", _celery_context(call)[2], obj=obj).params["concurrency"] == 200
@@ -358,8 +370,11 @@ def test_entrypoint_migrate_and_manage_roles_run_existing_commands(tmp_path):
 def test_deployments_only_use_roles_the_entrypoint_knows():
     roles = entrypoint_roles()
     assert {"web", "web-uvicorn", "worker", "beat", "migrate", "manage"} <= set(roles)
-    used = {service["command"][0] for service in compose()["services"].values() if "command" in service
-            and service.get("image", "").startswith("${KEFU_IMAGE")}
+    used = {
+        service["command"][0]
+        for service in compose()["services"].values()
+        if "command" in service and service.get("image", "").startswith("${KEFU_IMAGE")
+    }
     for kind in ("Deployment", "Job"):
         for doc in k8s_objects(kind).values():
             used |= {container["args"][0] for container in pod_containers(doc)}
@@ -538,8 +553,9 @@ def test_beat_is_a_single_replica_recreated_on_rollout():
     beat = k8s_objects("Deployment")["kefu-beat"]
     assert beat["spec"]["replicas"] == 1
     assert beat["spec"]["strategy"]["type"] == "Recreate"
-    assert not any(h["spec"]["scaleTargetRef"]["name"] == "kefu-beat"
-                   for h in k8s_objects("HorizontalPodAutoscaler").values())
+    assert not any(
+        h["spec"]["scaleTargetRef"]["name"] == "kefu-beat" for h in k8s_objects("HorizontalPodAutoscaler").values()
+    )
 
 
 def test_migrate_job_runs_the_migrate_role_once():

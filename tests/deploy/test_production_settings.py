@@ -160,7 +160,9 @@ def _healthcheck(port: int, allowed_hosts: str) -> subprocess.CompletedProcess[s
     return subprocess.run(  # noqa: S603
         [sys.executable, str(DEPLOY / "healthcheck.py")],
         env={"PATH": "/usr/bin:/bin", "PORT": str(port), "ALLOWED_HOSTS": allowed_hosts},
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
@@ -173,8 +175,11 @@ def test_entrypoint_web_role_serves_probes_under_production_settings(tmp_path):
     log = tmp_path / "web.log"
     token = secrets.token_urlsafe(32)
     env = production_env(
-        PORT=str(port), MEDIA_ROOT=str(tmp_path / "media"), LOG_LEVEL="WARNING",
-        METRICS_ALLOWED_IPS="203.0.113.1", METRICS_TOKEN=token,
+        PORT=str(port),
+        MEDIA_ROOT=str(tmp_path / "media"),
+        LOG_LEVEL="WARNING",
+        METRICS_ALLOWED_IPS="203.0.113.1",
+        METRICS_TOKEN=token,
     )
     with open(log, "wb") as output:
         process = subprocess.Popen(  # noqa: S603

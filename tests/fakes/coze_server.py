@@ -100,11 +100,11 @@ class FakeCoze(FakeServer):
         if body.get("auto_save_history") is not True:
             # Without stored history there is nothing to poll for.
             return coze_failure(4000, "auto_save_history must be true when stream is false")
-        if any(chat.conversation_id == conversation_id and chat.status() == "in_progress"
-               for chat in self.chats.values()):
+        if any(
+            chat.conversation_id == conversation_id and chat.status() == "in_progress" for chat in self.chats.values()
+        ):
             return coze_failure(4016, "a chat is already in progress in this conversation")
-        chat = PolledChat(conversation_id, f"{CHAT_ID[:-2]}{len(self.chats):02d}", self.polls_needed,
-                          self.final_status)
+        chat = PolledChat(conversation_id, f"{CHAT_ID[:-2]}{len(self.chats):02d}", self.polls_needed, self.final_status)
         self.chats[chat.chat_id] = chat
         return envelope(self._chat_object(chat))
 
@@ -126,14 +126,28 @@ class FakeCoze(FakeServer):
         chat = self._chat(request)
         if chat is None:
             return coze_failure(4200, "chat not found")
-        base = {"conversation_id": chat.conversation_id, "bot_id": BOT_ID, "chat_id": chat.chat_id,
-                "role": "assistant", "content_type": "text"}
-        messages = [{**base, "id": f"ans{n}", "type": "answer", "content": "".join(self.behaviour.chunks)}
-                    for n in range(self.answers)]
-        messages += [{**base, "id": f"fu{n}", "type": "follow_up", "content": text}
-                     for n, text in enumerate(self.follow_ups)]
-        messages.append({**base, "id": "verbose", "type": "verbose",
-                         "content": '{"msg_type":"generate_answer_finish","data":"{\\"finish_reason\\":0}"}'})
+        base = {
+            "conversation_id": chat.conversation_id,
+            "bot_id": BOT_ID,
+            "chat_id": chat.chat_id,
+            "role": "assistant",
+            "content_type": "text",
+        }
+        messages = [
+            {**base, "id": f"ans{n}", "type": "answer", "content": "".join(self.behaviour.chunks)}
+            for n in range(self.answers)
+        ]
+        messages += [
+            {**base, "id": f"fu{n}", "type": "follow_up", "content": text} for n, text in enumerate(self.follow_ups)
+        ]
+        messages.append(
+            {
+                **base,
+                "id": "verbose",
+                "type": "verbose",
+                "content": '{"msg_type":"generate_answer_finish","data":"{\\"finish_reason\\":0}"}',
+            }
+        )
         return envelope(messages)
 
     def _cancel(self, request: Request) -> Response:
@@ -150,8 +164,12 @@ class FakeCoze(FakeServer):
     def _chat_object(self, chat: PolledChat) -> dict[str, Any]:
         status = chat.status()
         data: dict[str, Any] = {
-            "id": chat.chat_id, "conversation_id": chat.conversation_id, "bot_id": BOT_ID,
-            "created_at": 1718792949, "last_error": {"code": 0, "msg": ""}, "status": status,
+            "id": chat.chat_id,
+            "conversation_id": chat.conversation_id,
+            "bot_id": BOT_ID,
+            "created_at": 1718792949,
+            "last_error": {"code": 0, "msg": ""},
+            "status": status,
         }
         if status == "completed":
             data.update(completed_at=1718792950, usage={"token_count": 633, "output_count": 19, "input_count": 614})
@@ -163,38 +181,74 @@ class FakeCoze(FakeServer):
 
     async def _events(self, conversation_id: str) -> AsyncIterator[bytes]:
         b = self.behaviour
-        chat = {"id": CHAT_ID, "conversation_id": conversation_id, "bot_id": BOT_ID,
-                "last_error": {"code": 0, "msg": ""}}
+        chat = {
+            "id": CHAT_ID,
+            "conversation_id": conversation_id,
+            "bot_id": BOT_ID,
+            "last_error": {"code": 0, "msg": ""},
+        }
         zero = {"token_count": 0, "output_count": 0, "input_count": 0}
         yield coze_event("conversation.chat.created", {**chat, "status": "created", "usage": zero})
         yield coze_event("conversation.chat.in_progress", {**chat, "status": "in_progress", "usage": zero})
         if b.first_token_delay:
             await asyncio.sleep(b.first_token_delay)
         for n in range(self.answers):
-            msg = {"id": f"73821594941234708{n:02d}", "conversation_id": conversation_id, "bot_id": BOT_ID,
-                   "role": "assistant", "type": "answer", "content_type": "text", "chat_id": CHAT_ID}
+            msg = {
+                "id": f"73821594941234708{n:02d}",
+                "conversation_id": conversation_id,
+                "bot_id": BOT_ID,
+                "role": "assistant",
+                "type": "answer",
+                "content_type": "text",
+                "chat_id": CHAT_ID,
+            }
             for i, piece in enumerate(b.chunks):
                 if i and b.chunk_delay:
                     await asyncio.sleep(b.chunk_delay)
                 yield coze_event("conversation.message.delta", {**msg, "content": piece})
                 if b.error_mid_stream:
-                    yield coze_event("conversation.chat.failed", {**chat, "status": "failed",
-                                                                  "last_error": {"code": 5000,
-                                                                                 "msg": "event interval error"}})
+                    yield coze_event(
+                        "conversation.chat.failed",
+                        {**chat, "status": "failed", "last_error": {"code": 5000, "msg": "event interval error"}},
+                    )
                     yield b'event:done\ndata:"[DONE]"\n\n'
                     return
             if b.truncate:
                 return
             yield coze_event("conversation.message.completed", {**msg, "content": "".join(b.chunks)})
         for n, text in enumerate(self.follow_ups):
-            yield coze_event("conversation.message.completed", {
-                "id": f"99{n}", "conversation_id": conversation_id, "bot_id": BOT_ID, "role": "assistant",
-                "type": "follow_up", "content": text, "content_type": "text", "chat_id": CHAT_ID})
-        yield coze_event("conversation.message.completed", {
-            "id": "7382159494123470859", "conversation_id": conversation_id, "role": "assistant", "type": "verbose",
-            "content": '{"msg_type":"generate_answer_finish","data":"{\\"finish_reason\\":0}"}',
-            "content_type": "text", "chat_id": CHAT_ID})
-        yield coze_event("conversation.chat.completed", {**chat, "status": "completed", "completed_at": 1718792949,
-                                                         "usage": {"token_count": 633, "output_count": 19,
-                                                                   "input_count": 614}})
+            yield coze_event(
+                "conversation.message.completed",
+                {
+                    "id": f"99{n}",
+                    "conversation_id": conversation_id,
+                    "bot_id": BOT_ID,
+                    "role": "assistant",
+                    "type": "follow_up",
+                    "content": text,
+                    "content_type": "text",
+                    "chat_id": CHAT_ID,
+                },
+            )
+        yield coze_event(
+            "conversation.message.completed",
+            {
+                "id": "7382159494123470859",
+                "conversation_id": conversation_id,
+                "role": "assistant",
+                "type": "verbose",
+                "content": '{"msg_type":"generate_answer_finish","data":"{\\"finish_reason\\":0}"}',
+                "content_type": "text",
+                "chat_id": CHAT_ID,
+            },
+        )
+        yield coze_event(
+            "conversation.chat.completed",
+            {
+                **chat,
+                "status": "completed",
+                "completed_at": 1718792949,
+                "usage": {"token_count": 633, "output_count": 19, "input_count": 614},
+            },
+        )
         yield b'event:done\ndata:"[DONE]"\n\n'

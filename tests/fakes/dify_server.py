@@ -30,8 +30,9 @@ class FakeDify(FakeServer):
         b = self.behaviour
         auth = request.headers.get("authorization", "")
         if not auth.lower().startswith("bearer ") or (b.api_key and auth[7:] != b.api_key):
-            return dify_error("unauthorized", "Access token is invalid", 401,
-                              {"WWW-Authenticate": 'Bearer realm="api"'})
+            return dify_error(
+                "unauthorized", "Access token is invalid", 401, {"WWW-Authenticate": 'Bearer realm="api"'}
+            )
         if b.fail_status == 429:
             headers = {"retry-after": str(b.retry_after)} if b.retry_after else {}
             return dify_error("too_many_requests", "Too many requests. Please try again later.", 429, headers)
@@ -54,13 +55,24 @@ class FakeDify(FakeServer):
 
     async def _chat(self, conversation_id: str) -> AsyncIterator[bytes]:
         b = self.behaviour
-        common = {"task_id": TASK_ID, "id": MESSAGE_ID, "message_id": MESSAGE_ID, "conversation_id": conversation_id,
-                  "created_at": 1705398420}
+        common = {
+            "task_id": TASK_ID,
+            "id": MESSAGE_ID,
+            "message_id": MESSAGE_ID,
+            "conversation_id": conversation_id,
+            "created_at": 1705398420,
+        }
         if b.first_token_delay:
             await asyncio.sleep(b.first_token_delay)
         if self.chatflow:
-            yield sse({"event": "workflow_started", "task_id": TASK_ID, "workflow_run_id": "fb47",
-                       "data": {"id": "fb47", "workflow_id": "7c3e", "inputs": {}, "created_at": 1679586595}})
+            yield sse(
+                {
+                    "event": "workflow_started",
+                    "task_id": TASK_ID,
+                    "workflow_run_id": "fb47",
+                    "data": {"id": "fb47", "workflow_id": "7c3e", "inputs": {}, "created_at": 1679586595},
+                }
+            )
         for i, piece in enumerate(b.chunks):
             if i and b.chunk_delay:
                 await asyncio.sleep(b.chunk_delay)
@@ -69,26 +81,73 @@ class FakeDify(FakeServer):
             yield sse({"event": "message", **common, "answer": piece})
             if b.error_mid_stream:
                 if self.chatflow:
-                    yield sse({"event": "workflow_finished", "task_id": TASK_ID, "workflow_run_id": "fb47",
-                               "data": {"id": "fb47", "status": "failed", "outputs": {}, "error": "llm failed"}})
-                yield sse({"event": "error", "conversation_id": conversation_id, "message_id": MESSAGE_ID,
-                           "created_at": 1705398420, "code": "completion_request_error", "status": 400,
-                           "message": "[openai] Rate limit exceeded"})
+                    yield sse(
+                        {
+                            "event": "workflow_finished",
+                            "task_id": TASK_ID,
+                            "workflow_run_id": "fb47",
+                            "data": {"id": "fb47", "status": "failed", "outputs": {}, "error": "llm failed"},
+                        }
+                    )
+                yield sse(
+                    {
+                        "event": "error",
+                        "conversation_id": conversation_id,
+                        "message_id": MESSAGE_ID,
+                        "created_at": 1705398420,
+                        "code": "completion_request_error",
+                        "status": 400,
+                        "message": "[openai] Rate limit exceeded",
+                    }
+                )
                 return
         if b.truncate:
             return
         if self.message_replace is not None:
             yield sse({"event": "message_replace", **common, "answer": self.message_replace})
-        yield sse({"event": "message_end", **common, "metadata": {
-            "usage": {"prompt_tokens": 1033, "completion_tokens": 4, "total_tokens": 1037, "total_price": "0.0010410",
-                      "currency": "USD", "latency": 1.38},
-            "retriever_resources": [{"position": 1, "dataset_id": "101b", "dataset_name": "FAQ", "document_id": "8dd1",
-                                     "document_name": "Shipping", "segment_id": "ed59", "score": 0.98,
-                                     "content": "Orders ship in 24h"}]}})
+        yield sse(
+            {
+                "event": "message_end",
+                **common,
+                "metadata": {
+                    "usage": {
+                        "prompt_tokens": 1033,
+                        "completion_tokens": 4,
+                        "total_tokens": 1037,
+                        "total_price": "0.0010410",
+                        "currency": "USD",
+                        "latency": 1.38,
+                    },
+                    "retriever_resources": [
+                        {
+                            "position": 1,
+                            "dataset_id": "101b",
+                            "dataset_name": "FAQ",
+                            "document_id": "8dd1",
+                            "document_name": "Shipping",
+                            "segment_id": "ed59",
+                            "score": 0.98,
+                            "content": "Orders ship in 24h",
+                        }
+                    ],
+                },
+            }
+        )
         if self.chatflow:
-            yield sse({"event": "workflow_finished", "task_id": TASK_ID, "workflow_run_id": "fb47",
-                       "data": {"id": "fb47", "status": "succeeded", "outputs": {"answer": "".join(b.chunks)},
-                                "total_tokens": 1037, "elapsed_time": 1.2}})
+            yield sse(
+                {
+                    "event": "workflow_finished",
+                    "task_id": TASK_ID,
+                    "workflow_run_id": "fb47",
+                    "data": {
+                        "id": "fb47",
+                        "status": "succeeded",
+                        "outputs": {"answer": "".join(b.chunks)},
+                        "total_tokens": 1037,
+                        "elapsed_time": 1.2,
+                    },
+                }
+            )
 
     async def _workflow(self) -> AsyncIterator[bytes]:
         b = self.behaviour
@@ -103,6 +162,19 @@ class FakeDify(FakeServer):
         if b.truncate:
             return
         yield sse({"event": "node_finished", **base, "data": {"id": "ne1", "status": "succeeded", "outputs": {}}})
-        yield sse({"event": "workflow_finished", **base, "data": {
-            "id": "fb47", "workflow_id": "7c3e", "status": "succeeded", "outputs": {"result": "".join(b.chunks)},
-            "error": None, "elapsed_time": 1.23, "total_tokens": 150, "total_steps": 3}})
+        yield sse(
+            {
+                "event": "workflow_finished",
+                **base,
+                "data": {
+                    "id": "fb47",
+                    "workflow_id": "7c3e",
+                    "status": "succeeded",
+                    "outputs": {"result": "".join(b.chunks)},
+                    "error": None,
+                    "elapsed_time": 1.23,
+                    "total_tokens": 150,
+                    "total_steps": 3,
+                },
+            }
+        )

@@ -16,8 +16,17 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
 
 @dataclass
@@ -126,7 +135,8 @@ class FakeServer:
             asyncio.set_event_loop(loop)
             self._loop = loop
             self._server = loop.run_until_complete(
-                asyncio.start_server(self._client, "127.0.0.1", self._port, backlog=2048))
+                asyncio.start_server(self._client, "127.0.0.1", self._port, backlog=2048)
+            )
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()
             loop.run_forever()

@@ -17,13 +17,28 @@ MODEL = "gpt-4o-mini"
 
 def openai_error(status: int, retry_after: float | None = None) -> Response:
     bodies = {
-        401: {"message": "Incorrect API key provided: sk-xx***.", "type": "invalid_request_error", "param": None,
-              "code": "invalid_api_key"},
-        429: {"message": "Rate limit reached for gpt-4o-mini. Please try again in 6ms.", "type": "tokens",
-              "param": None, "code": "rate_limit_exceeded"},
+        401: {
+            "message": "Incorrect API key provided: sk-xx***.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
+        },
+        429: {
+            "message": "Rate limit reached for gpt-4o-mini. Please try again in 6ms.",
+            "type": "tokens",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        },
     }
-    error = bodies.get(status, {"message": "The server had an error while processing your request.",
-                                "type": "server_error", "param": None, "code": None})
+    error = bodies.get(
+        status,
+        {
+            "message": "The server had an error while processing your request.",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        },
+    )
     headers = {"x-request-id": "req_fake"}
     if retry_after is not None:
         headers["retry-after"] = str(retry_after)
@@ -44,12 +59,27 @@ class FakeOpenAI(FakeServer):
         body = request.json()
         if not body.get("stream"):
             text = "".join(b.chunks)
-            return json_response({
-                "id": "chatcmpl-fake", "object": "chat.completion", "created": 1718000000, "model": MODEL,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                             "logprobs": None, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 25, "completion_tokens": len(b.chunks), "total_tokens": 25 + len(b.chunks)},
-            })
+            return json_response(
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": 1718000000,
+                    "model": MODEL,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text, "refusal": None},
+                            "logprobs": None,
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": 25,
+                        "completion_tokens": len(b.chunks),
+                        "total_tokens": 25 + len(b.chunks),
+                    },
+                }
+            )
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return StreamResponse(self._chunks(include_usage), truncate=b.truncate)
 
@@ -58,9 +88,16 @@ class FakeOpenAI(FakeServer):
         usage_null = {"usage": None} if include_usage else {}
 
         def chunk(delta: dict, finish: str | None = None) -> bytes:
-            return sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1718000000, "model": MODEL,
-                        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-                        **usage_null})
+            return sse(
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": 1718000000,
+                    "model": MODEL,
+                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                    **usage_null,
+                }
+            )
 
         if b.keepalive:
             yield b": keep-alive\n\n"
@@ -74,16 +111,35 @@ class FakeOpenAI(FakeServer):
                 yield b": keep-alive\n\n"
             yield chunk({"content": piece})
             if b.error_mid_stream and i == 0:
-                yield sse({"error": {"message": "The server had an error while processing your request.",
-                                     "type": "server_error", "param": None, "code": None}})
+                yield sse(
+                    {
+                        "error": {
+                            "message": "The server had an error while processing your request.",
+                            "type": "server_error",
+                            "param": None,
+                            "code": None,
+                        }
+                    }
+                )
                 return
         if b.truncate:
             return
         yield chunk({}, "stop")
         if include_usage:
-            yield sse({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1718000000, "model": MODEL,
-                       "choices": [], "usage": {"prompt_tokens": 25, "completion_tokens": len(b.chunks),
-                                                "total_tokens": 25 + len(b.chunks)}})
+            yield sse(
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": 1718000000,
+                    "model": MODEL,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": 25,
+                        "completion_tokens": len(b.chunks),
+                        "total_tokens": 25 + len(b.chunks),
+                    },
+                }
+            )
         yield b"data: [DONE]\n\n"
 
     def _embeddings(self, request: Request) -> Response:
@@ -93,8 +149,14 @@ class FakeOpenAI(FakeServer):
         for index, text in enumerate(inputs):
             digest = hashlib.sha256(str(text).encode()).digest()
             data.append({"object": "embedding", "index": index, "embedding": [round(x / 255, 4) for x in digest[:8]]})
-        return json_response({"object": "list", "model": body["model"], "data": data,
-                              "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}})
+        return json_response(
+            {
+                "object": "list",
+                "model": body["model"],
+                "data": data,
+                "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)},
+            }
+        )
 
 
 def main() -> None:
@@ -104,11 +166,15 @@ def main() -> None:
     parser.add_argument("--tps", type=float, default=0.0, help="tokens per second (0 = at once)")
     parser.add_argument("--tokens", type=int, default=20)
     args = parser.parse_args()
-    behaviour = Behaviour(first_token_delay=args.first_token_delay, chunk_delay=1 / args.tps if args.tps else 0.0,
-                          chunks=[f" tok{i}" for i in range(args.tokens)])
+    behaviour = Behaviour(
+        first_token_delay=args.first_token_delay,
+        chunk_delay=1 / args.tps if args.tps else 0.0,
+        chunks=[f" tok{i}" for i in range(args.tokens)],
+    )
     server = FakeOpenAI(behaviour, port=args.port)
     try:
         import uvloop
+
         uvloop.install()
     except ImportError:
         pass

@@ -38,8 +38,9 @@ class FakeWebhooks(FakeServer):
         ts, sign = query.get("timestamp", ""), query.get("sign", "")
         if not ts or abs(int(ts) - time.time() * 1000) > 3600_000:
             return False
-        expected = base64.b64encode(hmac.new(self.secret.encode(), f"{ts}\n{self.secret}".encode(),
-                                             hashlib.sha256).digest()).decode()
+        expected = base64.b64encode(
+            hmac.new(self.secret.encode(), f"{ts}\n{self.secret}".encode(), hashlib.sha256).digest()
+        ).decode()
         # parse_qsl already percent-decoded the sign.
         return hmac.compare_digest(sign, expected)
 

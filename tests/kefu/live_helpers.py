@@ -26,8 +26,9 @@ def session_cookie(user: Any) -> str:
     return client.cookies["sessionid"].value
 
 
-async def open_visitor(token: str | None, *, origin: str = SHOP, last_seq: int | None = None,
-                       hello: bool = True) -> tuple[WebsocketCommunicator, dict | None]:
+async def open_visitor(
+    token: str | None, *, origin: str = SHOP, last_seq: int | None = None, hello: bool = True
+) -> tuple[WebsocketCommunicator, dict | None]:
     comm = WebsocketCommunicator(application, "/ws/visitor/", headers=[(b"origin", origin.encode())])
     connected, _ = await comm.connect(timeout=5)
     assert connected
@@ -44,7 +45,8 @@ async def open_visitor(token: str | None, *, origin: str = SHOP, last_seq: int |
 async def open_agent(user: Any, *, origin: str = "http://testserver") -> tuple[WebsocketCommunicator, bool, Any]:
     cookie = await sync_to_async(session_cookie)(user)
     comm = WebsocketCommunicator(
-        application, "/ws/agent/",
+        application,
+        "/ws/agent/",
         headers=[(b"origin", origin.encode()), (b"host", b"testserver"), (b"cookie", f"sessionid={cookie}".encode())],
     )
     connected, code = await comm.connect(timeout=5)

@@ -78,8 +78,19 @@ def test_superuser_sees_everything(client, two_tenants):
 def test_every_admin_changelist_renders_for_an_owner(client, two_tenants):
     owner, *_ = two_tenants
     client.force_login(owner.user)
-    for model in ("tenant", "team", "agent", "visitor", "conversation", "message", "attachment",
-                  "cannedreply", "tag", "apikey", "auditlog"):
+    for model in (
+        "tenant",
+        "team",
+        "agent",
+        "visitor",
+        "conversation",
+        "message",
+        "attachment",
+        "cannedreply",
+        "tag",
+        "apikey",
+        "auditlog",
+    ):
         assert client.get(reverse(f"admin:kefu_{model}_changelist")).status_code == 200, model
 
 

@@ -114,22 +114,34 @@ def test_other_tenants_ids_are_404_everywhere(signed_in, agent):
     foreign = _conv(TenantFactory())
     tag = TagFactory(tenant=foreign.tenant)
     urls = [
-        ("get", f"{API}conversations/{foreign.pk}/"), ("get", f"{API}conversations/{foreign.pk}/history/"),
-        ("post", f"{API}conversations/{foreign.pk}/tags/"), ("post", f"{API}conversations/{foreign.pk}/transfer/"),
+        ("get", f"{API}conversations/{foreign.pk}/"),
+        ("get", f"{API}conversations/{foreign.pk}/history/"),
+        ("post", f"{API}conversations/{foreign.pk}/tags/"),
+        ("post", f"{API}conversations/{foreign.pk}/transfer/"),
         ("post", f"{API}conversations/{foreign.pk}/take-over/"),
         ("post", f"{API}conversations/{foreign.pk}/hand-back/"),
-        ("post", f"{API}conversations/{foreign.pk}/upload/"), ("post", f"{API}conversations/{foreign.pk}/assist/"),
-        ("get", f"{API}visitors/{foreign.visitor_id}/"), ("patch", f"{API}visitors/{foreign.visitor_id}/"),
+        ("post", f"{API}conversations/{foreign.pk}/upload/"),
+        ("post", f"{API}conversations/{foreign.pk}/assist/"),
+        ("get", f"{API}visitors/{foreign.visitor_id}/"),
+        ("patch", f"{API}visitors/{foreign.visitor_id}/"),
     ]
     for method, url in urls:
         assert getattr(signed_in, method)(url, content_type="application/json").status_code == 404, url
     own = _conv(agent.tenant)
     assert signed_in.delete(f"{API}conversations/{own.pk}/tags/{tag.pk}/").status_code == 404
-    assert signed_in.post(f"{API}conversations/{own.pk}/tags/", {"tag_id": tag.pk},
-                          content_type="application/json").status_code == 404
+    assert (
+        signed_in.post(
+            f"{API}conversations/{own.pk}/tags/", {"tag_id": tag.pk}, content_type="application/json"
+        ).status_code
+        == 404
+    )
     other_agent = AgentFactory(tenant=foreign.tenant)
-    assert signed_in.post(f"{API}conversations/{own.pk}/transfer/", {"agent_id": other_agent.pk},
-                          content_type="application/json").status_code == 404
+    assert (
+        signed_in.post(
+            f"{API}conversations/{own.pk}/transfer/", {"agent_id": other_agent.pk}, content_type="application/json"
+        ).status_code
+        == 404
+    )
 
 
 def test_plain_agent_cannot_open_a_colleagues_conversation_but_admin_can(client, agent):
@@ -166,8 +178,10 @@ def test_transfer_to_agent_and_team_and_validation(signed_in, agent):
     other, team = AgentFactory(tenant=agent.tenant), TeamFactory(tenant=agent.tenant)
     url = f"{API}conversations/{conv.pk}/transfer/"
     assert signed_in.post(url, {}, content_type="application/json").status_code == 400
-    assert signed_in.post(url, {"agent_id": other.pk, "team_id": team.pk},
-                          content_type="application/json").status_code == 400
+    assert (
+        signed_in.post(url, {"agent_id": other.pk, "team_id": team.pk}, content_type="application/json").status_code
+        == 400
+    )
     res = signed_in.post(url, {"agent_id": other.pk, "note": "VIP, be nice"}, content_type="application/json")
     assert res.status_code == 200 and res.json()["assignee"]["id"] == other.pk
     event, note = conv.messages.order_by("-seq")[1], conv.messages.order_by("-seq")[0]
@@ -225,9 +239,11 @@ def test_canned_replies_are_the_tenants_only(signed_in, agent):
 
 def test_visitor_panel_and_update(signed_in, agent):
     visitor = VisitorFactory(
-        tenant=agent.tenant, name="Li", attributes={"plan": "pro"},
+        tenant=agent.tenant,
+        name="Li",
+        attributes={"plan": "pro"},
         user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 "
-                   "(KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
+        "(KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
         current_url="https://shop.test/cart",
     )
     old = _conv(agent.tenant, visitor=visitor, status=Status.CLOSED)
@@ -236,8 +252,9 @@ def test_visitor_panel_and_update(signed_in, agent):
     assert res["device"]["browser"] == "Safari" and res["device"]["os"] == "iOS" and res["device"]["device"] == "mobile"
     assert [c["id"] for c in res["past_conversations"]] == [old.pk]
     assert res["location"] is None and "ip" not in res
-    res = signed_in.patch(f"{API}visitors/{visitor.pk}/", {"name": "Li Lei", "phone": "138"},
-                          content_type="application/json")
+    res = signed_in.patch(
+        f"{API}visitors/{visitor.pk}/", {"name": "Li Lei", "phone": "138"}, content_type="application/json"
+    )
     assert res.status_code == 200 and res.json()["name"] == "Li Lei"
     bad = signed_in.patch(f"{API}visitors/{visitor.pk}/", {"email": "not-an-email"}, content_type="application/json")
     assert bad.status_code == 400
@@ -251,8 +268,11 @@ def test_assist_not_configured_then_provider_answers(signed_in, agent):
     def provider(conversation, who):
         assert conversation.pk == conv.pk and who.pk == agent.pk
         return assist.AssistResult(
-            suggestions=[assist.AssistSuggestion("Try restarting.", [assist.AssistSource("FAQ", "https://x.test/faq")])],
-            summary="Visitor cannot log in.", provider="test",
+            suggestions=[
+                assist.AssistSuggestion("Try restarting.", [assist.AssistSource("FAQ", "https://x.test/faq")])
+            ],
+            summary="Visitor cannot log in.",
+            provider="test",
         )
 
     assist.register_assist_provider(provider)

@@ -36,7 +36,7 @@ def test_console_requires_login_and_an_agent(client):
 
 
 def test_console_shell_passes_config_as_json(client):
-    agent = AgentFactory(display_name='</script><script>alert(1)</script>')
+    agent = AgentFactory(display_name="</script><script>alert(1)</script>")
     client.force_login(agent.user)
     page = client.get("/console/", HTTP_ACCEPT_LANGUAGE="en")
     html = page.content.decode()
@@ -114,8 +114,10 @@ def test_teams_create_and_delete(client, admin):
 
 
 def test_invite_shows_the_password_once_and_it_works(client, admin):
-    res = client.post("/console/settings/agents/", {
-        "action": "invite", "username": "newbie", "display_name": "New", "role": "agent", "capacity": 3})
+    res = client.post(
+        "/console/settings/agents/",
+        {"action": "invite", "username": "newbie", "display_name": "New", "role": "agent", "capacity": 3},
+    )
     html = res.content.decode()
     assert res.status_code == 200 and 'id="one-time"' in html
     new = Agent.objects.get(user__username="newbie")
@@ -130,13 +132,15 @@ def test_invite_shows_the_password_once_and_it_works(client, admin):
 
 def test_deactivate_agent_and_no_foreign_agents(client, admin):
     target = AgentFactory(tenant=admin.tenant)
-    client.post("/console/settings/agents/",
-                {"action": "update", "agent_id": target.pk, "role": "agent", "capacity": 7})
+    client.post(
+        "/console/settings/agents/", {"action": "update", "agent_id": target.pk, "role": "agent", "capacity": 7}
+    )
     target.refresh_from_db()
     assert not target.is_active and target.capacity == 7
     foreign = AgentFactory()
-    res = client.post("/console/settings/agents/", {"action": "update", "agent_id": foreign.pk, "role": "agent",
-                                                    "capacity": 1})
+    res = client.post(
+        "/console/settings/agents/", {"action": "update", "agent_id": foreign.pk, "role": "agent", "capacity": 1}
+    )
     assert res.status_code == 404
     foreign.refresh_from_db()
     assert foreign.is_active
@@ -158,17 +162,31 @@ def test_canned_replies_crud(client, admin):
     assert AuditLog.objects.filter(action__in=["canned.create", "canned.delete"]).count() == 2
 
 
-@pytest.mark.parametrize("ua,expected", [
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
-     "Safari/537.36 Edg/120.0.2210.91", ("Edge", "120", "Windows", "desktop")),
-    ("Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0 Mobile "
-     "Safari/537.36", ("Chrome", "119", "Android", "mobile")),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0",
-     ("Firefox", "121", "macOS", "desktop")),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
-     "MicroMessenger/8.0.40", ("WeChat", "8", "iOS", "mobile")),
-    ("", ("", "", "", "desktop")),
-])
+@pytest.mark.parametrize(
+    "ua,expected",
+    [
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+            "Safari/537.36 Edg/120.0.2210.91",
+            ("Edge", "120", "Windows", "desktop"),
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0 Mobile "
+            "Safari/537.36",
+            ("Chrome", "119", "Android", "mobile"),
+        ),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0",
+            ("Firefox", "121", "macOS", "desktop"),
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
+            "MicroMessenger/8.0.40",
+            ("WeChat", "8", "iOS", "mobile"),
+        ),
+        ("", ("", "", "", "desktop")),
+    ],
+)
 def test_user_agent_parser(ua, expected):
     parsed = parse_user_agent(ua)
     assert (parsed.browser, parsed.browser_version, parsed.os, parsed.device) == expected

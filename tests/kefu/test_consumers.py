@@ -225,8 +225,10 @@ async def test_visitor_and_agent_talk_notes_stay_internal_typing_and_read(world)
         got = await until(v_comm, "message")
     assert got["message"]["body"] == "hello!" and got["message"]["sender_type"] == "agent"
 
-    await send(a_comm, {"type": "send", "conversation_id": conv_id, "client_msg_id": "n1", "body": "secret note",
-                        "is_internal": True})
+    await send(
+        a_comm,
+        {"type": "send", "conversation_id": conv_id, "client_msg_id": "n1", "body": "secret note", "is_internal": True},
+    )
     note_ack = (await collect(a_comm, {"ack", "message"}))["ack"]
     frames = await drain(v_comm, 0.5)
     assert not any(f.get("type") == "message" and f["message"]["id"] == note_ack["id"] for f in frames)
@@ -249,14 +251,16 @@ async def test_visitor_and_agent_talk_notes_stay_internal_typing_and_read(world)
 
 
 async def test_resume_replays_everything_after_last_seq_without_internal_notes(world):
-    conv = await sync_to_async(ConversationFactory)(tenant=world["tenant"], visitor=world["visitor"],
-                                                     status=Status.ASSIGNED, assignee=world["agent"])
+    conv = await sync_to_async(ConversationFactory)(
+        tenant=world["tenant"], visitor=world["visitor"], status=Status.ASSIGNED, assignee=world["agent"]
+    )
     from kefu.services.messages import message_send
 
     for i in range(5):
         await sync_to_async(message_send)(conversation=conv, sender_type="visitor", body=f"m{i}")
-    await sync_to_async(message_send)(conversation=conv, sender_type="agent", agent=world["agent"], body="note",
-                                      is_internal=True)
+    await sync_to_async(message_send)(
+        conversation=conv, sender_type="agent", agent=world["agent"], body="note", is_internal=True
+    )
     await sync_to_async(message_send)(conversation=conv, sender_type="agent", agent=world["agent"], body="reply")
     comm, welcome = await open_visitor(visitor_token(world["visitor"]), last_seq=2)
     assert welcome["last_seq"] == 7
@@ -275,8 +279,7 @@ async def test_replayed_attachments_carry_links_the_visitor_can_open(world, clie
     from kefu.services.messages import message_send
 
     def store() -> None:
-        attachment = attachment_create(tenant=conv.tenant, data=b"plain text file", filename="a.txt",
-                                       conversation=conv)
+        attachment = attachment_create(tenant=conv.tenant, data=b"plain text file", filename="a.txt", conversation=conv)
         message_send(conversation=conv, sender_type="agent", agent=world["agent"], kind="file", attachment=attachment)
 
     await sync_to_async(store)()
@@ -293,8 +296,9 @@ async def test_resume_pages_long_histories(world):
     conv = await sync_to_async(ConversationFactory)(tenant=world["tenant"], visitor=world["visitor"])
     from kefu.models import Message as M
 
-    rows = [M(tenant_id=conv.tenant_id, conversation=conv, seq=i, sender_type="visitor", body=str(i))
-            for i in range(1, 451)]
+    rows = [
+        M(tenant_id=conv.tenant_id, conversation=conv, seq=i, sender_type="visitor", body=str(i)) for i in range(1, 451)
+    ]
     await sync_to_async(M.objects.bulk_create)(rows)
     conv.last_seq = 450
     await sync_to_async(conv.save)(update_fields=["last_seq"])
@@ -371,8 +375,9 @@ async def test_agent_socket_refuses_foreign_origin_and_anonymous(world):
 
     from kefu.asgi import application
 
-    comm = WebsocketCommunicator(application, "/ws/agent/", headers=[(b"origin", b"http://testserver"),
-                                                                      (b"host", b"testserver")])
+    comm = WebsocketCommunicator(
+        application, "/ws/agent/", headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")]
+    )
     connected, _ = await comm.connect(timeout=5)
     assert not connected
     await comm.disconnect()
@@ -434,8 +439,9 @@ async def test_one_inbox_recount_serves_every_agent_socket_of_the_tenant(world, 
     first.capacity = 1  # full with its one conversation: routing leaves the queued one alone
     await sync_to_async(first.save)()
     second = await sync_to_async(AgentFactory)(tenant=tenant, capacity=0)
-    await sync_to_async(ConversationFactory)(tenant=tenant, status=Status.ASSIGNED, assignee=first, last_seq=3,
-                                             agent_read_seq=1)
+    await sync_to_async(ConversationFactory)(
+        tenant=tenant, status=Status.ASSIGNED, assignee=first, last_seq=3, agent_read_seq=1
+    )
     await sync_to_async(ConversationFactory)(tenant=tenant, visitor=world["visitor"], status=Status.QUEUED)
     calls: list[int] = []
     rows = agent_module._inbox_rows
@@ -477,8 +483,9 @@ async def test_agent_reply_checks_access_first_and_takes_a_queued_conversation(w
     for conv_id, code in ((foreign.pk, "not_found"), (theirs.pk, "forbidden"), (10**12, "not_found")):
         await send(a, {"type": "send", "conversation_id": conv_id, "client_msg_id": f"x{conv_id}", "body": ""})
         assert (await until(a, "error"))["code"] == code  # access is judged before the (empty) body
-    await send(a, {"type": "send", "conversation_id": queued.pk, "client_msg_id": "note", "body": "n",
-                   "is_internal": True})
+    await send(
+        a, {"type": "send", "conversation_id": queued.pk, "client_msg_id": "note", "body": "n", "is_internal": True}
+    )
     assert (await until(a, "ack"))["seq"] == 1
     await queued.arefresh_from_db()
     assert queued.status == Status.QUEUED  # a note does not take it
@@ -490,8 +497,9 @@ async def test_agent_reply_checks_access_first_and_takes_a_queued_conversation(w
     await send(a, {"type": "send", "conversation_id": queued.pk, "client_msg_id": "r1", "body": "hello"})
     again = await until(a, "ack")
     assert again["duplicate"] and again["id"] == ack["id"]
-    stored = await sync_to_async(lambda: sorted(Message.objects.filter(
-        conversation_id__in=[theirs.pk, foreign.pk]).values_list("pk", flat=True)))()
+    stored = await sync_to_async(
+        lambda: sorted(Message.objects.filter(conversation_id__in=[theirs.pk, foreign.pk]).values_list("pk", flat=True))
+    )()
     assert stored == []
     await a.disconnect()
 
@@ -520,8 +528,9 @@ async def test_queue_position_frames_and_auto_assignment(world):
 async def test_supervisor_may_watch_any_agent_only_own_and_queued(world):
     tenant = world["tenant"]
     owner = await sync_to_async(AgentFactory)(tenant=tenant, role=Role.ADMIN)
-    conv = await sync_to_async(ConversationFactory)(tenant=tenant, visitor=world["visitor"], status=Status.ASSIGNED,
-                                                     assignee=owner)
+    conv = await sync_to_async(ConversationFactory)(
+        tenant=tenant, visitor=world["visitor"], status=Status.ASSIGNED, assignee=owner
+    )
     a, connected, _ = await open_agent(world["agent"].user)
     assert connected
     await until(a, "welcome")
@@ -539,8 +548,9 @@ async def test_supervisor_may_watch_any_agent_only_own_and_queued(world):
 
 
 async def test_agent_cannot_send_into_closed_conversation(world):
-    conv = await sync_to_async(ConversationFactory)(tenant=world["tenant"], visitor=world["visitor"],
-                                                     status=Status.CLOSED, closed_at=dt.datetime.now(dt.UTC))
+    conv = await sync_to_async(ConversationFactory)(
+        tenant=world["tenant"], visitor=world["visitor"], status=Status.CLOSED, closed_at=dt.datetime.now(dt.UTC)
+    )
     owner = await sync_to_async(AgentFactory)(tenant=world["tenant"], role=Role.OWNER)
     a, connected, _ = await open_agent(owner.user)
     assert connected

@@ -24,16 +24,32 @@ pytestmark = pytest.mark.slow
 
 
 def _embedded_env(tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "KEFU_TASKS_MODE", "DJANGO_SETTINGS_MODULE")}
-    env.update({"SQLITE_PATH": str(tmp_path / "kefu.sqlite3"), "MEDIA_ROOT": str(tmp_path / "media"),
-                "DEBUG": "true", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "KEFU_TASKS_MODE", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        {
+            "SQLITE_PATH": str(tmp_path / "kefu.sqlite3"),
+            "MEDIA_ROOT": str(tmp_path / "media"),
+            "DEBUG": "true",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
 def _manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,  # noqa: S603
-                          capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,  # noqa: S603
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -59,7 +75,10 @@ def test_visitor_chats_with_the_demo_bot_then_reaches_the_queue(tmp_path):
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
     server = subprocess.Popen(  # noqa: S603
         [sys.executable, "manage.py", "run_demo", "--port", str(port), "--demo-port", str(demo_port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -72,7 +91,8 @@ def test_visitor_chats_with_the_demo_bot_then_reaches_the_queue(tmp_path):
         demo_page = urllib.request.urlopen(f"http://127.0.0.1:{demo_port}/", timeout=5).read().decode()  # noqa: S310
         assert f"{base}/static/kefu/widget.js" in demo_page
         request = urllib.request.Request(  # noqa: S310
-            f"{base}/widget/api/bootstrap", method="POST",
+            f"{base}/widget/api/bootstrap",
+            method="POST",
             data=json.dumps({"widget_key": "wk_demo_public_key", "visitor_id": None}).encode(),
             headers={"Content-Type": "application/json", "Origin": origin},
         )
@@ -83,12 +103,14 @@ def test_visitor_chats_with_the_demo_bot_then_reaches_the_queue(tmp_path):
             async with connect(f"ws://127.0.0.1:{port}/ws/visitor/", origin=origin) as ws:
                 await ws.send(json.dumps({"type": "hello", "v": 1, "token": boot["token"], "last_seq": 0}))
                 await _frames_until(ws, lambda f: f["type"] == "welcome")
-                await ws.send(json.dumps({"type": "send", "client_msg_id": "c-1", "kind": "text",
-                                          "body": "退款多久到账?"}))
+                await ws.send(
+                    json.dumps({"type": "send", "client_msg_id": "c-1", "kind": "text", "body": "退款多久到账?"})
+                )
                 answer = await _frames_until(ws, lambda f: f["type"] == "bot.done")
                 await ws.send(json.dumps({"type": "send", "client_msg_id": "c-2", "kind": "text", "body": "转人工"}))
                 handoff = await _frames_until(
-                    ws, lambda f: f["type"] == "conversation" and f["conversation"]["status"] == "queued")
+                    ws, lambda f: f["type"] == "conversation" and f["conversation"]["status"] == "queued"
+                )
                 return answer, handoff
 
         answer, handoff = asyncio.run(chat())

@@ -17,10 +17,12 @@ from tests.kefu.concurrency import run_together
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(params=[
-    pytest.param("autocommit", marks=pytest.mark.django_db(transaction=True)),
-    pytest.param("savepoint", marks=pytest.mark.django_db),
-])
+@pytest.fixture(
+    params=[
+        pytest.param("autocommit", marks=pytest.mark.django_db(transaction=True)),
+        pytest.param("savepoint", marks=pytest.mark.django_db),
+    ]
+)
 def mode(request: pytest.FixtureRequest) -> str:
     """autocommit: a transaction of its own, as on a server; savepoint: inside a caller's transaction."""
     return request.param
@@ -42,9 +44,16 @@ def test_a_batch_is_two_statements_and_stores_what_message_send_would(mode):
     message_send(conversation=a, sender_type=SenderType.VISITOR, body="before")
     requests = [
         # Rows travel as arrays: quotes, braces, commas and backslashes must come back as sent.
-        visitor(a, 'a2 "quoted", {braces} back\\slash NULL\n二', "c1"), visitor(b, "b1", "c1"),
-        SendRequest(conversation_id=b.pk, sender_type=SenderType.AGENT, agent=agent, body="reply", client_msg_id="r1",
-                    trace_id="t-reply"),
+        visitor(a, 'a2 "quoted", {braces} back\\slash NULL\n二', "c1"),
+        visitor(b, "b1", "c1"),
+        SendRequest(
+            conversation_id=b.pk,
+            sender_type=SenderType.AGENT,
+            agent=agent,
+            body="reply",
+            client_msg_id="r1",
+            trace_id="t-reply",
+        ),
         visitor(a, "a3"),
         SendRequest(conversation_id=b.pk, sender_type=SenderType.AGENT, agent=agent, body="note", is_internal=True),
     ]
@@ -54,7 +63,12 @@ def test_a_batch_is_two_statements_and_stores_what_message_send_would(mode):
     assert len(statements(queries)) == 2, statements(queries)
     assert all(isinstance(r, SendResult) and r.created for r in results)
     assert [(r.message.conversation_id, r.message.seq) for r in results] == [  # type: ignore[union-attr]
-        (a.pk, 2), (b.pk, 1), (b.pk, 2), (a.pk, 3), (b.pk, 3)]
+        (a.pk, 2),
+        (b.pk, 1),
+        (b.pk, 2),
+        (a.pk, 3),
+        (b.pk, 3),
+    ]
     for result in results:
         sent = result.message  # type: ignore[union-attr]
         stored = Message.objects.get(pk=sent.pk)
@@ -77,14 +91,18 @@ def test_a_refused_message_does_not_hold_back_the_others(mode):
     def refuse(c: Conversation) -> None:
         raise Forbidden()
 
-    results = message_send_many([
-        visitor(conv, "   "),  # empty
-        SendRequest(conversation_id=conv.pk, sender_type=SenderType.VISITOR, body="x", is_internal=True),
-        SendRequest(conversation_id=other.pk, sender_type=SenderType.AGENT, agent=agent, body="no", authorize=refuse),
-        SendRequest(conversation_id=999_999_999, sender_type=SenderType.VISITOR, body="nowhere"),
-        visitor(conv, "fine"),
-        SendRequest(conversation_id=conv.pk, sender_type="robot", body="who"),
-    ])
+    results = message_send_many(
+        [
+            visitor(conv, "   "),  # empty
+            SendRequest(conversation_id=conv.pk, sender_type=SenderType.VISITOR, body="x", is_internal=True),
+            SendRequest(
+                conversation_id=other.pk, sender_type=SenderType.AGENT, agent=agent, body="no", authorize=refuse
+            ),
+            SendRequest(conversation_id=999_999_999, sender_type=SenderType.VISITOR, body="nowhere"),
+            visitor(conv, "fine"),
+            SendRequest(conversation_id=conv.pk, sender_type="robot", body="who"),
+        ]
+    )
     assert isinstance(results[0], InvalidInput) and results[0].code == "empty"
     assert isinstance(results[1], InvalidInput) and results[1].code == "bad_internal"
     assert isinstance(results[2], Forbidden)
@@ -99,17 +117,24 @@ def test_closed_conversations_and_repeated_ids_are_left_to_message_send_in_order
     conversation_close(conversation=closed)
     closed.refresh_from_db()
     agent = AgentFactory(tenant=closed.tenant)
-    results = message_send_many([
-        SendRequest(conversation_id=closed.pk, sender_type=SenderType.AGENT, agent=agent, body="too late"),
-        visitor(closed, "I am back", "v1"),
-        visitor(open_, "one", "same"),
-        visitor(closed, "still here", "v2"),
-        visitor(open_, "one (retry)", "same"),
-        visitor(open_, "two", "other"),
-    ])
+    results = message_send_many(
+        [
+            SendRequest(conversation_id=closed.pk, sender_type=SenderType.AGENT, agent=agent, body="too late"),
+            visitor(closed, "I am back", "v1"),
+            visitor(open_, "one", "same"),
+            visitor(closed, "still here", "v2"),
+            visitor(open_, "one (retry)", "same"),
+            visitor(open_, "two", "other"),
+        ]
+    )
     assert isinstance(results[0], Conflict) and results[0].code == "conversation_closed"
     assert [r.message.seq for r in results[1:] if isinstance(r, SendResult)] == [
-        closed.last_seq + 1, 1, closed.last_seq + 2, 1, 2]
+        closed.last_seq + 1,
+        1,
+        closed.last_seq + 2,
+        1,
+        2,
+    ]
     retry = results[4]
     assert isinstance(retry, SendResult) and not retry.created
     assert retry.message.pk == results[2].message.pk and retry.message.body == "one"  # type: ignore[union-attr]
@@ -129,8 +154,9 @@ def test_a_retry_of_a_stored_id_rolls_the_batch_back_and_each_is_sent_alone(mode
     signals.message_stored.connect(on_stored, dispatch_uid="test.batch.stored")
     try:
         with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
-            results = message_send_many([visitor(other, "x", "o-1"), visitor(conv, "hi (retry)", "c-1"),
-                                         visitor(conv, "next", "c-2")])
+            results = message_send_many(
+                [visitor(other, "x", "o-1"), visitor(conv, "hi (retry)", "c-1"), visitor(conv, "next", "c-2")]
+            )
     finally:
         signals.message_stored.disconnect(dispatch_uid="test.batch.stored")
     sql = statements(queries)
@@ -140,7 +166,9 @@ def test_a_retry_of_a_stored_id_rolls_the_batch_back_and_each_is_sent_alone(mode
     assert [(r.message.seq, r.created) for r in results] == [(1, True), (1, False), (2, True)]  # type: ignore[union-attr]
     assert results[1].message.pk == first.pk  # type: ignore[union-attr]
     assert list(Message.objects.filter(conversation=conv).order_by("seq").values_list("body", flat=True)) == [
-        "hi", "next"]
+        "hi",
+        "next",
+    ]
     # Announced once each, by the sends that stored them, not by the rolled-back batch.
     assert sorted(stored) == sorted([results[0].message.pk, results[2].message.pk])  # type: ignore[union-attr]
 

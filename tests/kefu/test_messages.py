@@ -38,8 +38,15 @@ def test_repeated_client_message_id_returns_the_first_row():
 def test_stored_row_matches_what_the_orm_would_store():
     conv = ConversationFactory()
     agent = AgentFactory(tenant=conv.tenant)
-    sent = message_send(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="hello",
-                        client_msg_id="r-1", is_internal=True, metadata={"event": "x", "n": [1, "二"]}).message
+    sent = message_send(
+        conversation=conv,
+        sender_type=SenderType.AGENT,
+        agent=agent,
+        body="hello",
+        client_msg_id="r-1",
+        is_internal=True,
+        metadata={"event": "x", "n": [1, "二"]},
+    ).message
     stored = Message.objects.get(pk=sent.pk)
     assert not sent._state.adding and sent._state.db == "default"
     for field in Message._meta.concrete_fields:
@@ -205,8 +212,7 @@ def test_a_message_to_an_open_conversation_is_two_statements_and_a_retry_changes
     assert {f.attname: getattr(conv, f.attname) for f in conv._meta.concrete_fields} == before
     agent = conv.assignee
     with CaptureQueriesContext(connection) as queries:
-        reply = message_send(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="c",
-                             client_msg_id="x2")
+        reply = message_send(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="c", client_msg_id="x2")
     assert reply.created and reply.message.seq == 2
     statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]  # the test's own transaction
     assert len(statements) == 2, statements  # lock; insert + update

@@ -19,7 +19,10 @@ from tests.kefu.live_helpers import visitor_token
 from tests.liveserver import running_servers
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True), pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.slow,
 ]
 
 REDIS_PORT = 8190  # our own throwaway Redis, never the shared one
@@ -52,7 +55,9 @@ async def visitor_ws(server, token: str, last_seq: int | None = None):
 
 async def agent_ws(server, cookie: str, origin: str | None = None):
     ws = await websockets.connect(
-        f"{server.ws_url}/ws/agent/", origin=origin or server.url, additional_headers={"Cookie": f"sessionid={cookie}"},
+        f"{server.ws_url}/ws/agent/",
+        origin=origin or server.url,
+        additional_headers={"Cookie": f"sessionid={cookie}"},
         open_timeout=10,
     )
     await recv_type(ws, "welcome")
@@ -83,8 +88,11 @@ def test_visitor_on_one_process_agent_on_another(people):
         got = await recv_type(a, "message")
         while got["message"]["body"] != "live across processes":
             got = await recv_type(a, "message")
-        await a.send(json.dumps({"type": "send", "conversation_id": conv_id, "client_msg_id": "mp-3",
-                                 "body": "reply from process 2"}))
+        await a.send(
+            json.dumps(
+                {"type": "send", "conversation_id": conv_id, "client_msg_id": "mp-3", "body": "reply from process 2"}
+            )
+        )
         await recv_type(a, "ack")
         got = await recv_type(v, "message")
         while got["message"]["body"] != "reply from process 2":
@@ -130,8 +138,16 @@ def test_redis_restart_mid_conversation(people):
 
             async def during(a, conv_id):
                 # Redis is down: the agent's message is still stored and acknowledged.
-                await a.send(json.dumps({"type": "send", "conversation_id": conv_id, "client_msg_id": "r-2",
-                                         "body": "sent while redis was down"}))
+                await a.send(
+                    json.dumps(
+                        {
+                            "type": "send",
+                            "conversation_id": conv_id,
+                            "client_msg_id": "r-2",
+                            "body": "sent while redis was down",
+                        }
+                    )
+                )
                 return await recv_type(a, "ack")
 
             async def after(conv_id, last_seq):
@@ -163,8 +179,11 @@ def test_redis_restart_mid_conversation(people):
                 _wait_redis(up=True)
                 # The old visitor socket rejoins its groups by itself and hears live again.
                 await asyncio.sleep(2.5)
-                await a.send(json.dumps({"type": "send", "conversation_id": conv_id, "client_msg_id": "r-2b",
-                                         "body": "redis is back"}))
+                await a.send(
+                    json.dumps(
+                        {"type": "send", "conversation_id": conv_id, "client_msg_id": "r-2b", "body": "redis is back"}
+                    )
+                )
                 got = await recv_type(v, "message", timeout=15)
                 while got["message"]["body"] != "redis is back":
                     got = await recv_type(v, "message", timeout=15)
@@ -175,8 +194,7 @@ def test_redis_restart_mid_conversation(people):
             asyncio.run(run())
         assert Message.objects.filter(body="sent while redis was down").count() == 1
     finally:
-        subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "shutdown", "nosave"], check=False,
-                       capture_output=True)
+        subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "shutdown", "nosave"], check=False, capture_output=True)
 
 
 def _wait_redis(*, up: bool, timeout: float = 10) -> None:

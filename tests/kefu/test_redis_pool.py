@@ -66,8 +66,22 @@ async def test_publish_connection_sends_a_batch_in_order_and_counts_the_replies(
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="NOT RUN: redis-server binary missing")
 async def test_publish_connection_logs_in_and_notices_a_closed_server():
     port = free_port_in(range(8191, 8199))
-    subprocess.run(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--daemonize", "yes",
-                    "--requirepass", "s3cret"], check=True)
+    subprocess.run(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "yes",
+            "--requirepass",
+            "s3cret",
+        ],
+        check=True,
+    )
     try:
         for _ in range(50):
             try:
@@ -78,8 +92,11 @@ async def test_publish_connection_logs_in_and_notices_a_closed_server():
         assert await conn.call([(b"PUBLISH", b"c", b"p")]) == [0]
         with pytest.raises(ConnectionError):
             await PublishConnection.open(f"redis://:wrong@127.0.0.1:{port}/0")
-        subprocess.run(["redis-cli", "-p", str(port), "-a", "s3cret", "--no-auth-warning", "shutdown", "nosave"],
-                       check=False, capture_output=True)
+        subprocess.run(
+            ["redis-cli", "-p", str(port), "-a", "s3cret", "--no-auth-warning", "shutdown", "nosave"],
+            check=False,
+            capture_output=True,
+        )
         for _ in range(50):
             if conn.lost:
                 break
@@ -87,8 +104,11 @@ async def test_publish_connection_logs_in_and_notices_a_closed_server():
         with pytest.raises(ConnectionError):
             await conn.call([(b"PUBLISH", b"c", b"p")])
     finally:
-        subprocess.run(["redis-cli", "-p", str(port), "-a", "s3cret", "--no-auth-warning", "shutdown", "nosave"],
-                       check=False, capture_output=True)
+        subprocess.run(
+            ["redis-cli", "-p", str(port), "-a", "s3cret", "--no-auth-warning", "shutdown", "nosave"],
+            check=False,
+            capture_output=True,
+        )
 
 
 def test_only_plain_addresses_use_the_bare_connection():

@@ -59,8 +59,9 @@ def test_bootstrap_refuses_foreign_origin_without_cors(client, tenant):
 
 
 def test_bootstrap_unknown_key_is_404(client, tenant):
-    response = client.post("/widget/api/bootstrap", {"widget_key": "wk_nope"}, content_type="application/json",
-                           HTTP_ORIGIN=SHOP)
+    response = client.post(
+        "/widget/api/bootstrap", {"widget_key": "wk_nope"}, content_type="application/json", HTTP_ORIGIN=SHOP
+    )
     assert response.status_code == 404
 
 
@@ -82,9 +83,7 @@ def test_bootstrap_is_rate_limited_per_ip_and_ignores_forged_forwarded_for(clien
     from django.core.cache import cache
 
     cache.clear()
-    codes = [
-        bootstrap(client, tenant, HTTP_X_FORWARDED_FOR=f"10.0.0.{i}").status_code for i in range(5)
-    ]
+    codes = [bootstrap(client, tenant, HTTP_X_FORWARDED_FOR=f"10.0.0.{i}").status_code for i in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
     cache.clear()
 
@@ -105,8 +104,12 @@ def test_messages_history_excludes_internal_and_is_scoped_to_the_token(client, t
     assert "mine" in bodies and "note" not in bodies and "b's secret" not in bodies
     foreign = client.get(f"/widget/api/messages?conversation_id={conv_b.pk}", **bearer(token_a))
     assert foreign.status_code == 404
-    assert client.post("/widget/api/close", {"conversation_id": conv_b.pk}, content_type="application/json",
-                       **bearer(token_a)).status_code == 404
+    assert (
+        client.post(
+            "/widget/api/close", {"conversation_id": conv_b.pk}, content_type="application/json", **bearer(token_a)
+        ).status_code
+        == 404
+    )
     conv_b.refresh_from_db()
     assert conv_b.status != Status.CLOSED
 
@@ -164,8 +167,12 @@ def test_attachment_of_another_visitor_cannot_be_sent(client, tenant):
     with pytest.raises(InvalidInput):
         from kefu.models import Attachment
 
-        message_send(conversation=conv_a, sender_type="visitor", kind="image",
-                     attachment=Attachment.objects.get(pk=attachment_id))
+        message_send(
+            conversation=conv_a,
+            sender_type="visitor",
+            kind="image",
+            attachment=Attachment.objects.get(pk=attachment_id),
+        )
     assert not Message.objects.filter(conversation=conv_a, attachment_id=attachment_id).exists()
 
 
@@ -190,8 +197,9 @@ def test_set_attributes_are_stored_and_bad_ones_refused(client, tenant):
 
 
 def test_bootstrap_passes_widget_texts_sound_and_upload_limit(client):
-    tenant = TenantFactory(widget_settings={"name": "Shop 客服", "sound": True, "texts": {"en": {"title": "Hi"}}},
-                           max_upload_mb=7)
+    tenant = TenantFactory(
+        widget_settings={"name": "Shop 客服", "sound": True, "texts": {"en": {"title": "Hi"}}}, max_upload_mb=7
+    )
     settings_ = bootstrap(client, tenant).json()["settings"]
     assert settings_["name"] == "Shop 客服" and settings_["sound"] is True
     assert settings_["texts"] == {"en": {"title": "Hi"}} and settings_["max_upload_mb"] == 7
@@ -201,7 +209,8 @@ def test_bootstrap_passes_widget_texts_sound_and_upload_limit(client):
 def test_a_newly_allowed_origin_passes_the_preflight_at_once(client, tenant):
     new_site = "http://new-shop.test"
     assert "Access-Control-Allow-Origin" not in client.options(
-        "/widget/api/messages", HTTP_ORIGIN=new_site, HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
+        "/widget/api/messages", HTTP_ORIGIN=new_site, HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET"
+    )
     tenant.allowed_origins = [*tenant.allowed_origins, new_site]
     tenant.save()
     ok = client.options("/widget/api/messages", HTTP_ORIGIN=new_site, HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")

@@ -88,7 +88,9 @@ class Command(BaseCommand):
         self.stdout.write(f"  Django admin            : {product_url}/admin/")
         self.stdout.write(f"  API docs                : {product_url}/api/docs/")
         self.stdout.write(f"  Demo customer site      : http://{host}:{demo_port}/   (chat as a visitor here)")
-        self.stdout.write(f"  Widget embed code       : <script src=\"{product_url}/static/kefu/widget.js\" "
-                          "data-key=\"<tenant widget key>\" async></script>")
+        self.stdout.write(
+            f'  Widget embed code       : <script src="{product_url}/static/kefu/widget.js" '
+            'data-key="<tenant widget key>" async></script>'
+        )
         settings.KEFU_PUBLIC_URL = product_url
         call_command("runserver", f"{host}:{port}", use_reloader=False)

@@ -11,8 +11,13 @@ pytestmark = pytest.mark.django_db
 
 
 def test_embedding_key_is_stored_encrypted_and_read_back_plain():
-    kb = knowledge_base_create(tenant=TenantFactory(), name="kb", embedding_base_url="https://api.example.com/v1",
-                               embedding_model="m", embedding_api_key="sk-secret-123")
+    kb = knowledge_base_create(
+        tenant=TenantFactory(),
+        name="kb",
+        embedding_base_url="https://api.example.com/v1",
+        embedding_model="m",
+        embedding_api_key="sk-secret-123",
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT embedding_api_key FROM knowledge_knowledgebase WHERE id = %s", [kb.pk])
         stored = cursor.fetchone()[0]

@@ -24,8 +24,9 @@ from tests.fakes.http import Behaviour
 
 
 def provider(server: FakeCoze) -> Provider:
-    return build_provider(ProviderConfig(kind="coze", base_url=server.url, api_key="pat_test", timeouts=FAST,
-                                         extra={"bot_id": BOT_ID}))
+    return build_provider(
+        ProviderConfig(kind="coze", base_url=server.url, api_key="pat_test", timeouts=FAST, extra={"bot_id": BOT_ID})
+    )
 
 
 async def test_streams_answer_follow_ups_usage_and_conversation() -> None:
@@ -43,8 +44,9 @@ async def test_streams_answer_follow_ups_usage_and_conversation() -> None:
     assert second.query["conversation_id"] == NEW_CONVERSATION_ID
     body = second.json()
     assert body["bot_id"] == BOT_ID and body["user_id"] == "visitor-4821" and body["stream"] is True
-    assert body["additional_messages"] == [{"role": "user", "type": "question", "content": "Where is my order?",
-                                            "content_type": "text"}]
+    assert body["additional_messages"] == [
+        {"role": "user", "type": "question", "content": "Where is my order?", "content_type": "text"}
+    ]
 
 
 async def test_several_answers_are_joined() -> None:
@@ -92,8 +94,15 @@ POLL_TIMEOUTS = Timeouts(connect=1.0, first_token=2.0, idle=3.0, total=10.0)
 
 
 def polling(server: FakeCoze, timeouts: Timeouts = POLL_TIMEOUTS) -> Provider:
-    return build_provider(ProviderConfig(kind="coze", base_url=server.url, api_key="pat_test", timeouts=timeouts,
-                                         extra={"bot_id": BOT_ID, "response_mode": "polling"}))
+    return build_provider(
+        ProviderConfig(
+            kind="coze",
+            base_url=server.url,
+            api_key="pat_test",
+            timeouts=timeouts,
+            extra={"bot_id": BOT_ID, "response_mode": "polling"},
+        )
+    )
 
 
 async def _cancels(server: FakeCoze, wait: float = 3.0) -> list[dict]:
@@ -137,11 +146,14 @@ async def test_polling_joins_several_answers() -> None:
     assert out.done is not None and out.done.text == "Your order shipped yesterday.\n\nYour order shipped yesterday."
 
 
-@pytest.mark.parametrize(("status", "error_type", "transient", "cancelled"), [
-    ("failed", ProviderError, True, False),
-    ("requires_action", ProviderBadResponse, False, True),
-    ("canceled", ProviderError, False, False),
-])
+@pytest.mark.parametrize(
+    ("status", "error_type", "transient", "cancelled"),
+    [
+        ("failed", ProviderError, True, False),
+        ("requires_action", ProviderBadResponse, False, True),
+        ("canceled", ProviderError, False, False),
+    ],
+)
 async def test_polling_end_states_other_than_completed(status, error_type, transient, cancelled) -> None:
     server = FakeCoze()
     server.final_status = status
@@ -199,7 +211,12 @@ async def test_polling_is_bounded_by_the_total_timeout_and_cancels_the_chat() ->
 
 async def test_unknown_response_mode_streams() -> None:
     with FakeCoze() as server:
-        config = ProviderConfig(kind="coze", base_url=server.url, api_key="pat_test", timeouts=FAST,
-                                extra={"bot_id": BOT_ID, "response_mode": "blocking"})
+        config = ProviderConfig(
+            kind="coze",
+            base_url=server.url,
+            api_key="pat_test",
+            timeouts=FAST,
+            extra={"bot_id": BOT_ID, "response_mode": "blocking"},
+        )
         out = await collect(build_provider(config))
     assert out.done is not None and server.requests[0].json()["stream"] is True

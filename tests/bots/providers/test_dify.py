@@ -28,8 +28,13 @@ async def test_chat_streams_and_keeps_conversation_id_across_turns() -> None:
     assert second.done is not None and second.done.provider_state[STATE_KEY] == conversation_id
     body1, body2 = server.requests[0].json(), server.requests[1].json()
     assert body1["conversation_id"] == "" and body2["conversation_id"] == conversation_id
-    assert body2 == {"inputs": {}, "query": "Where is my order?", "response_mode": "streaming",
-                     "conversation_id": conversation_id, "user": "visitor-4821"}
+    assert body2 == {
+        "inputs": {},
+        "query": "Where is my order?",
+        "response_mode": "streaming",
+        "conversation_id": conversation_id,
+        "user": "visitor-4821",
+    }
     assert server.requests[0].path == "/v1/chat-messages"
 
 

@@ -13,8 +13,15 @@ from tests.fakes.http import Behaviour
 
 
 def provider(server: FakeFastGPT, detail: bool = False) -> Provider:
-    return build_provider(ProviderConfig(kind="fastgpt", base_url=server.url + "/api/v1", api_key="fastgpt-test",
-                                         timeouts=FAST, extra={"detail": detail}))
+    return build_provider(
+        ProviderConfig(
+            kind="fastgpt",
+            base_url=server.url + "/api/v1",
+            api_key="fastgpt-test",
+            timeouts=FAST,
+            extra={"detail": detail},
+        )
+    )
 
 
 async def test_plain_stream_and_chat_id_per_conversation() -> None:
@@ -67,8 +74,13 @@ async def test_detail_error_event_and_truncation() -> None:
 
 
 def searcher(server: FakeFastGPT, base: str = "/api/v1", **extra: object) -> FastGPTProvider:
-    config = ProviderConfig(kind="fastgpt", base_url=server.url + base, api_key="fastgpt-test", timeouts=FAST,
-                            extra={"dataset_id": DATASET_ID, **extra})
+    config = ProviderConfig(
+        kind="fastgpt",
+        base_url=server.url + base,
+        api_key="fastgpt-test",
+        timeouts=FAST,
+        extra={"dataset_id": DATASET_ID, **extra},
+    )
     return build_provider(config)  # type: ignore[return-value]
 
 
@@ -80,8 +92,14 @@ async def test_dataset_search_reads_both_response_shapes(shape: str) -> None:
         passages = await searcher(server).search_dataset("退货和退款")
     request = server.requests[0]
     assert request.path == "/api/core/dataset/searchTest" and request.headers["authorization"] == "Bearer fastgpt-test"
-    assert request.json() == {"datasetId": DATASET_ID, "text": "退货和退款", "limit": 1500, "similarity": 0.4,
-                              "searchMode": "embedding", "usingReRank": False}
+    assert request.json() == {
+        "datasetId": DATASET_ID,
+        "text": "退货和退款",
+        "limit": 1500,
+        "similarity": 0.4,
+        "searchMode": "embedding",
+        "usingReRank": False,
+    }
     # Best first; the 0.35 passage is under the similarity floor.
     assert [(p.title, p.score) for p in passages] == [("refunds-faq.csv", 0.91), ("售后手册.pdf", 0.82)]
     assert passages[0].content == "How long do refunds take?\nRefunds reach the card in 5 working days."
@@ -90,12 +108,22 @@ async def test_dataset_search_reads_both_response_shapes(shape: str) -> None:
 
 async def test_dataset_search_options_and_host_root() -> None:
     with FakeFastGPT() as server:
-        passages = await searcher(server, base="/api", dataset_limit=500, dataset_similarity=0,
-                                  dataset_search_mode="mixedRecall", dataset_rerank=True).search_dataset("shipping")
+        passages = await searcher(
+            server,
+            base="/api",
+            dataset_limit=500,
+            dataset_similarity=0,
+            dataset_search_mode="mixedRecall",
+            dataset_rerank=True,
+        ).search_dataset("shipping")
     assert server.requests[0].path == "/api/core/dataset/searchTest"
     body = server.requests[0].json()
-    assert (body["limit"], body["similarity"], body["searchMode"], body["usingReRank"]) == (500, 0.0, "mixedRecall",
-                                                                                           True)
+    assert (body["limit"], body["similarity"], body["searchMode"], body["usingReRank"]) == (
+        500,
+        0.0,
+        "mixedRecall",
+        True,
+    )
     assert len(passages) == 3
     assert api_root("https://api.fastgpt.in/api/v1/") == "https://api.fastgpt.in/api"
     assert api_root("http://10.0.0.5:3000") == "http://10.0.0.5:3000/api"

@@ -20,8 +20,9 @@ from tests.fakes.openai_server import FakeOpenAI
 
 
 def provider(server: FakeOpenAI, **kwargs: object) -> OpenAICompatProvider:
-    config = ProviderConfig(kind="openai", base_url=server.url + "/v1", api_key="sk-test", model="gpt-4o-mini",
-                            timeouts=FAST, **kwargs)
+    config = ProviderConfig(
+        kind="openai", base_url=server.url + "/v1", api_key="sk-test", model="gpt-4o-mini", timeouts=FAST, **kwargs
+    )
     built = build_provider(config)
     assert isinstance(built, OpenAICompatProvider)
     return built
@@ -123,10 +124,18 @@ async def test_request_is_the_one_the_sdk_create_call_sends() -> None:
         out = await collect(ours, make_request(history=[ChatMessage("user", "hi")]))
         sdk = AsyncOpenAI(api_key="sk-test", base_url=server.url + "/v1", max_retries=0)
         async with sdk.chat.completions.with_streaming_response.create(
-            stream=True, stream_options={"include_usage": True}, model="gpt-4o-mini",
-            messages=[{"role": "system", "content": "S"}, {"role": "user", "content": "hi"},
-                      {"role": "user", "content": "Where is my order?"}],
-            temperature=0.3, max_tokens=20, user="visitor-4821", extra_body={"top_k": 5},
+            stream=True,
+            stream_options={"include_usage": True},
+            model="gpt-4o-mini",
+            messages=[
+                {"role": "system", "content": "S"},
+                {"role": "user", "content": "hi"},
+                {"role": "user", "content": "Where is my order?"},
+            ],
+            temperature=0.3,
+            max_tokens=20,
+            user="visitor-4821",
+            extra_body={"top_k": 5},
         ) as response:
             async for _ in response.iter_bytes():
                 pass
@@ -138,7 +147,8 @@ async def test_request_is_the_one_the_sdk_create_call_sends() -> None:
     # Only the SDK's own raw-response marker and our read timeout differ.
     differ = {"x-stainless-raw-response", "x-stainless-read-timeout", "host"}
     assert {k: v for k, v in mine.headers.items() if k not in differ} == {
-        k: v for k, v in theirs.headers.items() if k not in differ}
+        k: v for k, v in theirs.headers.items() if k not in differ
+    }
 
 
 async def test_sdk_clients_are_shared_per_endpoint_and_key() -> None:
@@ -147,8 +157,11 @@ async def test_sdk_clients_are_shared_per_endpoint_and_key() -> None:
 
     with FakeOpenAI() as server:
         first, again = provider(server), provider(server)
-        other_key = build_provider(ProviderConfig(kind="openai", base_url=server.url + "/v1", api_key="sk-other",
-                                                  model="gpt-4o-mini", timeouts=FAST))
+        other_key = build_provider(
+            ProviderConfig(
+                kind="openai", base_url=server.url + "/v1", api_key="sk-other", model="gpt-4o-mini", timeouts=FAST
+            )
+        )
         for shard in range(POOL_SHARDS):
             assert shared_client(first.config, shard) is shared_client(again.config, shard)
             assert shared_client(first.config, shard) is not shared_client(other_key.config, shard)
