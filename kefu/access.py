@@ -1,4 +1,10 @@
-"""The only fetch path for tenant-owned rows: a miss and a foreign row look the same."""
+"""The only fetch path for tenant-owned rows: a miss and a foreign row look the same.
+
+It also holds the one visibility rule for agents (`conversation_visible_to`): the
+console's lists, its REST endpoints, the public REST API with a session, attachment
+downloads and the agent socket all decide through it, so an agent reaches exactly what
+the console shows them. An API key is the tenant itself and sees every row of it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,10 @@ from typing import TypeVar
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection, models
+from django.db.models import Exists, OuterRef, Q
 
 from kefu.errors import NotFound
-from kefu.models import Agent, Attachment, CannedReply, Conversation, Tag, Team, Tenant, Visitor
+from kefu.models import Agent, Attachment, CannedReply, Conversation, Status, Tag, Team, Tenant, Visitor
 
 M = TypeVar("M", bound=models.Model)
 
@@ -34,11 +41,86 @@ def agent_for_user(user: AbstractBaseUser | AnonymousUser | None) -> Agent | Non
     return agent
 
 
-def access_conversation(*, tenant: Tenant, conversation_id: object, for_update: bool = False) -> Conversation:
+# --- The visibility rule ------------------------------------------------------------------
+_UNASSIGNED = (Status.QUEUED, Status.BOT)
+
+
+def conversation_visible_to(
+    *,
+    is_admin: bool,
+    agent_id: int,
+    team_ids: frozenset[int] | set[int],
+    assignee_id: int | None,
+    status: str | None,
+    team_id: int | None,
+) -> bool:
+    """Admins (owners included) supervise everything; an agent sees the conversations
+    assigned to them and the unassigned (queued or bot) work of their teams, or of no team.
+
+    Written on plain fields so the socket can apply it to event payloads without a query.
+    """
+    if is_admin or (assignee_id is not None and assignee_id == agent_id):
+        return True
+    return status in _UNASSIGNED and (team_id is None or team_id in team_ids)
+
+
+def agent_team_ids(agent: Agent) -> frozenset[int]:
+    """The agent's teams, read once per agent object."""
+    cached = getattr(agent, "_kefu_team_ids", None)
+    if cached is None:
+        cached = frozenset(agent.teams.values_list("pk", flat=True))
+        agent._kefu_team_ids = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def conversation_visible(*, agent: Agent, conversation: Conversation) -> bool:
+    return conversation.tenant_id == agent.tenant_id and conversation_visible_to(
+        is_admin=agent.is_admin,
+        agent_id=agent.pk,
+        team_ids=agent_team_ids(agent) if not agent.is_admin else frozenset(),
+        assignee_id=conversation.assignee_id,
+        status=conversation.status,
+        team_id=conversation.team_id,
+    )
+
+
+def visible_conversations_q(agent: Agent, prefix: str = "") -> Q:
+    """The rule as a filter (`prefix` like "conversation__" for related rows)."""
+    if agent.is_admin:
+        return Q()
+    return Q(**{f"{prefix}assignee": agent}) | (
+        Q(**{f"{prefix}status__in": list(_UNASSIGNED)})
+        & (Q(**{f"{prefix}team__isnull": True}) | Q(**{f"{prefix}team__in": agent_team_ids(agent)}))
+    )
+
+
+def conversations_for(*, tenant: Tenant, agent: Agent | None) -> models.QuerySet[Conversation]:
+    """The tenant's conversations the caller may see: all for an API key (agent None)."""
+    qs = Conversation.objects.filter(tenant=tenant)
+    return qs.filter(visible_conversations_q(agent)) if agent is not None else qs
+
+
+def visitors_for(*, tenant: Tenant, agent: Agent | None) -> models.QuerySet[Visitor]:
+    """A visitor is visible to an agent through any conversation of theirs the agent may see."""
+    qs = Visitor.objects.filter(tenant=tenant)
+    if agent is None or agent.is_admin:
+        return qs
+    seen = Conversation.objects.filter(visible_conversations_q(agent), visitor_id=OuterRef("pk"))
+    return qs.filter(Exists(seen))
+
+
+# --- Fetches ----------------------------------------------------------------------------------
+def access_conversation(
+    *, tenant: Tenant, conversation_id: object, for_update: bool = False, agent: Agent | None = None
+) -> Conversation:
+    """The tenant's conversation; with `agent`, only one that agent may see (else NotFound)."""
     qs = Conversation.objects.filter(tenant=tenant)
     if for_update:
         qs = qs.select_for_update(of=("self",), no_key=True)
-    return _get(qs.select_related("visitor", "assignee"), pk=conversation_id)
+    conv = _get(qs.select_related("visitor", "assignee"), pk=conversation_id)
+    if agent is not None and not conversation_visible(agent=agent, conversation=conv):
+        raise NotFound()
+    return conv
 
 
 def access_conversation_stub(*, tenant_id: int, conversation_id: int) -> Conversation:
@@ -59,12 +141,19 @@ def access_conversation_stub(*, tenant_id: int, conversation_id: int) -> Convers
     return Conversation(pk=conversation_id, tenant_id=tenant_id, assignee_id=row[0], status=row[1], team_id=row[2])
 
 
-def access_visitor(*, tenant: Tenant, visitor_id: object) -> Visitor:
-    return _get(Visitor.objects.filter(tenant=tenant), pk=visitor_id)
+def access_visitor(*, tenant: Tenant, visitor_id: object, agent: Agent | None = None) -> Visitor:
+    return _get(visitors_for(tenant=tenant, agent=agent), pk=visitor_id)
 
 
-def access_attachment(*, tenant: Tenant, attachment_id: object) -> Attachment:
-    return _get(Attachment.objects.filter(tenant=tenant), pk=attachment_id)
+def access_attachment(*, tenant: Tenant, attachment_id: object, agent: Agent | None = None) -> Attachment:
+    """With `agent`: an attachment of a conversation the agent may see. One not yet sent
+    in any conversation is visible to admins (and API keys) only."""
+    attachment = _get(Attachment.objects.filter(tenant=tenant).select_related("conversation"), pk=attachment_id)
+    if agent is not None and not agent.is_admin:
+        conv = attachment.conversation
+        if conv is None or not conversation_visible(agent=agent, conversation=conv):
+            raise NotFound()
+    return attachment
 
 
 def access_agent(*, tenant: Tenant, agent_id: object) -> Agent:

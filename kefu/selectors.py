@@ -8,15 +8,21 @@ from typing import Any, TypeVar
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import QuerySet
 
+from kefu import access
 from kefu.models import Agent, Conversation, Message, Tenant, Visitor
 
 M = TypeVar("M", bound=models.Model)
 
 
 def conversation_list(
-    *, tenant: Tenant, status: str | None = None, assignee_id: int | None = None, team_id: int | None = None
+    *,
+    tenant: Tenant,
+    agent: Agent | None = None,
+    status: str | None = None,
+    assignee_id: int | None = None,
+    team_id: int | None = None,
 ) -> QuerySet[Conversation]:
-    qs = Conversation.objects.filter(tenant=tenant).select_related("visitor", "assignee")
+    qs = access.conversations_for(tenant=tenant, agent=agent).select_related("visitor", "assignee")
     if status:
         qs = qs.filter(status=status)
     if assignee_id:

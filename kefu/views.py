@@ -84,7 +84,7 @@ def attachment_download(request: HttpRequest, attachment_id: int) -> FileRespons
     if agent is None:
         raise Http404()
     try:
-        attachment = access.access_attachment(tenant=agent.tenant, attachment_id=attachment_id)
+        attachment = access.access_attachment(tenant=agent.tenant, attachment_id=attachment_id, agent=agent)
     except NotFound:
         raise Http404() from None
     return serve_attachment(attachment)

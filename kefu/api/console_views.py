@@ -54,8 +54,7 @@ class ConsoleApi(APIView):
 
     def conversation(self, conversation_id: int) -> Conversation:
         agent = self.agent()
-        conv = access.access_conversation(tenant=agent.tenant, conversation_id=conversation_id)
-        return console_selectors.conversation_for_agent(agent=agent, conversation=conv)
+        return access.access_conversation(tenant=agent.tenant, conversation_id=conversation_id, agent=agent)
 
 
 Detail = inline_serializer("ConsoleConversation", {"id": serializers.IntegerField(), "status": serializers.CharField()})
@@ -259,14 +258,7 @@ class VisitorApi(ConsoleApi):
 
     def _visitor(self, visitor_id: int) -> Any:
         agent = self.agent()
-        visitor = access.access_visitor(tenant=agent.tenant, visitor_id=visitor_id)
-        # A visitor is visible through any conversation of theirs the agent may see.
-        if not any(
-            console_selectors.conversation_visible(agent=agent, conversation=c)
-            for c in Conversation.objects.filter(visitor=visitor).only("assignee_id", "status", "team_id")
-        ):
-            raise NotFound()
-        return visitor
+        return access.access_visitor(tenant=agent.tenant, visitor_id=visitor_id, agent=agent)
 
     @extend_schema(
         parameters=[FilterSerializer], responses={200: AnyObject, 404: ErrorSerializer}, operation_id="console_visitor"

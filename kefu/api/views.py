@@ -38,7 +38,9 @@ class ConversationListApi(GenericAPIView):
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        qs = selectors.conversation_list(tenant=request_tenant(request), **filters.validated_data)
+        qs = selectors.conversation_list(
+            tenant=request_tenant(request), agent=_agent(request), **filters.validated_data
+        )
         page = self.paginate_queryset(qs)
         return self.get_paginated_response([conversation_payload(c) for c in page])
 
@@ -46,7 +48,9 @@ class ConversationListApi(GenericAPIView):
 class ConversationDetailApi(APIView):
     @extend_schema(responses={200: ConversationSerializer, 404: ErrorSerializer}, operation_id="conversations_retrieve")
     def get(self, request: Request, conversation_id: int) -> Response:
-        conv = access.access_conversation(tenant=request_tenant(request), conversation_id=conversation_id)
+        conv = access.access_conversation(
+            tenant=request_tenant(request), conversation_id=conversation_id, agent=_agent(request)
+        )
         return Response(conversation_payload(conv))
 
 
@@ -69,7 +73,9 @@ class MessageListApi(APIView):
         operation_id="messages_list",
     )
     def get(self, request: Request, conversation_id: int) -> Response:
-        conv = access.access_conversation(tenant=request_tenant(request), conversation_id=conversation_id)
+        conv = access.access_conversation(
+            tenant=request_tenant(request), conversation_id=conversation_id, agent=_agent(request)
+        )
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         messages = selectors.message_list(conversation=conv, **filters.validated_data)
@@ -81,7 +87,9 @@ class MessageListApi(APIView):
         operation_id="messages_create",
     )
     def post(self, request: Request, conversation_id: int) -> Response:
-        conv = access.access_conversation(tenant=request_tenant(request), conversation_id=conversation_id)
+        conv = access.access_conversation(
+            tenant=request_tenant(request), conversation_id=conversation_id, agent=_agent(request)
+        )
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = message_send(
@@ -96,7 +104,9 @@ class ConversationCloseApi(APIView):
         request=None, responses={200: ConversationSerializer, 404: ErrorSerializer}, operation_id="conversations_close"
     )
     def post(self, request: Request, conversation_id: int) -> Response:
-        conv = access.access_conversation(tenant=request_tenant(request), conversation_id=conversation_id)
+        conv = access.access_conversation(
+            tenant=request_tenant(request), conversation_id=conversation_id, agent=_agent(request)
+        )
         return Response(conversation_payload(conversation_close(conversation=conv, actor=_agent(request))))
 
 
@@ -107,12 +117,14 @@ class ConversationReopenApi(APIView):
         operation_id="conversations_reopen",
     )
     def post(self, request: Request, conversation_id: int) -> Response:
-        conv = access.access_conversation(tenant=request_tenant(request), conversation_id=conversation_id)
+        conv = access.access_conversation(
+            tenant=request_tenant(request), conversation_id=conversation_id, agent=_agent(request)
+        )
         return Response(conversation_payload(conversation_reopen(conversation=conv, actor=_agent(request))))
 
 
 class VisitorDetailApi(APIView):
     @extend_schema(responses={200: VisitorSerializer, 404: ErrorSerializer}, operation_id="visitors_retrieve")
     def get(self, request: Request, visitor_id: int) -> Response:
-        visitor = access.access_visitor(tenant=request_tenant(request), visitor_id=visitor_id)
+        visitor = access.access_visitor(tenant=request_tenant(request), visitor_id=visitor_id, agent=_agent(request))
         return Response(visitor_payload(visitor))

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 
+from kefu import access
 from kefu.console.useragent import parse_user_agent
 from kefu.errors import NotFound
 from kefu.models import Agent, Conversation, Kind, Message, Status, Tag, Visitor
@@ -19,28 +20,9 @@ logger = logging.getLogger(__name__)
 BOXES = ("mine", "queued", "bot", "all", "closed")
 
 
-def _team_ids(agent: Agent) -> set[int]:
-    cached = getattr(agent, "_console_team_ids", None)
-    if cached is None:
-        cached = set(agent.teams.values_list("pk", flat=True))
-        agent._console_team_ids = cached  # type: ignore[attr-defined]
-    return cached
-
-
 def conversation_visible(*, agent: Agent, conversation: Conversation) -> bool:
-    """The same rule as the agent socket: admins supervise everything; an agent sees their
-    own conversations and the unassigned (queued or bot) work of their teams."""
-    if agent.is_admin or (conversation.assignee_id is not None and conversation.assignee_id == agent.pk):
-        return True
-    return conversation.status in (Status.QUEUED, Status.BOT) and (
-        conversation.team_id is None or conversation.team_id in _team_ids(agent)
-    )
-
-
-def _visible_q(agent: Agent) -> Q:
-    return Q(assignee=agent) | (
-        Q(status__in=[Status.QUEUED, Status.BOT]) & (Q(team__isnull=True) | Q(team__in=_team_ids(agent)))
-    )
+    """The console's rule is the access layer's (kefu.access.conversation_visible_to)."""
+    return access.conversation_visible(agent=agent, conversation=conversation)
 
 
 def conversation_for_agent(*, agent: Agent, conversation: Conversation) -> Conversation:
@@ -71,7 +53,7 @@ def inbox_list(
     elif box == "closed":
         qs = qs.filter(status=Status.CLOSED)
     if not agent.is_admin:
-        qs = qs.filter(_visible_q(agent))
+        qs = qs.filter(access.visible_conversations_q(agent))
     if team_id:
         qs = qs.filter(team_id=team_id)
     if tag_id:
@@ -92,7 +74,7 @@ def inbox_list(
 def inbox_counts(*, agent: Agent) -> dict[str, int]:
     base = Conversation.objects.filter(tenant_id=agent.tenant_id)
     if not agent.is_admin:
-        base = base.filter(_visible_q(agent))
+        base = base.filter(access.visible_conversations_q(agent))
     open_mine = base.filter(assignee=agent).exclude(status=Status.CLOSED)
     return {
         "mine": open_mine.count(),

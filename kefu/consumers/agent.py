@@ -61,9 +61,15 @@ def same_origin(scope: dict[str, Any]) -> bool:
 
 
 def visible(cache: dict[str, Any], *, assignee_id: int | None, status: str | None, team_id: int | None) -> bool:
-    if cache["is_admin"] or (assignee_id is not None and assignee_id == cache["agent_id"]):
-        return True
-    return status in (Status.QUEUED, Status.BOT) and (team_id is None or team_id in cache["team_ids"])
+    """The access layer's rule, on the agent fields cached at connect."""
+    return access.conversation_visible_to(
+        is_admin=cache["is_admin"],
+        agent_id=cache["agent_id"],
+        team_ids=cache["team_ids"],
+        assignee_id=assignee_id,
+        status=status,
+        team_id=team_id,
+    )
 
 
 @db_call
@@ -304,7 +310,7 @@ class AgentConsumer(KefuConsumer):
         take_first = self._take_first(conv, is_internal=is_internal)
         attachment = None
         if attachment_id is not None:
-            attachment = access.access_attachment(tenant=agent.tenant, attachment_id=attachment_id)
+            attachment = access.access_attachment(tenant=agent.tenant, attachment_id=attachment_id, agent=agent)
         if take_first:
             # Replying to a queued visitor takes the conversation, as in every help-desk inbox.
             conv = conversation_assign(conversation=conv, agent=agent, actor=agent)

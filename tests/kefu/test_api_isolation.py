@@ -34,7 +34,11 @@ def api_routes() -> list[str]:
 def world():
     conv = ConversationFactory()
     tenant = conv.tenant
+    owner = AgentFactory(tenant=tenant)
+    conv.assignee, conv.status = owner, "assigned"
+    conv.save()
     msg = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="secret of A").message
+    message_send(conversation=conv, sender_type=SenderType.AGENT, agent=owner, body="note of A", is_internal=True)
     attachment = attachment_create(tenant=tenant, data=b"hello", filename="a.txt", conversation=conv)
     objects = {
         "conversation_id": conv.pk,
@@ -98,6 +102,61 @@ def test_every_api_route_refuses_anonymous_callers(client, world):
             if response.status_code not in (401, 403, 405):
                 open_routes.append((method, url, response.status_code))
     assert open_routes == []
+
+
+HIDDEN_IDS = ("conversation_id", "visitor_id", "contact_id", "attachment_id", "message_id")
+
+
+def test_every_route_hides_a_colleagues_conversation_from_an_agent_without_access(client, world):
+    """Same tenant, signed in, but the conversation is assigned to someone else: every
+    route that names it (or its visitor, messages, attachments) answers as if it did not
+    exist, and no list carries its content."""
+    ids, *_ = world
+    from kefu.models import Conversation
+
+    tenant = Conversation.objects.get(pk=ids["conversation_id"]).tenant
+    stranger = AgentFactory(tenant=tenant)
+    client.force_login(stranger.user)
+    leaks = []
+    routes = [r for r in _session_routes() if any(f"<int:{name}>" in r for name in HIDDEN_IDS)]
+    assert len(routes) >= 5
+    for route in routes:
+        url = _fill(route, ids)
+        for method in ("get", "post", "patch", "put", "delete"):
+            response = getattr(client, method)(url, {}, content_type="application/json")
+            if response.status_code == 405:
+                continue
+            if response.status_code != 404:
+                leaks.append((method, url, response.status_code))
+    for route in _session_routes():
+        if "<" in route:
+            continue
+        body = client.get("/" + route).content.decode()
+        if "secret of A" in body or "note of A" in body:
+            leaks.append(("get", route, "content"))
+    assert leaks == []
+
+
+def test_the_conversation_is_visible_once_assigned_to_the_agent(client, world):
+    ids, *_ = world
+    from kefu.models import Attachment, Conversation
+
+    conv = Conversation.objects.get(pk=ids["conversation_id"])
+    colleague = AgentFactory(tenant=conv.tenant)
+    client.force_login(colleague.user)
+    url = f"/api/v1/conversations/{conv.pk}/"
+    download = f"/attachments/{Attachment.objects.get(pk=ids['attachment_id']).pk}/"
+    assert client.get(url).status_code == 404 and client.get(download).status_code == 404
+    conv.assignee = colleague
+    conv.save()
+    assert client.get(url).status_code == 200 and client.get(download).status_code == 200
+
+
+def _session_routes() -> list[str]:
+    """Every route an agent's session reaches with an id: the REST API, the console's
+    REST endpoints and attachment downloads."""
+    routes = {route for route, _ in _walk(get_resolver().url_patterns)}
+    return sorted(r for r in routes if r.startswith("api/v1/") or r.startswith("attachments/"))
 
 
 def test_tenant_a_reaches_its_own_objects(client, world):

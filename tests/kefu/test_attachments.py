@@ -89,6 +89,10 @@ def test_agent_download_is_tenant_scoped(client):
     stranger = AgentFactory()
     client.force_login(stranger.user)
     assert client.get(f"/attachments/{attachment.pk}/").status_code == 404
-    owner = AgentFactory(tenant=attachment.tenant)
+    # Not yet sent in any conversation: only the tenant's admins see it.
+    colleague = AgentFactory(tenant=attachment.tenant)
+    client.force_login(colleague.user)
+    assert client.get(f"/attachments/{attachment.pk}/").status_code == 404
+    owner = AgentFactory(tenant=attachment.tenant, role="admin")
     client.force_login(owner.user)
     assert client.get(f"/attachments/{attachment.pk}/").status_code == 200
