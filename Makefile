@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_PORT ?= 8001
 
-.PHONY: run test lint bench messages clean
+.PHONY: run test test-frontend frontend lint bench messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,23 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The widget bundle (static/kefu/build/) is committed, so `make run` needs no Node;
+# `make frontend` rebuilds it after a change under static/kefu/widget/src or static/kefu/shared.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+frontend: node_modules/.package-lock.json
+	npm run build
+
+test-frontend: node_modules/.package-lock.json
+	npm test
+
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py run_demo --host $(HOST) --port $(PORT) --demo-port $(DEMO_PORT)
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev test-frontend
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
@@ -41,4 +52,4 @@ messages: $(VENV)/.runtime
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 clean:
-	rm -rf $(VENV) var staticfiles
+	rm -rf $(VENV) var staticfiles node_modules

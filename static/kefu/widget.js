@@ -1,8 +1,8 @@
 /* Kefu widget loader. The one script a customer pastes into their site:
  *   <script src="https://HOST/static/kefu/widget.js" data-key="PUBLIC_WIDGET_KEY" async></script>
  * It stays tiny on purpose: it keeps the `kefu(...)` call queue, makes a closed shadow
- * root and lazy-loads the app when the page is idle (or at once on kefu('open')).
- * The only global it defines is `kefu`. */
+ * root and lazy-loads the app bundle when the page is idle (or at once on kefu('open')).
+ * The only global it defines is `kefu`. Hand-written ES5: it runs on every customer page. */
 (function (w, d) {
   "use strict";
   var me = d.currentScript || d.querySelector("script[data-key][src*='kefu/widget.js']");
@@ -11,10 +11,9 @@
   var q = (stub && stub.q) || [];
   var src = me.src;
   var base = src.slice(0, src.indexOf("/static/kefu/widget.js"));
-  var files = ["widget/lib.js", "widget/files.js", "widget/app.js"];
-  var mods = {};
+  // The app, one bundle built from static/kefu/widget/src (see esbuild.config.mjs).
+  var files = ["build/widget.js"];
   var loading = 0;
-  var booted = 0;
   var host;
   var root;
 
@@ -25,17 +24,14 @@
   }
   api.q = q;
   api.v = 1;
-  // Private hand-over: each app file registers a factory; the last one boots the app
-  // with the closed root. Not enumerable, and one-shot once the app runs.
+  // Private hand-over: the bundle calls this once with its start function and receives
+  // the closed root. Not enumerable, and gone once used.
   Object.defineProperty(api, "_d", {
     configurable: true,
-    value: function (name, factory) {
-      mods[name] = factory;
-      if (name !== "app" || booted) return;
-      booted = 1;
+    value: function (start) {
       delete api._d;
-      factory(root, host, {base: base, key: me.getAttribute("data-key"), locale: me.getAttribute("data-locale"),
-        q: q, mods: mods, api: api});
+      start(root, {base: base, key: me.getAttribute("data-key"), locale: me.getAttribute("data-locale"),
+        q: q, api: api});
     }
   });
   w.kefu = api;
@@ -52,7 +48,7 @@
     for (var i = 0; i < files.length; i++) {
       var s = d.createElement("script");
       s.src = base + "/static/kefu/" + files[i];
-      s.async = false; // keep execution order without a bundler
+      s.async = false;
       s.charset = "utf-8";
       d.head.appendChild(s);
     }

@@ -186,7 +186,7 @@ export class ConversationView {
     const body = el("div", { class: "body" });
     if (m.attachment) body.append(this.attachmentNode(m));
     if (m.body) {
-      const text = el("div", { class: "text" });
+      const text = el("div", { class: "text md" });
       text.append(renderMarkdown(m.body));
       body.append(text);
     }

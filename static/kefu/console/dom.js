@@ -37,75 +37,8 @@ export function safeUrl(url) {
   return null;
 }
 
-// Inline markdown subset: **bold**, *em*, `code`, [text](url), bare http(s) URLs.
-const INLINE = /(\*\*([^*]+)\*\*)|(`([^`]+)`)|(\*([^*\s][^*]*)\*)|(\[([^\]]+)\]\((https?:\/\/[^\s)]+)\))|(https?:\/\/[^\s<>"']+)/g;
-
-function inline(text) {
-  const out = [];
-  let last = 0;
-  for (const m of text.matchAll(INLINE)) {
-    if (m.index > last) out.push(document.createTextNode(text.slice(last, m.index)));
-    if (m[1]) out.push(el("strong", { text: m[2] }));
-    else if (m[3]) out.push(el("code", { text: m[4] }));
-    else if (m[5]) out.push(el("em", { text: m[6] }));
-    else if (m[7]) out.push(link(m[8], m[9]));
-    else if (m[10]) out.push(link(m[10], m[10]));
-    last = m.index + m[0].length;
-  }
-  if (last < text.length) out.push(document.createTextNode(text.slice(last)));
-  return out;
-}
-
-function link(label, href) {
-  const url = safeUrl(href);
-  if (!url) return document.createTextNode(label);
-  return el("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow", text: label });
-}
-
-// Block level: ``` fences, "- " lists, "> " quotes, paragraphs. Text is escaped by
-// construction (text nodes), formatting is added around it.
-export function renderMarkdown(source) {
-  const root = document.createDocumentFragment();
-  const lines = String(source ?? "").split("\n");
-  let i = 0;
-  while (i < lines.length) {
-    const line = lines[i];
-    if (line.startsWith("```")) {
-      const body = [];
-      i += 1;
-      while (i < lines.length && !lines[i].startsWith("```")) body.push(lines[i++]);
-      i += 1;
-      root.append(el("pre", {}, el("code", { text: body.join("\n") })));
-      continue;
-    }
-    if (/^\s*[-*] /.test(line)) {
-      const ul = el("ul");
-      while (i < lines.length && /^\s*[-*] /.test(lines[i])) ul.append(el("li", {}, inline(lines[i++].replace(/^\s*[-*] /, ""))));
-      root.append(ul);
-      continue;
-    }
-    if (/^\s*\d+[.)] /.test(line)) {
-      const ol = el("ol");
-      while (i < lines.length && /^\s*\d+[.)] /.test(lines[i])) ol.append(el("li", {}, inline(lines[i++].replace(/^\s*\d+[.)] /, ""))));
-      root.append(ol);
-      continue;
-    }
-    if (line.startsWith("> ")) {
-      const q = [];
-      while (i < lines.length && lines[i].startsWith("> ")) q.push(lines[i++].slice(2));
-      root.append(el("blockquote", {}, inline(q.join("\n"))));
-      continue;
-    }
-    const para = [];
-    while (i < lines.length && lines[i].trim() !== "" && !lines[i].startsWith("```") && !/^\s*([-*]|\d+[.)]) /.test(lines[i]) && !lines[i].startsWith("> ")) para.push(lines[i++]);
-    if (para.length) {
-      const p = el("p");
-      para.forEach((l, n) => { if (n) p.append(el("br")); p.append(...inline(l)); });
-      root.append(p);
-    } else i += 1;
-  }
-  return root;
-}
+// Message bodies: the renderer the widget uses too, so both sides read the same.
+export { renderMarkdown } from "../shared/markdown.js";
 
 export function fmtTime(iso) {
   if (!iso) return "";
