@@ -14,17 +14,14 @@ the worker thread and this runs on the shared bot loop.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import httpx
-import orjson
-
+from bots.hooks.runner import gather_answers
+from bots.hooks.spec import HookCall, HookReply, HookSpec
 from bots.interface import BotRequest, Delta, Done, ProviderConfig, ProviderTimeout, Source, Usage
 from bots.providers.base import Provider
 from bots.providers.local import LocalProvider
@@ -45,26 +42,6 @@ class KbResult:
     sources: list[dict[str, Any]]
     confidence: float
     matched: bool
-
-
-@dataclass(frozen=True)
-class HookSpec:
-    name: str
-    url: str
-    secret: str
-    timeout: float
-    keywords: tuple[str, ...] = ()
-
-    def wanted_for(self, question: str) -> bool:
-        return not self.keywords or any(k and k.lower() in question.lower() for k in self.keywords)
-
-
-@dataclass(frozen=True)
-class HookResult:
-    name: str
-    answer: str
-    score: float
-    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,14 +83,16 @@ class DatasetResult:
 class TurnPlan:
     request: BotRequest
     chain: list[Provider]
-    hooks: list[HookSpec] = field(default_factory=list)
-    hook_payload: dict[str, Any] = field(default_factory=dict)
+    hooks: list[HookSpec] = field(default_factory=list)  # the answer point's hooks of this bot
+    hook_call: HookCall | None = None
     faq_direct_threshold: float = 0.8
     sources_deadline: float = 1.5
     breaker: RedisCircuitBreaker | None = None
     hook_guard: Callable[[str], None] | None = None  # raises for URLs tenants may not reach
-    # Filled by gather_hooks: the provider-side knowledge base's passages.
+    # Filled by gather_hooks: the provider-side knowledge base's passages, and the
+    # reply of a fail-closed hook that failed (its system is required: hand off).
     datasets: list[DatasetResult] = field(default_factory=list)
+    hook_block: HookReply | None = None
 
 
 @dataclass
@@ -132,37 +111,7 @@ class TurnOutcome:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     latency_ms: float = 0.0
     first_token_ms: float | None = None
-
-
-async def call_hook(spec: HookSpec, payload: dict[str, Any], guard: Callable[[str], None] | None) -> HookResult | None:
-    """POST the question to a tenant's business system, signed; any failure is no answer."""
-    body = orjson.dumps(payload)
-    signature = hmac.new(spec.secret.encode(), body, hashlib.sha256).hexdigest() if spec.secret else ""
-    try:
-        if guard is not None:
-            guard(spec.url)
-        async with httpx.AsyncClient(timeout=spec.timeout, follow_redirects=False) as client:
-            response = await client.post(
-                spec.url,
-                content=body,
-                headers={"Content-Type": "application/json", "X-Kefu-Signature": f"sha256={signature}"},
-            )
-        if response.status_code != 200:
-            return None
-        data = response.json()
-        answer = str(data.get("answer") or "").strip()
-        if not answer:
-            return None
-        score = float(data.get("score", 0.5))
-        return HookResult(
-            name=spec.name,
-            answer=answer[:4000],
-            score=max(0.0, min(score, 1.0)),
-            title=str(data.get("title") or spec.name)[:200],
-        )
-    except Exception as exc:
-        logger.warning("business hook %s failed: %s", spec.name, exc)
-        return None
+    cards: list[dict[str, Any]] = field(default_factory=list)
 
 
 def dataset_searcher(plan: TurnPlan) -> Provider | None:
@@ -192,25 +141,30 @@ async def search_dataset(
     return replace(result, passages=tuple(passages))
 
 
-async def gather_hooks(plan: TurnPlan) -> list[HookResult]:
+async def gather_hooks(plan: TurnPlan) -> list[HookReply]:
     """Ask every business system that wants this question, and the chain's provider-side
     knowledge base, in parallel under the deadline. Returns the hooks' answers; the
     knowledge base's passages are kept on `plan.datasets`."""
     question = plan.request.question
-    tasks = [
-        asyncio.create_task(call_hook(spec, plan.hook_payload, plan.hook_guard))
-        for spec in plan.hooks
-        if spec.wanted_for(question)
-    ]
+    deadline = time.monotonic() + plan.sources_deadline
+    if plan.request.deadline is not None:
+        deadline = min(deadline, plan.request.deadline)
+    hooks = None
+    if plan.hooks and plan.hook_call is not None:
+        # Each hook keeps its own timeout, bounded by the sources deadline and the turn's.
+        hooks = asyncio.create_task(
+            gather_answers(plan.hooks, plan.hook_call, deadline=deadline, guard=plan.hook_guard)
+        )
     searcher = dataset_searcher(plan)
     search = None
     if searcher is not None:
         search = asyncio.create_task(
             search_dataset(searcher, question, timeout=plan.sources_deadline, breaker=plan.breaker)
         )
-    if not tasks and search is None:
+    if hooks is None and search is None:
         return []
-    done, pending = await asyncio.wait([*tasks, *([search] if search else [])], timeout=plan.sources_deadline)
+    tasks = [task for task in (hooks, search) if task is not None]
+    done, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()) + 0.05)
     for task in pending:
         task.cancel()
     if search is not None and searcher is not None:
@@ -225,10 +179,13 @@ async def gather_hooks(plan: TurnPlan) -> list[HookResult]:
                 error=f"no answer within {plan.sources_deadline:.2f}s",
             )
         ]
-    return [task.result() for task in tasks if task in done and task.exception() is None and task.result() is not None]
+    if hooks is None or hooks not in done or hooks.exception() is not None:
+        return []
+    answers, plan.hook_block = hooks.result()
+    return answers
 
 
-def _grounding(kb: KbResult | None, hooks: list[HookResult], datasets: Sequence[DatasetResult] = ()) -> str:
+def _grounding(kb: KbResult | None, hooks: list[HookReply], datasets: Sequence[DatasetResult] = ()) -> str:
     """Retrieved passages and business data, numbered so the model can cite them."""
     lines: list[str] = []
     for source in (kb.sources if kb else [])[:GROUNDING_PASSAGES]:
@@ -270,7 +227,7 @@ def _kb_step(kb: KbResult) -> LocalProvider:
 
 
 async def answer_turn(
-    plan: TurnPlan, publisher: DeltaPublisher, *, kb: KbResult | None, hooks: list[HookResult], started: float
+    plan: TurnPlan, publisher: DeltaPublisher, *, kb: KbResult | None, hooks: list[HookReply], started: float
 ) -> TurnOutcome:
     """Rank the gathered sources and answer: a sure business system, a sure FAQ, else the
     provider chain grounded in what the sources found."""
@@ -282,11 +239,18 @@ async def answer_turn(
     outcome.candidates.extend(result.candidate() for result in plan.datasets)
 
     best_hook = max(hooks, key=lambda h: h.score, default=None)
-    if best_hook is not None and best_hook.score >= HOOK_ANSWER_SCORE:
-        await _answer_directly(best_hook.answer, publisher)
-        outcome.text, outcome.provider = best_hook.answer, f"hook:{best_hook.name}"
+    if plan.hook_block is not None:
+        # A required business system (fail-closed) did not answer: a human takes over.
+        outcome.handoff_reason = f"hook:{plan.hook_block.name}"
+        outcome.errors.append(f"hook {plan.hook_block.name}: {plan.hook_block.error}")
+        outcome.matched = False
+    elif best_hook is not None and best_hook.score >= HOOK_ANSWER_SCORE:
+        text = best_hook.answer or best_hook.title
+        await _answer_directly(text, publisher)
+        outcome.text, outcome.provider = text, f"hook:{best_hook.name}"
         outcome.sources = [{"type": "hook", "title": best_hook.title, "score": best_hook.score}]
         outcome.confidence = best_hook.score
+        outcome.cards = [card.as_dict() for card in best_hook.cards]
     elif kb is not None and kb.matched and (kb.confidence >= plan.faq_direct_threshold or not plan.chain):
         await _answer_directly(kb.text, publisher)
         outcome.text, outcome.provider, outcome.sources = kb.text, "local-kb", kb.sources
@@ -308,7 +272,7 @@ async def answer_turn(
 
 
 async def _run_chain(
-    plan: TurnPlan, kb: KbResult | None, hooks: list[HookResult], publisher: DeltaPublisher, outcome: TurnOutcome
+    plan: TurnPlan, kb: KbResult | None, hooks: list[HookReply], publisher: DeltaPublisher, outcome: TurnOutcome
 ) -> None:
     datasets = [result for result in plan.datasets if result.passages]
     grounding = _grounding(kb, hooks, datasets)

@@ -16,6 +16,8 @@ REASONS = {
     "unsure": gettext_lazy("The bot could not answer twice in a row."),
     "complaint": gettext_lazy("The visitor seems unhappy."),
     "failure": gettext_lazy("Every AI provider failed."),
+    "media": gettext_lazy("The visitor sent something the bot cannot read (image, voice or file)."),
+    "blocked": gettext_lazy("A business hook blocked a message; please review it."),
 }
 
 

@@ -50,6 +50,21 @@ class ProviderConfig:
         return self.name or f"{self.kind}:{self.base_url}:{self.model}"
 
 
+@dataclass(frozen=True, slots=True)
+class MediaInput:
+    """An attachment of the visitor's message, for providers that read it (images)."""
+
+    kind: str  # image | audio | file
+    data: bytes
+    content_type: str
+    name: str = ""
+
+    def data_url(self) -> str:
+        import base64
+
+        return f"data:{self.content_type};base64,{base64.b64encode(self.data).decode()}"
+
+
 @dataclass(slots=True)
 class BotRequest:
     """One bot turn: the visitor's question plus whatever context the provider needs."""
@@ -66,6 +81,8 @@ class BotRequest:
     language: str = ""
     # Absolute time.monotonic() after which the whole turn must be abandoned.
     deadline: float | None = None
+    # Images sent with the question (only when the bot's model reads them).
+    media: tuple[MediaInput, ...] = ()
 
     def remaining(self) -> float | None:
         if self.deadline is None:

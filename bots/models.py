@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.validators import MaxValueValidator, MinValueValidator
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -25,6 +28,11 @@ class ProviderKind(models.TextChoices):
     FASTGPT = "fastgpt", _("FastGPT")
 
 
+class MediaFallback(models.TextChoices):
+    ASK_TEXT = "ask_text", _("Ask the visitor to type the question")
+    HANDOFF = "handoff", _("Hand the conversation to a human")
+
+
 class Bot(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="bots", verbose_name=_("tenant"))
     name = models.CharField(_("name"), max_length=80)
@@ -34,7 +42,9 @@ class Bot(models.Model):
         help_text=_("Off: the bot is only used as another bot's backup."),
     )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.WIDGET)
-    provider = models.CharField(_("provider"), max_length=20, choices=ProviderKind.choices, default=ProviderKind.LOCAL)
+    # No choices here: third-party providers (kefu.providers entry points) are valid too;
+    # the console form offers the built-ins and the installed ones.
+    provider = models.CharField(_("provider"), max_length=20, default=ProviderKind.LOCAL)
     base_url = models.URLField(_("base URL"), max_length=300, blank=True)
     model = models.CharField(_("model"), max_length=120, blank=True)
     api_key = EncryptedTextField(_("API key"), blank=True)
@@ -69,6 +79,30 @@ class Bot(models.Model):
     )
     unsure_handoff_after = models.PositiveSmallIntegerField(_("hand off after unsure answers"), default=2)
     middlewares = models.JSONField(_("middlewares"), default=default_middlewares, blank=True)
+    middleware_options = models.JSONField(
+        _("middleware options"),
+        default=dict,
+        blank=True,
+        help_text=_('Keyword options per middleware, e.g. {"sensitive_words": {"extra_words": ["..."]}}.'),
+    )
+    vision = models.BooleanField(
+        _("the model reads images"),
+        default=False,
+        help_text=_("Images from visitors go to the model (OpenAI image parts, Dify and Coze file inputs)."),
+    )
+    transcription_model = models.CharField(
+        _("speech-to-text model"),
+        max_length=120,
+        blank=True,
+        help_text=_("e.g. whisper-1: voice messages are transcribed by this OpenAI-compatible endpoint and answered."),
+    )
+    media_fallback = models.CharField(
+        _("when a message cannot be read"),
+        max_length=10,
+        choices=MediaFallback.choices,
+        default=MediaFallback.ASK_TEXT,
+        help_text=_("Images, voice or files the bot cannot read get an immediate reply, never silence."),
+    )
     welcome_message = models.TextField(_("welcome message"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -85,20 +119,64 @@ class Bot(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_provider_display(self) -> str:
+        return str(dict(ProviderKind.choices).get(self.provider, self.provider))
+
+
+class HookPoint(models.TextChoices):
+    ANSWER = "answer", _("Answer: asked beside the bot, may answer")
+    MESSAGE_IN = "message_in", _("Message in: a visitor message before the bot sees it")
+    BEFORE_SEND = "before_send", _("Before send: a bot reply before the visitor sees it")
+    BEFORE_ASSIGN = "before_assign", _("Before assignment: choose the team or agent")
+    ON_CLOSE = "on_close", _("On close: told when a conversation closes")
+
+
+class HookTransport(models.TextChoices):
+    HTTP = "http", _("HTTP (JSON, signed)")
+    GRPC = "grpc", _("gRPC (kefu.hooks.v1, signed)")
+
+
+_GRPC_TARGET = re.compile(r"^(grpcs?://)?\[?[A-Za-z0-9.:-]+\]?:\d{1,5}$")
+
 
 class BusinessHook(models.Model):
-    """A tenant's own HTTP endpoint asked in parallel with the bot (order lookup, CRM)."""
+    """A tenant's own system asked synchronously at one key point (order lookup, risk control, routing)."""
 
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, related_name="business_hooks", verbose_name=_("tenant")
     )
+    bot = models.ForeignKey(
+        "Bot",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="hooks",
+        verbose_name=_("bot"),
+        help_text=_("Empty: every bot of the workspace."),
+    )
     name = models.CharField(_("name"), max_length=80)
-    url = models.URLField(_("URL"), max_length=500)
+    point = models.CharField(_("hook point"), max_length=20, choices=HookPoint.choices, default=HookPoint.ANSWER)
+    transport = models.CharField(
+        _("transport"), max_length=10, choices=HookTransport.choices, default=HookTransport.HTTP
+    )
+    url = models.CharField(
+        _("URL or gRPC target"), max_length=500, help_text=_("https://... for HTTP; host:port for gRPC.")
+    )
     secret = EncryptedTextField(_("signing secret"), blank=True)
     keywords = models.JSONField(
         _("trigger keywords"), default=list, blank=True, help_text=_("Empty: asked for every question.")
     )
-    timeout_ms = models.PositiveIntegerField(_("timeout (ms)"), default=1500)
+    timeout_ms = models.PositiveIntegerField(
+        _("timeout (ms)"), default=1500, validators=[MinValueValidator(50), MaxValueValidator(30_000)]
+    )
+    fail_closed = models.BooleanField(
+        _("fail closed"),
+        default=False,
+        help_text=_(
+            "When the hook does not answer in time or fails: off lets the message through, "
+            "on blocks it (or hands the visitor to a human)."
+        ),
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
 
     class Meta:
@@ -108,6 +186,19 @@ class BusinessHook(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.transport == HookTransport.GRPC:
+            if not _GRPC_TARGET.match(self.url or ""):
+                raise ValidationError({"url": _("A gRPC target is host:port, e.g. risk.internal:50051.")})
+        else:
+            try:
+                URLValidator(schemes=["http", "https"])(self.url)
+            except ValidationError:
+                raise ValidationError({"url": _("Enter an http:// or https:// URL.")}) from None
+        if self.bot_id is not None and self.bot is not None and self.bot.tenant_id != self.tenant_id:
+            raise ValidationError({"bot": _("That bot belongs to another workspace.")})
 
 
 class TurnStatus(models.TextChoices):

@@ -13,6 +13,7 @@ of 13 (bench.bots).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
@@ -28,11 +29,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bots import runtime
+from bots.admission import turn_slots
 from bots.context import context_for_prompt
-from bots.engine import HookSpec, KbResult, TurnOutcome, TurnPlan, answer_turn, dataset_searcher, gather_hooks
+from bots.engine import KbResult, TurnOutcome, TurnPlan, answer_turn, dataset_searcher, gather_hooks
 from bots.handoff import handoff_to_human
+from bots.hooks.runner import hooks_for, screen
+from bots.hooks.spec import Action, HookCall, HookPoint, HookSpec
 from bots.interface import BotRequest, ProviderConfig, Timeouts
-from bots.models import Bot, BotTurn, BusinessHook, ConversationBotState, ProviderKind, TurnStatus
+from bots.media import MEDIA_KINDS, fallback_text, handoff_apology, plan_media, transcribe
+from bots.models import Bot, BotTurn, BusinessHook, ConversationBotState, MediaFallback, ProviderKind, TurnStatus
 from bots.providers.base import Provider, build_provider
 from bots.streaming import DeltaPublisher
 from bots.turn_filters import TurnFilters
@@ -43,7 +48,10 @@ from kefu.services.messages import message_send
 
 logger = logging.getLogger(__name__)
 
-TURN_TIMEOUT = 120.0
+
+def turn_deadline() -> float:
+    """Seconds one turn may take from its start, whatever it waits on (KEFU_BOT_TURN_DEADLINE)."""
+    return float(settings.KEFU_BOT_TURN_DEADLINE)
 
 
 # --- the tenant's bot configuration, cached per process ----------------------------------
@@ -125,7 +133,18 @@ def _load_tenant_bots(tenant_id: int, token: str) -> TenantBots:
     # A bot with no knowledge base of its own draws on all of the tenant's.
     everything = tuple(KnowledgeBase.objects.filter(tenant_id=tenant_id).values_list("pk", flat=True))
     hooks = tuple(
-        HookSpec(name=h.name, url=h.url, secret=h.secret, timeout=h.timeout_ms / 1000, keywords=tuple(h.keywords or ()))
+        HookSpec(
+            name=h.name,
+            url=h.url,
+            secret=h.secret,
+            timeout=h.timeout_ms / 1000,
+            point=h.point,
+            transport=h.transport,
+            fail_closed=h.fail_closed,
+            keywords=tuple(h.keywords or ()),
+            bot_id=h.bot_id,
+            hook_id=h.pk,
+        )
         for h in BusinessHook.objects.filter(tenant_id=tenant_id, enabled=True)
     )
     return TenantBots(
@@ -261,6 +280,8 @@ def _store_reply(turn: BotTurn, conversation: Conversation, outcome: TurnOutcome
     }
     if outcome.quick_replies:
         metadata["quick_replies"] = outcome.quick_replies[:6]
+    if outcome.cards:
+        metadata["cards"] = outcome.cards
     result = message_send(
         conversation=conversation,
         sender_type=SenderType.BOT,
@@ -363,18 +384,113 @@ def _save_state(
         )
 
 
+DEFERRED = "deferred"
+
+
 def turn_run(*, turn_id: int) -> str:
-    """Answer one visitor message. Returns the final turn status (for tests and logs)."""
+    """Answer one visitor message. Returns the final turn status (for tests and logs), or
+    DEFERRED when the tenant already has its share of this process's turns running (the
+    task puts the turn back on the queue)."""
     loaded = _load_turn(turn_id)
     if loaded is None:
         logger.warning("bot turn %s is gone", turn_id)
         return "missing"
     turn, conversation, trigger, state = loaded
-    if turn.status in (TurnStatus.DONE, TurnStatus.HANDOFF):
+    if turn.status in (TurnStatus.DONE, TurnStatus.HANDOFF, TurnStatus.FAILED):
         return turn.status
-    BotTurn.objects.filter(pk=turn.pk).update(
-        status=TurnStatus.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now()
+    waited = (timezone.now() - trigger.created_at).total_seconds()
+    if waited > turn_deadline():
+        # Deferred (or queued) past its deadline: the visitor gets a human, not silence.
+        return _rescue(turn, conversation, f"not started within {turn_deadline():.0f}s")
+    if not turn_slots.try_enter(conversation.tenant_id):
+        return DEFERRED
+    try:
+        BotTurn.objects.filter(pk=turn.pk).update(
+            status=TurnStatus.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now()
+        )
+        return _answer(turn, conversation, trigger, state)
+    except Exception as exc:
+        # No turn may end without an outcome (issue 13, item 4): whatever broke, the
+        # visitor is told and handed to a human, and the turn records why.
+        logger.exception("bot turn %s failed", turn.pk)
+        return _rescue(turn, conversation, f"{type(exc).__name__}: {exc}")
+    finally:
+        turn_slots.leave(conversation.tenant_id)
+
+
+def _rescue(turn: BotTurn, conversation: Conversation, error: str) -> str:
+    """The last resort of a turn: an apology and a handoff. Database trouble here raises,
+    so the task is retried (acks_late) rather than acked with nothing done."""
+    conversation.refresh_from_db(fields=["status", "assignee", "team", "last_seq"])
+    if conversation.status == Status.BOT:
+        handoff_to_human(
+            conversation=conversation,
+            reason="failure",
+            apology=_("Sorry, I cannot answer right now. A human agent will help you shortly."),
+        )
+    return _finish(turn, TurnStatus.HANDOFF, provider="rescue", error=error[:2000])
+
+
+def _history(conversation: Conversation, trigger: Message, limit: int) -> list[Any]:
+    return context_for_prompt(conversation_id=conversation.pk, up_to_seq=trigger.seq - 1, limit=limit)
+
+
+def _hook_call(point: str, conversation: Conversation, bot: Bot, text: str, **extra: Any) -> HookCall:
+    return HookCall(
+        point=point,
+        tenant_id=conversation.tenant_id,
+        conversation_id=conversation.pk,
+        bot_id=bot.pk,
+        visitor=_visitor_identity(conversation),
+        text=text,
+        **extra,
     )
+
+
+def _run_async(coro: Any, deadline: float) -> Any:
+    """Run on the bot loop, waiting no longer than the turn's deadline (plus a moment to
+    finish what it was doing); the coroutine is cancelled when the deadline passes."""
+    future = asyncio.run_coroutine_threadsafe(coro, runtime.bot_loop())
+    try:
+        return future.result(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+    except BaseException:
+        future.cancel()
+        raise
+
+
+def _media_reply(turn: BotTurn, conversation: Conversation, bot: Bot, kind: str) -> str:
+    """An attachment the bot cannot read: an immediate reply, never silence."""
+    if bot.media_fallback == MediaFallback.HANDOFF:
+        handoff_to_human(conversation=conversation, reason="media", apology=handoff_apology(kind))
+        return _finish(turn, TurnStatus.HANDOFF, provider="media:handoff")
+    message = message_send(
+        conversation=conversation,
+        sender_type=SenderType.BOT,
+        body=fallback_text(kind),
+        client_msg_id=f"bot-turn-{turn.pk}",
+        metadata={"event": "media_unsupported", "bot_id": bot.pk},
+    ).message
+    return _finish(turn, TurnStatus.DONE, provider="media:ask_text", reply=message)
+
+
+def _store_transcript(trigger: Message, text: str, model: str) -> None:
+    metadata = {**(trigger.metadata or {}), "transcript": text, "transcribed_by": model}
+    Message.objects.filter(pk=trigger.pk).update(metadata=metadata)
+    trigger.metadata = metadata
+    events.broadcast(
+        [events.conversation_group(trigger.conversation_id)],
+        {
+            "type": "kefu.message.transcript",
+            "conversation_id": trigger.conversation_id,
+            "message_id": trigger.pk,
+            "seq": trigger.seq,
+            "transcript": text,
+        },
+    )
+
+
+def _answer(turn: BotTurn, conversation: Conversation, trigger: Message, state: ConversationBotState | None) -> str:
+    deadline = time.monotonic() + turn_deadline()
     config = tenant_bots(conversation.tenant_id)
     if turn.bot_id is not None and turn.bot_id not in config.bots:
         config = tenant_bots(conversation.tenant_id, refresh=True)  # a bot newer than this copy
@@ -383,8 +499,45 @@ def turn_run(*, turn_id: int) -> str:
     if conversation.status != Status.BOT or bot is None:
         return _finish(turn, TurnStatus.DONE, provider="skipped")
 
+    question, media = trigger.body, ()
+    if trigger.kind in MEDIA_KINDS:
+        media_plan = plan_media(bot, trigger)
+        if media_plan.action == "fallback":
+            return _media_reply(turn, conversation, bot, trigger.kind)
+        if media_plan.action == "transcribe" and media_plan.transcriber is not None and media_plan.media is not None:
+            speaker = media_plan.transcriber
+            guard_url(speaker.base_url)
+            try:
+                question = _run_async(
+                    transcribe(
+                        provider_config(speaker, "transcription"), speaker.transcription_model, media_plan.media
+                    ),
+                    deadline,
+                )
+            except Exception as exc:
+                logger.warning("transcription failed for turn %s: %s", turn.pk, exc)
+                return _media_reply(turn, conversation, bot, trigger.kind)
+            _store_transcript(trigger, question, speaker.transcription_model)
+        elif media_plan.media is not None:
+            media = (media_plan.media,)
+
+    guard_hooks = hooks_for(config.hooks, HookPoint.MESSAGE_IN, bot.pk)
+    if guard_hooks:
+        verdict = _run_async(
+            screen(
+                guard_hooks,
+                _hook_call(HookPoint.MESSAGE_IN, conversation, bot, question, sender="visitor", kind=trigger.kind),
+                deadline=deadline,
+                guard=guard_url,
+            ),
+            deadline,
+        )
+        if verdict.action == Action.BLOCK:
+            return _blocked(turn, conversation, verdict.name, verdict.reason)
+        question = verdict.text
+
     filters = TurnFilters.for_bot(bot)
-    incoming = filters.inbound(trigger.body)
+    incoming = filters.inbound(question)
     if incoming.intent in ("human_request", "complaint"):
         reason = "requested" if incoming.intent == "human_request" else "complaint"
         handoff_to_human(
@@ -392,35 +545,40 @@ def turn_run(*, turn_id: int) -> str:
         )
         return _finish(turn, TurnStatus.HANDOFF, provider=f"intent:{incoming.intent}")
 
+    history = _history(conversation, trigger, bot.history_messages)
     request = BotRequest(
         question=incoming.provider_text,
         conversation_key=f"t{conversation.tenant_id}-c{conversation.pk}",
         visitor_id=str(conversation.visitor_id),
-        history=context_for_prompt(
-            conversation_id=conversation.pk, up_to_seq=trigger.seq - 1, limit=bot.history_messages
-        ),
+        history=history,
         system_prompt=bot.system_prompt,
         provider_state=dict(state.provider_state) if state is not None else {},
         language=incoming.language,
-        deadline=time.monotonic() + TURN_TIMEOUT,
+        deadline=deadline,
+        media=media,
     )
     try:
         chain = _chain(bot)
     except Exception as exc:  # a misconfigured or forbidden provider: fall back to the knowledge base
         logger.warning("bot %s provider unusable: %s", bot.pk, exc)
         chain = []
-    hooks = list(config.hooks)
+    answer_hooks = hooks_for(config.hooks, HookPoint.ANSWER, bot.pk)
     plan = TurnPlan(
         request=request,
         chain=chain,
-        hooks=hooks,
-        hook_payload={
-            "question": trigger.body,
-            "conversation_id": conversation.pk,
-            "visitor": _visitor_identity(conversation),
-        }
-        if hooks
-        else {},
+        hooks=answer_hooks,
+        # The answer hook sees the recent history as well as the question.
+        hook_call=_hook_call(
+            HookPoint.ANSWER,
+            conversation,
+            bot,
+            question,
+            sender="visitor",
+            kind=trigger.kind,
+            history=[{"role": m.role, "text": m.content} for m in history[-10:]],
+        )
+        if answer_hooks
+        else None,
         faq_direct_threshold=bot.faq_direct_threshold,
         breaker=_breaker(),
         hook_guard=guard_url,
@@ -428,14 +586,19 @@ def turn_run(*, turn_id: int) -> str:
     publisher = DeltaPublisher(conversation_id=conversation.pk, output_filter=filters.stream_filter)
     started = time.monotonic()
     hooks_future = None
-    if hooks or dataset_searcher(plan) is not None:
+    if answer_hooks or dataset_searcher(plan) is not None:
         # Business hooks run on the bot loop while this thread searches the knowledge base.
         hooks_future = asyncio.run_coroutine_threadsafe(gather_hooks(plan), runtime.bot_loop())
-    kb = _kb_lookup(bot, config.kb_ids.get(bot.pk, ()), incoming.provider_text)
-    hook_results = hooks_future.result(timeout=plan.sources_deadline + 1) if hooks_future is not None else []
-    outcome = runtime.run_on_bot_loop(
-        answer_turn(plan, publisher, kb=kb, hooks=hook_results, started=started), timeout=TURN_TIMEOUT + 10
-    )
+    kb = _kb_lookup(bot, config.kb_ids.get(bot.pk, ()), incoming.provider_text) if not media else None
+    hook_results = []
+    if hooks_future is not None:
+        try:
+            hook_results = hooks_future.result(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+        except concurrent.futures.TimeoutError:
+            # The loop did not get to the hooks in time (it was saturated): answer without them.
+            hooks_future.cancel()
+            logger.warning("turn %s: business hooks did not finish by the deadline", turn.pk)
+    outcome = _run_async(answer_turn(plan, publisher, kb=kb, hooks=hook_results, started=started), deadline)
 
     if outcome.handoff_reason or (not outcome.text.strip()):
         handoff_to_human(
@@ -452,6 +615,24 @@ def turn_run(*, turn_id: int) -> str:
         )
 
     text = filters.outbound(outcome.text)
+    send_hooks = hooks_for(config.hooks, HookPoint.BEFORE_SEND, bot.pk)
+    if send_hooks:
+        verdict = _run_async(
+            screen(
+                send_hooks,
+                _hook_call(HookPoint.BEFORE_SEND, conversation, bot, text, sender="bot"),
+                deadline=deadline,
+                guard=guard_url,
+            ),
+            deadline,
+        )
+        if verdict.action == Action.BLOCK:
+            # The streamed bubble is withdrawn; the visitor never keeps the blocked text.
+            _run_async(publisher.failed(), deadline)
+            return _blocked(turn, conversation, verdict.name, verdict.reason)
+        if verdict.action == Action.MASK:
+            text = verdict.text
+            outcome.errors.append(f"masked by hook {verdict.name}")
     models = {provider.name: provider.config.model for provider in chain}
     message = _store_reply(turn, conversation, outcome, text, models.get(outcome.provider, ""))
     events.broadcast([events.conversation_group(conversation.pk)], publisher.done_event(message_payload(message)))
@@ -475,6 +656,17 @@ def turn_run(*, turn_id: int) -> str:
         flagged=outcome.partial,
         reply=message,
     )
+
+
+def _blocked(turn: BotTurn, conversation: Conversation, hook: str, reason: str) -> str:
+    """A hook blocked the visitor's message or the bot's reply: say so politely, and a
+    human reviews it (the reason goes to the agents' note, not to the visitor)."""
+    handoff_to_human(
+        conversation=conversation,
+        reason="blocked",
+        apology=_("Sorry, I can't help with that here. A human agent will take a look."),
+    )
+    return _finish(turn, TurnStatus.HANDOFF, provider=f"hook:{hook}"[:40], error=f"blocked: {reason}", flagged=True)
 
 
 def _visitor_identity(conversation: Conversation) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from kefu.models import Kind, Message, SenderType, Status
 
 logger = logging.getLogger(__name__)
 
-ANSWERABLE = {Kind.TEXT, Kind.RICH_TEXT}
+# Images, voice and files too: the bot reads them or answers at once that it cannot (bots.media).
+ANSWERABLE = {Kind.TEXT, Kind.RICH_TEXT, Kind.IMAGE, Kind.AUDIO, Kind.FILE}
 
 
 def bot_selector(tenant: Any, channel: str) -> bool:
@@ -61,6 +62,18 @@ def on_message_stored(sender: Any, message: Message, **kwargs: Any) -> None:
     turn_run_task.delay(turn.pk)
 
 
+def on_status_changed(sender: Any, conversation: Any, old_status: str, new_status: str, **kwargs: Any) -> None:
+    """A closed conversation: the tenant's on-close hooks are told (in a task, after commit)."""
+    if new_status != Status.CLOSED:
+        return
+    from bots.hooks.points import _hooks
+    from bots.hooks.spec import HookPoint
+    from bots.tasks import hooks_on_close_task
+
+    if _hooks(conversation.tenant_id, HookPoint.ON_CLOSE):
+        hooks_on_close_task.delay(conversation.pk)
+
+
 def on_bot_config_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
     """Bots, hooks, knowledge bases or their links changed: the tenant's cached copy is stale."""
     from bots.pipeline import bots_changed
@@ -77,6 +90,10 @@ def connect() -> None:
 
     signals.register_bot_selector(bot_selector)
     signals.message_stored.connect(on_message_stored, dispatch_uid="bots.on_message_stored")
+    signals.conversation_status_changed.connect(on_status_changed, dispatch_uid="bots.on_status_changed")
+    from bots.hooks.points import assignment_advisor
+
+    signals.register_assignment_advisor(assignment_advisor)
     for model in (Bot, BusinessHook, KnowledgeBase):
         for name, signal in (("saved", post_save), ("deleted", post_delete)):
             signal.connect(on_bot_config_saved, sender=model, dispatch_uid=f"bots.config.{name}.{model.__name__}")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
+
+from django.conf import settings
 
 from kefu.celery import app
 
@@ -11,9 +15,17 @@ logger = logging.getLogger(__name__)
 
 @app.task(name="bots.turn_run", acks_late=True, max_retries=2, default_retry_delay=1)
 def turn_run_task(turn_id: int) -> str:
-    from bots.pipeline import turn_run
+    from bots.pipeline import DEFERRED, turn_run
 
-    return turn_run(turn_id=turn_id)
+    status = turn_run(turn_id=turn_id)
+    if status == DEFERRED:
+        # The tenant has its share of this worker's turns running: back on the queue, so
+        # this thread serves other tenants meanwhile. The turn's deadline ends the wait.
+        delay = 0.2 + random.random() * 0.3
+        if settings.KEFU_TASKS_MODE != "celery":
+            time.sleep(delay)  # the in-process pool has no countdown
+        turn_run_task.apply_async((turn_id,), countdown=delay)
+    return status
 
 
 @app.task(name="bots.turns_resume_stale")
@@ -60,3 +72,14 @@ def conversation_summarize_task(conversation_id: int, trigger: str) -> str:
         metadata={"event": "summary", "trigger": trigger, "provider": provider},
     )
     return "stored"
+
+
+@app.task(name="bots.hooks_on_close", acks_late=True, bind=True, max_retries=3, default_retry_delay=5)
+def hooks_on_close_task(self, conversation_id: int) -> list[str]:  # noqa: ANN001 (Celery's bound task)
+    """Tell the tenant's on-close hooks; a fail-closed one that failed is asked again."""
+    from bots.hooks.points import notify_close
+
+    failed = notify_close(conversation_id)
+    if failed and self.request.retries < self.max_retries and settings.KEFU_TASKS_MODE == "celery":
+        raise self.retry()
+    return failed

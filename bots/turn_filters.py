@@ -56,8 +56,17 @@ class TurnFilters:
     @classmethod
     def for_bot(cls, bot: Bot) -> TurnFilters:
         names = list(bot.middlewares) if isinstance(bot.middlewares, list) else None
-        options = {"intent": {"detector": _intent_detector(bot)}} if names is None or "intent" in names else {}
-        return cls(build_chain(names, options))
+        # The bot's own options per middleware (console), e.g. extra sensitive words.
+        saved = bot.middleware_options if isinstance(bot.middleware_options, dict) else {}
+        options: dict[str, dict] = {name: dict(value) for name, value in saved.items() if isinstance(value, dict)}
+        if names is None or "intent" in names:
+            options["intent"] = {**options.get("intent", {}), "detector": _intent_detector(bot)}
+        try:
+            return cls(build_chain(names, options))
+        except (TypeError, ValueError):
+            # Options saved before a middleware changed its arguments: the defaults, not a dead bot.
+            logger.warning("bot %s: middleware options refused, using defaults", bot.pk, exc_info=True)
+            return cls(build_chain(names, {"intent": options["intent"]} if "intent" in options else {}))
 
     def inbound(self, text: str) -> Inbound:
         self.turn = self.chain.run_input(text)

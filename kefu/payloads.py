@@ -37,7 +37,7 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
     meta = message.metadata or {}
     # Only the parts a client needs; provider internals stay server side.
-    public = {k: meta[k] for k in ("event", "sources", "quick_replies", "partial") if k in meta}
+    public = {k: meta[k] for k in ("event", "sources", "quick_replies", "partial", "cards", "transcript") if k in meta}
     if public:
         data["meta"] = public
     return data

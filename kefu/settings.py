@@ -278,6 +278,13 @@ KEFU_BOT_TIMEOUTS = {
     "idle": env.float("KEFU_BOT_IDLE_TIMEOUT", default=20.0),
     "total": env.float("KEFU_BOT_TOTAL_TIMEOUT", default=90.0),
 }
+# One bot turn's deadline from its start (hooks, transcription, the provider chain), in
+# seconds; a turn still queued after it is handed to a human instead of answered late.
+KEFU_BOT_TURN_DEADLINE = env.float("KEFU_BOT_TURN_DEADLINE", default=60.0)
+# Per worker process: turns of one tenant running at once (the rest wait on the queue,
+# not in a thread), and business-hook calls of one tenant in flight. 0: no bound on turns.
+KEFU_BOT_TURNS_PER_TENANT = env.int("KEFU_BOT_TURNS_PER_TENANT", default=50)
+KEFU_HOOK_CALLS_PER_TENANT = env.int("KEFU_HOOK_CALLS_PER_TENANT", default=32)
 # "aiohttp": provider HTTP goes through the OpenAI SDK's aiohttp transport (measured
 # cheaper per answer); "httpx" keeps httpx2's default transport.
 KEFU_BOT_HTTP_BACKEND = env.str("KEFU_BOT_HTTP_BACKEND", default="aiohttp")

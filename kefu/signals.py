@@ -5,6 +5,7 @@ The core never imports bots or analytics. They register here from AppConfig.read
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -36,3 +37,27 @@ def send_on_commit(signal: Signal, **kwargs: Any) -> None:
     """Nothing hears about a row that may still roll back."""
     sender = kwargs.pop("sender", None)
     transaction.on_commit(lambda: signal.send_robust(sender=sender, **kwargs))
+
+
+# Functions (tenant_id, queued conversations) -> {conversation_id: advice} asked before a
+# routing pass assigns anyone (bots' before-assignment hooks). Advice: {"agent_id": int}
+# or {"team_id": int} to choose, {"hold": True} to leave the conversation in the queue.
+AssignmentAdvisor = Callable[[int, list[Any]], dict[int, dict[str, Any]]]
+assignment_advisors: list[AssignmentAdvisor] = []
+
+
+def register_assignment_advisor(advisor: AssignmentAdvisor) -> None:
+    if advisor not in assignment_advisors:
+        assignment_advisors.append(advisor)
+
+
+def assignment_advice(tenant_id: int, conversations: list[Any]) -> dict[int, dict[str, Any]]:
+    """What the advisors say; an advisor that fails says nothing (routing goes on)."""
+    advice: dict[int, dict[str, Any]] = {}
+    for advisor in assignment_advisors:
+        try:
+            for conversation_id, choice in advisor(tenant_id, conversations).items():
+                advice.setdefault(conversation_id, choice)
+        except Exception:
+            logging.getLogger(__name__).exception("assignment advisor %r failed", advisor)
+    return advice

@@ -9,8 +9,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from bots.knowledge.models import KnowledgeBase
-from bots.middlewares import middleware_class
+from bots.middlewares import build_chain, middleware_class
 from bots.models import AlertChannel, Bot, BusinessHook, ProviderKind
+from bots.providers.base import available_kinds
 from bots.providers.coze import POLLING, RESPONSE_MODES, STREAMING
 from kefu.models import Tenant
 
@@ -144,6 +145,10 @@ class AskForm(forms.Form):
 # --- Bots -----------------------------------------------------------------------------------
 
 
+def provider_kinds() -> list[str]:
+    return [kind for kind in available_kinds() if kind != "openai_compat"]  # an alias of openai
+
+
 class BotForm(SecretKeepingMixin, forms.ModelForm):
     secret_fields = ("api_key",)
     api_key = secret_field(_("API key"))
@@ -203,6 +208,10 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
             "faq_direct_threshold",
             "unsure_handoff_after",
             "middlewares",
+            "middleware_options",
+            "vision",
+            "transcription_model",
+            "media_fallback",
             "welcome_message",
         ]
         widgets = {
@@ -220,6 +229,13 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
         self.fields["backup"].queryset = backups
         self.fields["knowledge_bases"].queryset = KnowledgeBase.objects.filter(tenant=tenant).order_by("name")
         self.fields["knowledge_bases"].required = False
+        # Built-in providers and those third-party packages install (kefu.providers entry points).
+        builtin = dict(ProviderKind.choices)
+        self.fields["provider"] = forms.ChoiceField(
+            label=_("Provider"),
+            choices=[(kind, builtin.get(kind, kind)) for kind in provider_kinds()],
+            initial=self.instance.provider,
+        )
         self.initial["middlewares"] = ", ".join(self.instance.middlewares or [])
         extra = dict(self.instance.extra or {})
         for name in OPTION_FIELDS:
@@ -235,6 +251,16 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
             except (KeyError, ImportError):
                 raise forms.ValidationError(_("Unknown middleware: %(name)s") % {"name": name}) from None
         return names
+
+    def clean_middleware_options(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("middleware_options")
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise forms.ValidationError(
+                _('Middleware options are a JSON object of objects, like {"sensitive_words": {"extra_words": []}}.')
+            )
+        return value
 
     def clean_extra(self) -> dict[str, Any]:
         value = self.cleaned_data.get("extra")
@@ -268,6 +294,17 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
                 self.add_error("dataset_id", _("A dataset id is only used with FastGPT; clear it or choose FastGPT."))
             extra["dataset_id"] = dataset_id
         cleaned["extra"] = extra
+        names = cleaned.get("middlewares")
+        options = cleaned.get("middleware_options") or {}
+        if isinstance(names, list) and "middleware_options" not in self.errors:
+            for name in options:
+                if name not in names and name != "intent":
+                    self.add_error("middleware_options", _("%(name)s is not in the middleware list.") % {"name": name})
+            try:
+                # Built once here so options a middleware does not take are refused now, not per turn.
+                build_chain([n for n in names if n != "intent"], {k: v for k, v in options.items() if k != "intent"})
+            except (TypeError, ValueError) as exc:
+                self.add_error("middleware_options", _("Invalid middleware options: %(error)s") % {"error": exc})
         return cleaned
 
     def _post_clean(self) -> None:
@@ -288,10 +325,23 @@ class BusinessHookForm(SecretKeepingMixin, forms.ModelForm):
 
     class Meta:
         model = BusinessHook
-        fields = ["name", "url", "secret", "keywords", "timeout_ms", "enabled"]
+        fields = [
+            "name",
+            "point",
+            "bot",
+            "transport",
+            "url",
+            "secret",
+            "keywords",
+            "timeout_ms",
+            "fail_closed",
+            "enabled",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Only this workspace's bots: another tenant's bot id is not a valid choice.
+        self.fields["bot"].queryset = Bot.objects.filter(tenant_id=self.instance.tenant_id)
         self.initial["keywords"] = ", ".join(self.instance.keywords or [])
         self.set_secret_help()
 

@@ -21,11 +21,13 @@ from contextlib import aclosing
 from typing import Any
 
 import httpx2
+import orjson
 
 from bots.interface import (
     BotRequest,
     Delta,
     Done,
+    MediaInput,
     ProviderAuthError,
     ProviderBadResponse,
     ProviderError,
@@ -99,7 +101,39 @@ class CozeProvider(Provider):
         mode = str(self.config.extra.get("response_mode") or STREAMING)
         return mode if mode in RESPONSE_MODES else STREAMING
 
-    def _body(self, request: BotRequest, *, stream: bool) -> dict[str, Any]:
+    async def _upload(self, media: MediaInput) -> str:
+        """POST /v1/files/upload (multipart `file`): the file_id an object_string message refers to."""
+        headers = {"Authorization": f"Bearer {self.config.api_key}"}
+        try:
+            response = await http_client().post(
+                join_url(self.base_url, "v1/files/upload"),
+                files={"file": (media.name or "image", media.data, media.content_type)},
+                headers=headers,
+                timeout=http_timeout(self.config),
+            )
+        except httpx2.HTTPError as exc:
+            raise transport_error(exc)
+        data = _envelope_data(await read_json_body(response), response.status_code)
+        if not isinstance(data, dict) or not data.get("id"):
+            raise coze_error({"code": 5000, "msg": "upload returned no file id"}, 502)
+        return str(data["id"])
+
+    async def _question(self, request: BotRequest) -> dict[str, Any]:
+        """The question message: plain text, or an object_string of text and image parts."""
+        images = [m for m in request.media if m.kind == "image"]
+        if not images:
+            return {"role": "user", "type": "question", "content": request.question, "content_type": "text"}
+        parts: list[dict[str, str]] = [{"type": "text", "text": request.question}] if request.question else []
+        for media in images:
+            parts.append({"type": "image", "file_id": await self._upload(media)})
+        return {
+            "role": "user",
+            "type": "question",
+            "content": orjson.dumps(parts).decode(),
+            "content_type": "object_string",
+        }
+
+    def _body(self, request: BotRequest, *, stream: bool, question: dict[str, Any] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "bot_id": str(self.config.extra.get("bot_id", self.config.model)),
             # auto_save_history must stay true: polling reads the stored messages back.
@@ -107,7 +141,7 @@ class CozeProvider(Provider):
             "stream": stream,
             "auto_save_history": True,
             "additional_messages": [
-                {"role": "user", "type": "question", "content": request.question, "content_type": "text"}
+                question or {"role": "user", "type": "question", "content": request.question, "content_type": "text"}
             ],
         }
         if self.config.extra.get("custom_variables"):
@@ -130,7 +164,7 @@ class CozeProvider(Provider):
                 "POST",
                 url,
                 params=params,
-                json=self._body(request, stream=True),
+                json=self._body(request, stream=True, question=await self._question(request)),
                 headers=auth_headers(self.config),
                 timeout=http_timeout(self.config),
             ) as response:
@@ -171,7 +205,12 @@ class CozeProvider(Provider):
         params: dict[str, str] = {}
         if request.provider_state.get(STATE_KEY):
             params["conversation_id"] = str(request.provider_state[STATE_KEY])
-        chat = await self._call("POST", "v3/chat", params=params, json=self._body(request, stream=False))
+        chat = await self._call(
+            "POST",
+            "v3/chat",
+            params=params,
+            json=self._body(request, stream=False, question=await self._question(request)),
+        )
         if not isinstance(chat, dict) or not chat.get("id") or not chat.get("conversation_id"):
             raise ProviderBadResponse(f"coze: chat without id or conversation_id: {str(chat)[:200]}", transient=True)
         ids = {"conversation_id": str(chat["conversation_id"]), "chat_id": str(chat["id"])}

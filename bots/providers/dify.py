@@ -16,6 +16,7 @@ from bots.interface import (
     BotRequest,
     Delta,
     Done,
+    MediaInput,
     ProviderBadResponse,
     ProviderError,
     Source,
@@ -74,6 +75,9 @@ def _sources(resources: list[dict[str, Any]] | None) -> tuple[Source, ...]:
     )
 
 
+DEFAULT_IMAGE_QUESTION = "Please look at this image."
+
+
 class DifyProvider(Provider):
     kind = "dify"
 
@@ -94,8 +98,38 @@ class DifyProvider(Provider):
             "user": request.visitor_id,
         }
 
+    async def _upload(self, media: MediaInput, user: str) -> str:
+        """POST /files/upload (multipart `file`, `user`): the id a chat's `files` refer to."""
+        headers = {"Authorization": f"Bearer {self.config.api_key}"}
+        try:
+            response = await http_client().post(
+                join_url(self.config.base_url, "files/upload"),
+                files={"file": (media.name or "image", media.data, media.content_type)},
+                data={"user": user},
+                headers=headers,
+                timeout=http_timeout(self.config),
+            )
+        except httpx2.HTTPError as exc:
+            raise transport_error(exc)
+        payload = await read_json_body(response)
+        if response.status_code not in (200, 201) or not isinstance(payload, dict) or not payload.get("id"):
+            raise dify_error(response.status_code if response.status_code >= 400 else 502, payload)
+        return str(payload["id"])
+
     async def _stream(self, request: BotRequest) -> AsyncIterator[StreamEvent]:
         path, body = self._body(request)
+        images = [m for m in request.media if m.kind == "image"]
+        if images:
+            body["files"] = [
+                {
+                    "type": "image",
+                    "transfer_method": "local_file",
+                    "upload_file_id": await self._upload(m, request.visitor_id),
+                }
+                for m in images
+            ]
+            if "query" in body and not body["query"]:
+                body["query"] = DEFAULT_IMAGE_QUESTION  # Dify requires a query
         url = join_url(self.config.base_url, path)
         try:
             async with http_client().stream(

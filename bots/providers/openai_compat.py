@@ -49,13 +49,21 @@ from bots.providers.base import (
 from bots.sse import aiter_events
 
 
-def build_messages(config: ProviderConfig, request: BotRequest) -> list[dict[str, str]]:
-    messages: list[dict[str, str]] = []
+def build_messages(config: ProviderConfig, request: BotRequest) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
     system = request.system_prompt or config.system_prompt
     if system:
         messages.append({"role": "system", "content": system})
     messages.extend({"role": m.role, "content": m.content} for m in request.history)
-    messages.append({"role": "user", "content": request.question})
+    images = [m for m in request.media if m.kind == "image"]
+    if images:
+        # Vision models take the question as content parts: the text, then each image
+        # inline as a data URL (attachments are not public URLs the provider could fetch).
+        parts: list[dict[str, Any]] = [{"type": "text", "text": request.question}] if request.question else []
+        parts.extend({"type": "image_url", "image_url": {"url": m.data_url(), "detail": "auto"}} for m in images)
+        messages.append({"role": "user", "content": parts})
+    else:
+        messages.append({"role": "user", "content": request.question})
     return messages
 
 

@@ -18,9 +18,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kefu import events
+from kefu import events, signals
 from kefu.errors import KefuError
-from kefu.models import Agent, Conversation, Message, Presence, RoutingPolicy, SenderType, Status, Tenant
+from kefu.models import Agent, Conversation, Message, Presence, RoutingPolicy, SenderType, Status, Team, Tenant
 from kefu.services.conversations import conversation_assign, conversation_close, conversation_transfer
 
 logger = logging.getLogger(__name__)
@@ -83,8 +83,38 @@ def routing_assign_queued(*, tenant_id: int) -> list[int]:
         _routing_active.reset(token)
 
 
+def _advice(tenant_id: int) -> dict[int, dict]:
+    """Asked before the tenant row is locked: an advisor may wait on a tenant's system."""
+    if not signals.assignment_advisors:
+        return {}
+    queued = _queued(tenant_id)
+    return signals.assignment_advice(tenant_id, queued) if queued else {}
+
+
+def _advised_pick(
+    tenant: Tenant, conv: Conversation, pool: list[_Candidate], advice: dict | None
+) -> _Candidate | None | bool:
+    """The advisor's choice when it can be honoured; False: leave the conversation queued."""
+    if not advice:
+        return _pick(tenant, conv, pool)
+    if advice.get("hold"):
+        return False
+    agent_id = advice.get("agent_id")
+    if agent_id:
+        chosen = next((c for c in pool if c.agent.pk == agent_id and c.load < c.agent.capacity), None)
+        if chosen is not None:
+            return chosen
+    team_id = advice.get("team_id")
+    if team_id and Team.objects.filter(pk=team_id, tenant_id=tenant.pk).exists():
+        if conv.team_id != team_id:
+            conv.team_id = team_id
+            Conversation.objects.filter(pk=conv.pk).update(team_id=team_id)
+    return _pick(tenant, conv, pool)
+
+
 def _assign_queued(tenant_id: int) -> list[int]:
     assigned: list[int] = []
+    advice = _advice(tenant_id)
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id, is_active=True).first()
         if tenant is None:
@@ -92,8 +122,8 @@ def _assign_queued(tenant_id: int) -> list[int]:
         queued = _queued(tenant_id)
         pool = _candidates(tenant) if queued else []
         for conv in queued:
-            choice = _pick(tenant, conv, pool)
-            if choice is None:
+            choice = _advised_pick(tenant, conv, pool, advice.get(conv.pk))
+            if not choice:
                 continue
             try:
                 conversation_assign(conversation=conv, agent=choice.agent)

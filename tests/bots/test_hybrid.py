@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
+import threading
 import time
 
 import pytest
@@ -18,25 +16,15 @@ from kefu.services.conversations import conversation_open
 from kefu.services.messages import message_send
 from tests.factories import TenantFactory, VisitorFactory
 from tests.fakes.fastgpt_server import DATASET_ID, FakeFastGPT
-from tests.fakes.http import Behaviour, FakeServer, Request, Response, json_response
+from tests.fakes.hook_server import FakeHookHTTP
+from tests.fakes.http import Behaviour
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.webhook_server import FakeWebhooks
 
 pytestmark = pytest.mark.django_db
 
 
-class FakeOrderSystem(FakeServer):
-    secret = "hook-secret"
-    answer = {"answer": "订单 A123 已于昨天发货,顺丰单号 SF1001。", "score": 0.95, "title": "订单系统"}
-    delay = 0.0
-
-    async def handle(self, request: Request) -> Response:
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        expected = hmac.new(self.secret.encode(), request.body, hashlib.sha256).hexdigest()
-        if request.headers.get("x-kefu-signature") != f"sha256={expected}":
-            return json_response({"error": "bad signature"}, 401)
-        return json_response(self.answer)
+ORDER_ANSWER = {"answer": "订单 A123 已于昨天发货,顺丰单号 SF1001。", "score": 0.95, "title": "订单系统"}
 
 
 @pytest.fixture(autouse=True)
@@ -57,12 +45,13 @@ def ask(tenant, text):
 def test_a_sure_business_system_answers_and_the_request_is_signed():
     tenant = TenantFactory()
     Bot.objects.create(tenant=tenant, name="bot")
-    with FakeOrderSystem() as orders:
+    with FakeHookHTTP({"answer": ORDER_ANSWER}) as orders:
         BusinessHook.objects.create(
-            tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret=orders.secret, keywords=["订单"]
+            tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret="hook-secret", keywords=["订单"]
         )
         reply = ask(tenant, "我的订单到哪了?")
-        sent = orders.requests[0].json()
+        sent = orders.calls[0]
+        assert orders.hook.bad_signatures == 0
     assert reply.body.startswith("订单 A123")
     assert reply.metadata["provider"] == "hook:orders"
     assert sent["question"] == "我的订单到哪了?" and "visitor" in sent
@@ -74,18 +63,23 @@ def test_hook_keywords_gate_the_call_and_a_slow_hook_does_not_hold_the_answer():
     kb = knowledge_base_create(tenant=tenant, name="kb")
     faq_create(knowledge_base=kb, question="支持哪些支付方式?", answer="支持微信和支付宝。")
     Bot.objects.create(tenant=tenant, name="bot")
-    # Warm the retrieval (its dictionaries load once per process) so only the hook's wait is timed.
-    ask(tenant, "支持哪些支付方式?")
-    with FakeOrderSystem() as orders:
-        orders.delay = 5.0
+    with FakeHookHTTP({"answer": ORDER_ANSWER}) as orders:
         BusinessHook.objects.create(
-            tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret=orders.secret, timeout_ms=300
+            tenant=tenant, name="gated", url=f"{orders.url}/gated", secret="hook-secret", keywords=["订单"]
         )
-        started = time.monotonic()
-        reply = ask(tenant, "支持哪些支付方式?")
-        elapsed = time.monotonic() - started
+        ask(tenant, "支持哪些支付方式?")
+        assert orders.calls == []  # the question has none of its keywords
+        # A hook that never answers (held until the end of the test) past its 300 ms timeout.
+        orders.hook.hold = threading.Event()
+        BusinessHook.objects.create(
+            tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret="hook-secret", timeout_ms=300
+        )
+        try:
+            reply = ask(tenant, "支持哪些支付方式?")
+            assert len(orders.calls) == 1  # it was asked, and the answer did not wait for it
+        finally:
+            orders.hook.hold.set()
     assert reply.body == "支持微信和支付宝。" and reply.metadata["provider"] == "local-kb"
-    assert elapsed < 3.0
     assert not any(c["source"].startswith("hook:") for c in reply.metadata["candidates"])
 
 
@@ -93,8 +87,8 @@ def test_a_hook_pointing_at_a_private_address_is_not_called(settings):
     settings.KEFU_OUTBOUND_ALLOWLIST = []
     tenant = TenantFactory()
     Bot.objects.create(tenant=tenant, name="bot")
-    with FakeOrderSystem() as orders:
-        BusinessHook.objects.create(tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret=orders.secret)
+    with FakeHookHTTP({"answer": ORDER_ANSWER}) as orders:
+        BusinessHook.objects.create(tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret="hook-secret")
         ask(tenant, "我的订单到哪了?")
         assert orders.requests == []
 

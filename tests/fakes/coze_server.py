@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from tests.fakes.http import FakeServer, Request, Response, StreamResponse, json_response, sse
 
 CHAT_ID = "7382159487131697202"
@@ -63,6 +65,41 @@ class FakeCoze(FakeServer):
         super().__init__(*args, **kwargs)
         self.chats: dict[str, PolledChat] = {}
         self.cancels: list[dict[str, Any]] = []
+        self.uploads: dict[str, tuple[str, str, bytes]] = {}  # file id -> (name, mime, bytes)
+        self.parts_seen: list[list[dict[str, Any]]] = []  # object_string questions, parsed
+
+    def _upload(self, request: Request) -> Response:
+        """POST /v1/files/upload: multipart `file`; the envelope's data carries the file id."""
+        upload = request.form().get("file")
+        if not isinstance(upload, tuple) or not upload[2]:
+            return json_response({"code": 4000, "msg": "file is required"}, 200)
+        name, mime, data = upload
+        file_id = str(7390000000000000000 + len(self.uploads))
+        self.uploads[file_id] = (name, mime, data)
+        return json_response(
+            {
+                "code": 0,
+                "msg": "",
+                "data": {"id": file_id, "bytes": len(data), "created_at": 1718792949, "file_name": name},
+            }
+        )
+
+    def _check_parts(self, content: str) -> Response | None:
+        try:
+            parts = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            return json_response({"code": 4000, "msg": "object_string content is not JSON"}, 200)
+        if not isinstance(parts, list):
+            return json_response({"code": 4000, "msg": "object_string content must be an array"}, 200)
+        for part in parts:
+            kind = part.get("type")
+            if kind == "text" and isinstance(part.get("text"), str):
+                continue
+            if kind in ("image", "file", "audio") and (part.get("file_id") in self.uploads or part.get("file_url")):
+                continue
+            return json_response({"code": 4000, "msg": f"invalid object_string part {part!r}"}, 200)
+        self.parts_seen.append(parts)
+        return None
 
     async def handle(self, request: Request) -> Response | StreamResponse:
         b = self.behaviour
@@ -78,6 +115,8 @@ class FakeCoze(FakeServer):
         if self.fail_path and request.path.endswith(self.fail_path):
             return coze_failure(5000, "internal error while " + self.fail_path)
         path = request.path
+        if path.endswith("/v1/files/upload") and request.method == "POST":
+            return self._upload(request)
         if path.endswith("/v3/chat/retrieve") and request.method in ("GET", "POST"):
             return self._retrieve(request)
         if path.endswith("/v3/chat/message/list") and request.method in ("GET", "POST"):
@@ -89,6 +128,11 @@ class FakeCoze(FakeServer):
         body = request.json() or {}
         if not body.get("bot_id") or not body.get("user_id"):
             return json_response({"code": 4000, "msg": "bot_id and user_id are required"}, 200)
+        for message in body.get("additional_messages") or []:
+            if message.get("content_type") == "object_string":
+                refused = self._check_parts(message.get("content", ""))
+                if refused is not None:
+                    return refused
         conversation_id = request.query.get("conversation_id") or NEW_CONVERSATION_ID
         if body.get("stream") is False:
             return self._create(conversation_id, body)

@@ -25,6 +25,8 @@ class FakeDify(FakeServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.conversations: set[str] = set()
+        self.uploads: dict[str, tuple[str, str, bytes, str]] = {}  # id -> (name, mime, bytes, user)
+        self.files_seen: list[dict[str, Any]] = []  # the `files` of each chat request
 
     async def handle(self, request: Request) -> Response | StreamResponse:
         b = self.behaviour
@@ -38,9 +40,16 @@ class FakeDify(FakeServer):
             return dify_error("too_many_requests", "Too many requests. Please try again later.", 429, headers)
         if b.fail_status:
             return dify_error("internal_server_error", "The server encountered an internal error.", b.fail_status)
+        if request.path.endswith("/files/upload"):
+            return self._upload(request)
         body = request.json() or {}
         if not body.get("user"):
             return dify_error("invalid_param", "Arg user must be provided.", 400)
+        for item in body.get("files") or []:
+            refused = self._check_file(item, body["user"])
+            if refused is not None:
+                return refused
+            self.files_seen.append(item)
         if request.path.endswith("/workflows/run"):
             return StreamResponse(self._workflow(), truncate=b.truncate)
         if not request.path.endswith("/chat-messages"):
@@ -52,6 +61,43 @@ class FakeDify(FakeServer):
             conversation_id = str(uuid.uuid4())
             self.conversations.add(conversation_id)
         return StreamResponse(self._chat(conversation_id), truncate=b.truncate)
+
+    def _upload(self, request: Request) -> Response:
+        """POST /files/upload: multipart `file` and `user`; 201 with the file's id."""
+        form = request.form()
+        upload = form.get("file")
+        if not isinstance(upload, tuple):
+            return dify_error("no_file_uploaded", "Please upload your file.", 400)
+        if not form.get("user"):
+            return dify_error("invalid_param", "Arg user must be provided.", 400)
+        name, mime, data = upload
+        if not mime.startswith("image/"):
+            return dify_error("unsupported_file_type", "File type not allowed.", 415)
+        file_id = str(uuid.uuid4())
+        self.uploads[file_id] = (name, mime, data, form["user"])
+        return json_response(
+            {
+                "id": file_id,
+                "name": name,
+                "size": len(data),
+                "extension": name.rsplit(".", 1)[-1] if "." in name else "",
+                "mime_type": mime,
+                "created_by": form["user"],
+                "created_at": 1705407629,
+            },
+            201,
+        )
+
+    def _check_file(self, item: Any, user: str) -> Response | None:
+        if not isinstance(item, dict) or item.get("type") not in ("image", "document", "audio", "video", "custom"):
+            return dify_error("invalid_param", "Invalid file type.", 400)
+        if item.get("transfer_method") == "local_file":
+            upload = self.uploads.get(str(item.get("upload_file_id")))
+            if upload is None or upload[3] != user:
+                return dify_error("invalid_param", "Invalid upload file id.", 400)
+        elif item.get("transfer_method") != "remote_url" or not item.get("url"):
+            return dify_error("invalid_param", "Invalid transfer method.", 400)
+        return None
 
     async def _chat(self, conversation_id: str) -> AsyncIterator[bytes]:
         b = self.behaviour

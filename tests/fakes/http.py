@@ -63,6 +63,28 @@ class Request:
     def json(self) -> Any:
         return orjson.loads(self.body) if self.body else None
 
+    def form(self) -> dict[str, Any]:
+        """A multipart/form-data body: name -> str, or (filename, content type, bytes) for files."""
+        from email.parser import BytesParser
+        from email.policy import HTTP
+
+        content_type = self.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return {}
+        message = BytesParser(policy=HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode() + self.body
+        )
+        fields: dict[str, Any] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True) or b""
+            filename = part.get_filename()
+            if filename is not None:
+                fields[name] = (filename, part.get_content_type(), data)
+            else:
+                fields[name] = data.decode()
+        return fields
+
 
 @dataclass
 class Response:
@@ -179,8 +201,11 @@ class FakeServer:
                     if ":" in line:
                         name, value = line.split(":", 1)
                         headers[name.strip().lower()] = value.strip()
-                length = int(headers.get("content-length", "0") or 0)
-                body = await reader.readexactly(length) if length else b""
+                if headers.get("transfer-encoding", "").lower() == "chunked":
+                    body = await self._read_chunked(reader)
+                else:
+                    length = int(headers.get("content-length", "0") or 0)
+                    body = await reader.readexactly(length) if length else b""
                 request = Request(method, target, headers, body)
                 self.requests.append(request)
                 response = await self.handle(request)
@@ -191,6 +216,17 @@ class FakeServer:
             return
         finally:
             writer.close()
+
+    @staticmethod
+    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+        parts = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0].strip(), 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                return b"".join(parts)
+            parts.append(await reader.readexactly(size))
+            await reader.readexactly(2)
 
     async def _write(self, writer: asyncio.StreamWriter, response: Response | StreamResponse) -> bool:
         reason = REASONS.get(response.status, "Status")

@@ -45,7 +45,27 @@ def openai_error(status: int, retry_after: float | None = None) -> Response:
     return json_response({"error": error}, status, headers)
 
 
+VISION_MODELS = {"gpt-4o-mini", "gpt-4o"}
+TRANSCRIPTION_MODELS = {"whisper-1", "gpt-4o-transcribe"}
+
+
+def _invalid(message: str, param: str | None = None, status: int = 400, code: str | None = None) -> Response:
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    return json_response({"error": error}, status)
+
+
 class FakeOpenAI(FakeServer):
+    """`vision_models`: models that accept image content parts (others answer 400 as OpenAI
+    does); `transcript`: what /audio/transcriptions hears in any audio file."""
+
+    vision_models = VISION_MODELS
+    transcript = "我的订单到哪里了"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.images: list[tuple[str, bytes]] = []  # (media type, bytes) of each image part received
+        self.audio: list[tuple[str, str, bytes]] = []  # (model, filename, bytes) transcribed
+
     async def handle(self, request: Request) -> Response | StreamResponse:
         b = self.behaviour
         if not self.check_auth(request):
@@ -54,9 +74,14 @@ class FakeOpenAI(FakeServer):
             return openai_error(b.fail_status, b.retry_after)
         if request.path.endswith("/embeddings"):
             return self._embeddings(request)
+        if request.path.endswith("/audio/transcriptions"):
+            return self._transcribe(request)
         if not request.path.endswith("/chat/completions"):
             return json_response({"error": {"message": "not found", "type": "invalid_request_error"}}, 404)
         body = request.json()
+        refused = self._check_images(body)
+        if refused is not None:
+            return refused
         if not body.get("stream"):
             text = "".join(b.chunks)
             return json_response(
@@ -141,6 +166,49 @@ class FakeOpenAI(FakeServer):
                 }
             )
         yield b"data: [DONE]\n\n"
+
+    def _check_images(self, body: dict) -> Response | None:
+        """Image content parts: only vision models take them, and only valid image data URLs."""
+        import base64
+
+        for m_index, message in enumerate(body.get("messages") or []):
+            content = message.get("content")
+            if not isinstance(content, list):
+                continue
+            for p_index, part in enumerate(content):
+                if part.get("type") == "text":
+                    continue
+                if part.get("type") != "image_url":
+                    return _invalid(f"Invalid content type: {part.get('type')}", f"messages.[{m_index}].content")
+                if body.get("model") not in self.vision_models:
+                    return _invalid(
+                        "Invalid content type. image_url is only supported by certain models.",
+                        f"messages.[{m_index}].content.[{p_index}].type",
+                    )
+                url = (part.get("image_url") or {}).get("url", "")
+                head, _, data = url.partition(";base64,")
+                if not head.startswith("data:image/") or not data:
+                    return _invalid("Invalid image URL.", f"messages.[{m_index}].content.[{p_index}].image_url")
+                try:
+                    self.images.append((head[5:], base64.b64decode(data, validate=True)))
+                except ValueError:
+                    return _invalid("Invalid base64 image data.", f"messages.[{m_index}].content.[{p_index}]")
+        return None
+
+    def _transcribe(self, request: Request) -> Response:
+        """POST /audio/transcriptions: multipart `file` and `model` (response_format json or text)."""
+        form = request.form()
+        if "file" not in form or not isinstance(form["file"], tuple) or not form["file"][2]:
+            return _invalid("You must provide a file.", "file")
+        if "model" not in form:
+            return _invalid("you must provide a model parameter", "model")
+        if form["model"] not in TRANSCRIPTION_MODELS:
+            return _invalid(f"The model `{form['model']}` does not exist.", "model", 404, "model_not_found")
+        filename, _ctype, data = form["file"]
+        self.audio.append((form["model"], filename, data))
+        if form.get("response_format") == "text":
+            return Response(200, self.transcript.encode(), "text/plain")
+        return json_response({"text": self.transcript})
 
     def _embeddings(self, request: Request) -> Response:
         body = request.json()
