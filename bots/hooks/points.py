@@ -55,20 +55,24 @@ def assignment_advisor(tenant_id: int, conversations: list[Any]) -> dict[int, di
         return advice
     deadline = time.monotonic() + max(spec.timeout for spec in hooks)
 
-    async def ask_all() -> list[Any]:
-        import asyncio
-
-        return await asyncio.gather(*(ask(conv) for conv in todo))
-
-    async def ask(conv: Any) -> Any:
-        call = HookCall(
+    # Built here, in the thread: the visitor rows are read from the database.
+    calls = [
+        HookCall(
             point=HookPoint.BEFORE_ASSIGN,
             tenant_id=tenant_id,
             conversation_id=conv.pk,
             visitor=_visitor(conv),
             data={"channel": conv.channel, "priority": conv.priority, "team_id": conv.team_id},
         )
-        return await choose_assignee(hooks, call, deadline=deadline, guard=_guard)
+        for conv in todo
+    ]
+
+    async def ask_all() -> list[Any]:
+        import asyncio
+
+        return await asyncio.gather(
+            *(choose_assignee(hooks, call, deadline=deadline, guard=_guard) for call in calls)
+        )
 
     replies = runtime.run_on_bot_loop(ask_all(), timeout=max(0.0, deadline - time.monotonic()) + 2.0)
     fresh: dict[str, Any] = {}

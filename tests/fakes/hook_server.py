@@ -127,13 +127,27 @@ class FakeHookGRPC:
                 if metadata.get("x-kefu-signature") != expected_signature(hook.secret, ts, request.SerializeToString()):
                     hook.bad_signatures += 1
                     await context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad signature")
-                call = json_format.MessageToDict(request, preserving_proto_field_name=True)
-                call["data"] = orjson.loads(call.pop("data_json", "") or "{}")
+                raw = json_format.MessageToDict(
+                    request, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+                )
+                # The same shape as the JSON call, so one test reads both transports.
+                call = {
+                    "point": request.point,
+                    "tenant_id": request.tenant_id,
+                    "conversation_id": request.conversation_id,
+                    "bot_id": request.bot_id or None,
+                    "message": {"sender": request.sender, "kind": request.kind, "text": request.text},
+                    "visitor": raw.get("visitor", {}),
+                    "history": [{"role": h.role, "text": h.text} for h in request.history],
+                    "data": orjson.loads(request.data_json or "{}"),
+                }
                 hook.calls.append(call)
                 await hook.wait()
                 if hook.fail_status:
                     await context.abort(grpc.StatusCode.UNAVAILABLE, "down")
-                reply = hook.reply_for(call)
+                reply = dict(hook.reply_for(call))
+                if "answer" in reply:  # the JSON reply's answer is the proto's text
+                    reply.setdefault("text", reply.pop("answer"))
                 return json_format.ParseDict(
                     {k: v for k, v in reply.items() if k in pb.HookReply.DESCRIPTOR.fields_by_name},
                     pb.HookReply(),
