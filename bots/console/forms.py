@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bots.knowledge.models import KnowledgeBase
 from bots.middlewares import build_chain, middleware_class
-from bots.models import AlertChannel, Bot, BusinessHook, ProviderKind
+from bots.models import AlertChannel, Bot, BusinessHook, HookPoint, HookTransport, MediaFallback, ProviderKind
 from bots.providers.base import available_kinds
 from bots.providers.coze import POLLING, RESPONSE_MODES, STREAMING
 from kefu.models import Tenant
@@ -229,6 +229,8 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
         self.fields["backup"].queryset = backups
         self.fields["knowledge_bases"].queryset = KnowledgeBase.objects.filter(tenant=tenant).order_by("name")
         self.fields["knowledge_bases"].required = False
+        # Left out of a post (an older form, the API): the model's default.
+        self.fields["media_fallback"].required = False
         # Built-in providers and those third-party packages install (kefu.providers entry points).
         builtin = dict(ProviderKind.choices)
         self.fields["provider"] = forms.ChoiceField(
@@ -251,6 +253,9 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
             except (KeyError, ImportError):
                 raise forms.ValidationError(_("Unknown middleware: %(name)s") % {"name": name}) from None
         return names
+
+    def clean_media_fallback(self) -> str:
+        return self.cleaned_data.get("media_fallback") or MediaFallback.ASK_TEXT
 
     def clean_middleware_options(self) -> dict[str, Any]:
         value = self.cleaned_data.get("middleware_options")
@@ -342,6 +347,14 @@ class BusinessHookForm(SecretKeepingMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         # Only this workspace's bots: another tenant's bot id is not a valid choice.
         self.fields["bot"].queryset = Bot.objects.filter(tenant_id=self.instance.tenant_id)
+        for name in ("point", "transport"):
+            self.fields[name].required = False  # an older form or post: the model's default
+
+    def clean_point(self) -> str:
+        return self.cleaned_data.get("point") or HookPoint.ANSWER
+
+    def clean_transport(self) -> str:
+        return self.cleaned_data.get("transport") or HookTransport.HTTP
         self.initial["keywords"] = ", ".join(self.instance.keywords or [])
         self.set_secret_help()
 

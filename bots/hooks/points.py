@@ -70,9 +70,7 @@ def assignment_advisor(tenant_id: int, conversations: list[Any]) -> dict[int, di
     async def ask_all() -> list[Any]:
         import asyncio
 
-        return await asyncio.gather(
-            *(choose_assignee(hooks, call, deadline=deadline, guard=_guard) for call in calls)
-        )
+        return await asyncio.gather(*(choose_assignee(hooks, call, deadline=deadline, guard=_guard) for call in calls))
 
     replies = runtime.run_on_bot_loop(ask_all(), timeout=max(0.0, deadline - time.monotonic()) + 2.0)
     fresh: dict[str, Any] = {}
