@@ -10,10 +10,12 @@ class KefuError(Exception):
     default_message = _("Something went wrong.")
     status = 400
 
-    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, code: str | None = None, fields: dict | None = None) -> None:
         self.message = str(message or self.default_message)
         if code:
             self.code = code
+        # Validation errors name the fields at fault: {"email": ["Enter a valid email address."]}.
+        self.fields = fields
         super().__init__(self.message)
 
 

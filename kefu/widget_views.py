@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from kefu import access, ratelimit
+from kefu.api.errors import error_body, json_error
 from kefu.consumers.visitor import origin_allowed, visitor_conversation_payload, visitor_message
 from kefu.errors import Forbidden, InvalidInput, KefuError, NotFound, RateLimited
 from kefu.models import Attachment, Conversation, Status, Tenant, Visitor
@@ -63,7 +64,7 @@ def _cors(response: HttpResponse, origin: str) -> HttpResponse:
 
 
 def _error(exc: KefuError) -> JsonResponse:
-    return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
+    return JsonResponse(error_body(exc.code, exc.message, fields=exc.fields), status=exc.status)
 
 
 def _ip(request: HttpRequest) -> str:
@@ -88,7 +89,9 @@ def widget_endpoint(*, methods: tuple[str, ...], token: bool = True) -> Callable
                     _cors(response, origin)
                 return response
             if request.method not in methods:
-                return JsonResponse({"error": {"code": "method", "message": _("Method not allowed.")}}, status=405)
+                response = json_error(405, "method_not_allowed")
+                response["Allow"] = ", ".join((*methods, "OPTIONS"))
+                return response
             allowed_origin = None
             try:
                 if token:
@@ -97,7 +100,8 @@ def widget_endpoint(*, methods: tuple[str, ...], token: bool = True) -> Callable
                     visitor = Visitor.objects.filter(pk=claims.visitor_id, tenant=tenant).first() if tenant else None
                     if tenant is None or visitor is None:
                         raise BadToken()
-                    if origin and not origin_allowed(origin, tenant.allowed_origins):
+                    # Like bootstrap: no Origin (a script off any page) is refused too.
+                    if not origin_allowed(origin, tenant.allowed_origins):
                         raise Forbidden(_("This site may not use the widget."), code="origin")
                     if visitor.is_blocked:
                         raise Forbidden(_("This visitor is blocked."), code="blocked")
@@ -107,7 +111,7 @@ def widget_endpoint(*, methods: tuple[str, ...], token: bool = True) -> Callable
                     response = view(request, *args, **kwargs)
                     allowed_origin = getattr(response, "_kefu_origin", None)
             except BadToken:
-                response = JsonResponse({"error": {"code": "auth_failed", "message": _("Invalid token.")}}, status=401)
+                response = json_error(401, "auth_failed", _("Invalid token."))
             except KefuError as exc:
                 response = _error(exc)
                 if exc.code not in ("origin",) and token:
@@ -278,14 +282,14 @@ def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
         else:
             visitor_id = token_from_header(request.headers.get("Authorization")).visitor_id
     except BadToken:
-        return JsonResponse({"error": {"code": "auth_failed", "message": _("Invalid token.")}}, status=401)
+        return json_error(401, "auth_failed", _("Invalid token."))
     item = (
         Attachment.objects.filter(pk=attachment_id, conversation__visitor_id=visitor_id, conversation__isnull=False)
         .select_related("conversation__visitor")
         .first()
     )
     if item is None or item.conversation.visitor.is_blocked:  # type: ignore[union-attr]
-        return JsonResponse({"error": {"code": "not_found", "message": _("Not found.")}}, status=404)
+        return json_error(404)
     response: FileResponse = serve_attachment(item)
     response["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response

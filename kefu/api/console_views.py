@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from kefu import access, selectors
 from kefu.access import agent_for_user
+from kefu.api.errors import error_body
 from kefu.api.serializers import ErrorSerializer
 from kefu.console import assist
 from kefu.console import selectors as console_selectors
@@ -304,7 +305,7 @@ class AssistApi(ConsoleApi):
             result = assist.assist_for(conversation=conv, agent=self.agent())
         except assist.AssistUnavailable:
             return Response(
-                {"code": "assist_unavailable", "detail": _("AI assist is unavailable right now.")},
+                error_body("assist_unavailable", _("AI assist is unavailable right now.")),
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
         if result is None:

@@ -74,6 +74,16 @@ class VisitorSerializer(serializers.Serializer):
     is_blocked = serializers.BooleanField()
 
 
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. not_found, invalid, rate_limited.")
+    message = serializers.CharField(help_text="Human-readable, in the request's language.")
+    fields = serializers.DictField(
+        required=False, help_text="Validation errors only: field name -> list of messages (nested for objects)."
+    )
+    trace_id = serializers.CharField(required=False, help_text="Quote it when reporting a problem.")
+
+
 class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
+    """The one error shape of /api/ and /widget/api/, for every status."""
+
+    error = ErrorDetailSerializer()

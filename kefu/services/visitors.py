@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -110,6 +111,12 @@ def visitor_update(*, visitor: Visitor, **changes: Any) -> Visitor:
             raise InvalidInput(_("Too many custom attributes."), code="bad_attributes")
         fields.append("attributes")
     if fields:
-        visitor.full_clean(exclude=["tenant", "ip", "current_url", "referrer"])
+        try:
+            visitor.full_clean(exclude=["tenant", "ip", "current_url", "referrer"])
+        except ValidationError as exc:
+            # A bad e-mail from the widget's contact form is the visitor's mistake, not a crash.
+            errors = {name: [str(m) for m in messages] for name, messages in exc.message_dict.items()}
+            first = next(iter(errors.values()))[0]
+            raise InvalidInput(first, code="invalid", fields=errors) from None
         visitor.save(update_fields=fields)
     return visitor

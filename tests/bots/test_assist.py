@@ -65,7 +65,7 @@ def test_provider_failure_is_a_503_not_a_made_up_answer(client, conv, settings):
             tenant=conv.tenant, name="GPT", provider=ProviderKind.OPENAI, base_url=f"{fake.url}/v1", model="m"
         )
         response = assist(client, conv)
-    assert response.status_code == 503 and response.json()["code"] == "assist_unavailable"
+    assert response.status_code == 503 and response.json()["error"]["code"] == "assist_unavailable"
 
 
 def test_closing_and_transferring_leave_a_summary_note_for_agents(django_capture_on_commit_callbacks):

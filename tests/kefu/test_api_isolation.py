@@ -191,7 +191,7 @@ def test_message_post_is_idempotent_and_validated(client, world):
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json()["seq"] == again.json()["seq"]
     empty = client.post(url, {"body": "  "}, content_type="application/json", **auth)
-    assert empty.status_code == 400 and empty.json()["code"] == "empty"
+    assert empty.status_code == 400 and empty.json()["error"]["code"] == "empty"
 
 
 def test_openapi_schema_is_served(client):

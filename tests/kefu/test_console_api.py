@@ -295,7 +295,7 @@ def test_assist_provider_failure_is_503(signed_in, agent):
         res = signed_in.post(f"{API}conversations/{conv.pk}/assist/")
     finally:
         assist.assist_providers.remove(broken)
-    assert res.status_code == 503 and res.json()["code"] == "assist_unavailable"
+    assert res.status_code == 503 and res.json()["error"]["code"] == "assist_unavailable"
 
 
 def test_meta_lists_agents_teams_tags_of_the_tenant(signed_in, agent):

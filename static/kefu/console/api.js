@@ -7,7 +7,10 @@ function csrf() {
 
 export class ApiError extends Error {
   constructor(status, body) {
-    super((body && (body.detail || body.code)) || `HTTP ${status}`);
+    // The API's one error shape: {"error": {"code", "message", "fields"?}}.
+    const err = (body && body.error) || {};
+    super(err.message || err.code || `HTTP ${status}`);
+    this.code = err.code;
     this.status = status;
     this.body = body;
   }
@@ -34,10 +37,6 @@ export async function api(path, { method = "GET", body, form, query } = {}) {
   let data = null;
   try { data = await res.json(); } catch (e) { data = null; }
   if (!res.ok) {
-    if (data && typeof data === "object" && !data.detail && !data.code) {
-      const first = Object.values(data)[0];
-      data.detail = Array.isArray(first) ? first[0] : String(first);
-    }
     throw new ApiError(res.status, data);
   }
   return data;
