@@ -39,9 +39,14 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev test-frontend
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Style, formatting, types, import contracts and the access rule; .ci/run runs it before
+# the tests, and .pre-commit-config.yaml runs the same commands.
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python .ci/lint_access.py
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run_all

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from bots.alerts import AlertDispatcher, AlertTarget
+from bots.alerts import AlertDispatcher, AlertKind, AlertTarget
 from bots.resilience import RedisCircuitBreaker
 
 _TENANT = re.compile(r"^t(\d+):")
@@ -22,7 +23,8 @@ def _targets_for(tenant_id: int) -> list[AlertTarget]:
 
     try:
         return [
-            AlertTarget(kind=channel.kind, url=channel.url, secret=channel.secret)
+            # The column's choices are AlertKind's values (bots.models.AlertKind).
+            AlertTarget(kind=cast(AlertKind, channel.kind), url=channel.url, secret=channel.secret)
             for channel in AlertChannel.objects.filter(tenant_id=tenant_id, enabled=True)
         ]
     finally:

@@ -15,8 +15,10 @@ class BotsConfig(AppConfig):
     def ready(self) -> None:
         from bots import receivers
         from bots.assist import assist_provider
+        from bots.providers.base import set_http_backend
         from kefu.console.assist import register_assist_provider
 
+        set_http_backend(settings.KEFU_BOT_HTTP_BACKEND)
         receivers.connect()
         register_assist_provider(assist_provider)
 

@@ -15,7 +15,7 @@ from kefu.models import Kind, Message, SenderType
 
 KEEP = 40
 TTL = 6 * 3600
-_ROLES = {SenderType.VISITOR: "user", SenderType.BOT: "assistant", SenderType.AGENT: "assistant"}
+_ROLES: dict[str, str] = {SenderType.VISITOR: "user", SenderType.BOT: "assistant", SenderType.AGENT: "assistant"}
 _KINDS = {Kind.TEXT, Kind.RICH_TEXT, Kind.IMAGE, Kind.FILE, Kind.AUDIO}
 
 

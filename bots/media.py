@@ -99,13 +99,17 @@ def handoff_apology(kind: str) -> str:
 
 async def transcribe(config: ProviderConfig, model: str, media: MediaInput, language: str = "") -> str:
     """POST /audio/transcriptions (multipart: file, model, response_format=json) through the SDK."""
+    from openai import omit
+
     from bots.providers.openai_compat import map_openai_error, shared_client
 
-    options: dict[str, object] = {"file": (media.name or "voice", media.data, media.content_type), "model": model}
-    if language:
-        options["language"] = language
     try:
-        result = await shared_client(config).audio.transcriptions.create(response_format="json", **options)
+        result = await shared_client(config).audio.transcriptions.create(
+            file=(media.name or "voice", media.data, media.content_type),
+            model=model,
+            response_format="json",
+            language=language or omit,
+        )
     except Exception as exc:
         raise map_openai_error(exc) from None
     text = (getattr(result, "text", "") or "").strip()

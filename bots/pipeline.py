@@ -35,13 +35,14 @@ from bots.engine import KbResult, TurnOutcome, TurnPlan, answer_turn, dataset_se
 from bots.handoff import handoff_to_human
 from bots.hooks.runner import hooks_for, screen
 from bots.hooks.spec import Action, HookCall, HookPoint, HookSpec
-from bots.interface import BotRequest, ProviderConfig, Timeouts
+from bots.interface import BotRequest, MediaInput, ProviderConfig, Timeouts
 from bots.media import MEDIA_KINDS, fallback_text, handoff_apology, plan_media, transcribe
 from bots.models import Bot, BotTurn, BusinessHook, ConversationBotState, MediaFallback, ProviderKind, TurnStatus
 from bots.providers.base import Provider, build_provider
 from bots.streaming import DeltaPublisher
 from bots.turn_filters import TurnFilters
 from kefu import events
+from kefu.fastsql import column_field
 from kefu.models import Conversation, Message, SenderType, Status
 from kefu.payloads import message_payload
 from kefu.services.messages import message_send
@@ -371,7 +372,7 @@ def _save_state(
     if state is not None and state.unsure_streak == streak and state.provider_state == provider_state:
         return
     meta = ConversationBotState._meta
-    fields = [meta.get_field(name) for name in _STATE_COLUMNS]
+    fields = [column_field(ConversationBotState, name) for name in _STATE_COLUMNS]
     values = [conversation_id, provider_state, streak, timezone.now()]
     quote = connection.ops.quote_name
     columns = [quote(field.column) for field in fields]
@@ -499,7 +500,8 @@ def _answer(turn: BotTurn, conversation: Conversation, trigger: Message, state: 
     if conversation.status != Status.BOT or bot is None:
         return _finish(turn, TurnStatus.DONE, provider="skipped")
 
-    question, media = trigger.body, ()
+    question = trigger.body
+    media: tuple[MediaInput, ...] = ()
     if trigger.kind in MEDIA_KINDS:
         media_plan = plan_media(bot, trigger)
         if media_plan.action == "fallback":

@@ -7,7 +7,7 @@ and multi-line data. Payload interpretation (JSON, `[DONE]`) is left to the call
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,7 +142,7 @@ def iter_events(chunks: Iterator[bytes]) -> Iterator[SSEEvent]:
     yield from parser.flush()
 
 
-async def aiter_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
+async def aiter_events(chunks: AsyncIterable[bytes]) -> AsyncGenerator[SSEEvent, None]:
     parser = SSEParser()
     try:
         async for chunk in chunks:

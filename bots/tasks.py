@@ -9,6 +9,7 @@ import time
 from django.conf import settings
 
 from kefu.celery import app
+from kefu.tasking import KefuTask
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,12 @@ def conversation_summarize_task(conversation_id: int, trigger: str) -> str:
 
 
 @app.task(name="bots.hooks_on_close", acks_late=True, bind=True, max_retries=3, default_retry_delay=5)
-def hooks_on_close_task(self, conversation_id: int) -> list[str]:  # noqa: ANN001 (Celery's bound task)
+def hooks_on_close_task(self: KefuTask, conversation_id: int) -> list[str]:
     """Tell the tenant's on-close hooks; a fail-closed one that failed is asked again."""
     from bots.hooks.points import notify_close
 
     failed = notify_close(conversation_id)
-    if failed and self.request.retries < self.max_retries and settings.KEFU_TASKS_MODE == "celery":
+    retries_left = self.max_retries is not None and self.request.retries < self.max_retries
+    if failed and retries_left and settings.KEFU_TASKS_MODE == "celery":
         raise self.retry()
     return failed

@@ -7,6 +7,7 @@ local classifier (trained from its FAQ) decides whether the visitor wants a huma
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bots.middlewares import MiddlewareChain, StreamingOutputFilter, Turn, build_chain, detect_intent
@@ -28,7 +29,7 @@ class Inbound:
     language: str
 
 
-def _intent_detector(bot: Bot):  # noqa: ANN202  (returns the middleware's detector callable)
+def _intent_detector(bot: Bot) -> Callable[[str], str]:
     def detect(text: str) -> str:
         rule = detect_intent(text)
         if rule:

@@ -12,10 +12,11 @@ from typing import TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, models
 from django.db.models import Exists, OuterRef, Q
 
-from kefu.errors import NotFound
+from kefu.errors import Forbidden, NotFound
 from kefu.models import Agent, Attachment, CannedReply, Conversation, Status, Tag, Team, Tenant, Visitor
 
 M = TypeVar("M", bound=models.Model)
@@ -24,7 +25,7 @@ M = TypeVar("M", bound=models.Model)
 def _get(qs: models.QuerySet[M], **lookup: object) -> M:
     try:
         return qs.get(**lookup)
-    except (qs.model.DoesNotExist, ValueError, TypeError):
+    except (ObjectDoesNotExist, ValueError, TypeError):
         raise NotFound() from None
 
 
@@ -33,7 +34,7 @@ def agent_for_user(user: AbstractBaseUser | AnonymousUser | None) -> Agent | Non
     if user is None or not user.is_authenticated:
         return None
     try:
-        agent = Agent.objects.select_related("tenant").get(user=user)
+        agent = Agent.objects.select_related("tenant").get(user_id=user.pk)
     except Agent.DoesNotExist:
         return None
     if not agent.is_active or not agent.tenant.is_active or not user.is_active:
@@ -145,6 +146,25 @@ def access_visitor(*, tenant: Tenant, visitor_id: object, agent: Agent | None = 
     return _get(visitors_for(tenant=tenant, agent=agent), pk=visitor_id)
 
 
+def access_session_visitor(*, tenant_id: int, visitor_id: int) -> Visitor:
+    """The visitor a widget token names, with its tenant, while that tenant is active."""
+    return _get(
+        Visitor.objects.select_related("tenant").filter(tenant_id=tenant_id, tenant__is_active=True), pk=visitor_id
+    )
+
+
+def access_visitor_conversation(*, visitor_id: int, conversation_id: object) -> Conversation:
+    """One of the visitor's own conversations (the widget's socket and endpoints)."""
+    qs = Conversation.objects.select_related("tenant", "visitor").filter(visitor_id=visitor_id)
+    return _get(qs, pk=conversation_id)
+
+
+def access_visitor_attachment(*, visitor_id: int, attachment_id: object) -> Attachment:
+    """A file of one of the visitor's conversations, unless the visitor is blocked."""
+    qs = Attachment.objects.filter(conversation__visitor_id=visitor_id, conversation__visitor__is_blocked=False)
+    return _get(qs.select_related("conversation__visitor"), pk=attachment_id)
+
+
 def access_attachment(*, tenant: Tenant, attachment_id: object, agent: Agent | None = None) -> Attachment:
     """With `agent`: an attachment of a conversation the agent may see. One not yet sent
     in any conversation is visible to admins (and API keys) only."""
@@ -154,6 +174,15 @@ def access_attachment(*, tenant: Tenant, attachment_id: object, agent: Agent | N
         if conv is None or not conversation_visible(agent=agent, conversation=conv):
             raise NotFound()
     return attachment
+
+
+def access_own_agent(*, agent_id: int) -> Agent:
+    """A signed-in agent's own row (the id came from their session) with its tenant; a
+    deactivated agent is refused."""
+    agent = Agent.objects.select_related("tenant").filter(pk=agent_id, is_active=True).first()
+    if agent is None:
+        raise Forbidden()
+    return agent
 
 
 def access_agent(*, tenant: Tenant, agent_id: object) -> Agent:

@@ -6,9 +6,11 @@ import os
 
 from celery import Celery
 
+from kefu.tasking import KefuTask
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kefu.settings")
 
-app = Celery("kefu", task_cls="kefu.tasking:KefuTask")
+app = Celery("kefu", task_cls=KefuTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

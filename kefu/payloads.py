@@ -21,6 +21,13 @@ def attachment_payload(attachment: Attachment) -> dict[str, Any]:
     }
 
 
+def _attachment_or_none(message: Message) -> dict[str, Any] | None:
+    # The id test first: a message without one must not cost a query for the relation.
+    if message.attachment_id is None or message.attachment is None:
+        return None
+    return attachment_payload(message.attachment)
+
+
 def message_payload(message: Message) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": message.pk,
@@ -33,7 +40,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "body": message.body,
         "is_internal": message.is_internal,
         "created_at": message.created_at.isoformat(),
-        "attachment": attachment_payload(message.attachment) if message.attachment_id else None,
+        "attachment": _attachment_or_none(message),
     }
     meta = message.metadata or {}
     # Only the parts a client needs; provider internals stay server side.

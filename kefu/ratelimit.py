@@ -13,6 +13,8 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -147,7 +149,7 @@ def client_ip(peer: str | None, forwarded_for: str | None) -> str:
     return peer
 
 
-def scope_client_ip(scope: dict) -> str:
+def scope_client_ip(scope: Mapping[str, Any]) -> str:
     client = scope.get("client") or (None, None)
     forwarded = None
     for name, value in scope.get("headers", []):

@@ -101,5 +101,7 @@ class PublishConnection(asyncio.Protocol):
             raise ConnectionError("Redis connection lost")
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._waiting.append((len(commands), [], future))
-        self.transport.write(b"".join([hiredis.pack_command(command) for command in commands]))
+        # hiredis' stub declares a one-element tuple; pack_command takes any number of parts.
+        packed = [hiredis.pack_command(command) for command in commands]  # type: ignore[arg-type]
+        self.transport.write(b"".join(packed))
         return await future

@@ -29,7 +29,7 @@ def _get_pool() -> ThreadPoolExecutor:
     return _pool
 
 
-def _run_inline(task: DjangoTask, args: tuple, kwargs: dict) -> None:
+def _run_inline(task: DjangoTask, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     try:
         task.apply(args=args, kwargs=kwargs, throw=False)
     except Exception:  # the pool must survive any task failure
@@ -41,7 +41,9 @@ def _run_inline(task: DjangoTask, args: tuple, kwargs: dict) -> None:
 class KefuTask(DjangoTask):
     abstract = True
 
-    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+    def apply_async(
+        self, args: Any = None, kwargs: Any = None, *positional: Any, **options: Any
+    ) -> Any:  # Celery's positional options (task_id, producer, ...) pass through unchanged
         args, kwargs = tuple(args or ()), dict(kwargs or {})
         mode = settings.KEFU_TASKS_MODE
         if mode == "eager":
@@ -51,7 +53,7 @@ class KefuTask(DjangoTask):
             return _get_pool().submit(ctx.run, _run_inline, self, args, kwargs)
         headers = dict(options.pop("headers", None) or {})
         headers.setdefault("trace_id", tracing.get_trace_id())
-        return super().apply_async(args, kwargs, headers=headers, **options)
+        return super().apply_async(args, kwargs, *positional, headers=headers, **options)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         incoming = getattr(self.request, "trace_id", None)

@@ -23,7 +23,7 @@ from kefu import access, ratelimit
 from kefu.api.errors import error_body, json_error
 from kefu.consumers.visitor import origin_allowed, visitor_conversation_payload, visitor_message
 from kefu.errors import Forbidden, InvalidInput, KefuError, NotFound, RateLimited
-from kefu.models import Attachment, Conversation, Status, Tenant, Visitor
+from kefu.models import Conversation, Status, Tenant, Visitor
 from kefu.payloads import attachment_payload, message_payload
 from kefu.services.attachments import attachment_create
 from kefu.services.conversations import conversation_close, conversation_open
@@ -96,10 +96,13 @@ def widget_endpoint(*, methods: tuple[str, ...], token: bool = True) -> Callable
             try:
                 if token:
                     claims = token_from_header(request.headers.get("Authorization"))
-                    tenant = Tenant.objects.filter(pk=claims.tenant_id, is_active=True).first()
-                    visitor = Visitor.objects.filter(pk=claims.visitor_id, tenant=tenant).first() if tenant else None
-                    if tenant is None or visitor is None:
-                        raise BadToken()
+                    try:
+                        visitor = access.access_session_visitor(
+                            tenant_id=claims.tenant_id, visitor_id=claims.visitor_id
+                        )
+                    except NotFound:
+                        raise BadToken() from None
+                    tenant = visitor.tenant
                     # Like bootstrap: no Origin (a script off any page) is refused too.
                     if not origin_allowed(origin, tenant.allowed_origins):
                         raise Forbidden(_("This site may not use the widget."), code="origin")
@@ -273,7 +276,7 @@ def upload(request: HttpRequest, auth: _Auth) -> HttpResponse:
 
 
 @csrf_exempt
-def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
+def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse | FileResponse:
     """Bearer token, or the short-lived `s` link the socket put in the message (for <img>)."""
     visitor_id: int | None = None
     try:
@@ -283,12 +286,9 @@ def attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
             visitor_id = token_from_header(request.headers.get("Authorization")).visitor_id
     except BadToken:
         return json_error(401, "auth_failed", _("Invalid token."))
-    item = (
-        Attachment.objects.filter(pk=attachment_id, conversation__visitor_id=visitor_id, conversation__isnull=False)
-        .select_related("conversation__visitor")
-        .first()
-    )
-    if item is None or item.conversation.visitor.is_blocked:  # type: ignore[union-attr]
+    try:
+        item = access.access_visitor_attachment(visitor_id=visitor_id, attachment_id=attachment_id)
+    except NotFound:
         return json_error(404)
     response: FileResponse = serve_attachment(item)
     response["Cross-Origin-Resource-Policy"] = "cross-origin"

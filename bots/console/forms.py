@@ -36,16 +36,14 @@ def secret_field(label: Any) -> forms.CharField:
     )
 
 
-class SecretKeepingMixin:
+class SecretKeepingModelForm(forms.ModelForm):
     """Blank secret fields keep the stored value; ``clear_<field>`` empties it on purpose."""
 
     secret_fields: tuple[str, ...] = ()
-    instance: Any
-    cleaned_data: dict[str, Any]
 
     def set_secret_help(self) -> None:
         for name in self.secret_fields:
-            field = self.fields[name]  # type: ignore[attr-defined]
+            field = self.fields[name]
             has_value = bool(self.instance.pk and getattr(self.instance, name))
             field.help_text = _("Stored. Leave blank to keep it.") if has_value else _("Not set.")
 
@@ -55,6 +53,12 @@ class SecretKeepingMixin:
                 self.cleaned_data[name] = ""
             elif not self.cleaned_data.get(name) and self.instance.pk:
                 self.cleaned_data[name] = getattr(self.instance, name)
+
+    def clean(self) -> dict[str, Any]:
+        # clean() runs before the model copies cleaned_data onto the instance.
+        super().clean()
+        self.keep_secrets()
+        return self.cleaned_data
 
 
 # --- Knowledge bases --------------------------------------------------------------------
@@ -149,7 +153,7 @@ def provider_kinds() -> list[str]:
     return [kind for kind in available_kinds() if kind != "openai_compat"]  # an alias of openai
 
 
-class BotForm(SecretKeepingMixin, forms.ModelForm):
+class BotForm(SecretKeepingModelForm):
     secret_fields = ("api_key",)
     api_key = secret_field(_("API key"))
     clear_api_key = forms.BooleanField(label=_("Remove the stored API key"), required=False)
@@ -226,8 +230,11 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
         backups = Bot.objects.filter(tenant=tenant)
         if self.instance.pk:
             backups = backups.exclude(pk=self.instance.pk)
-        self.fields["backup"].queryset = backups
-        self.fields["knowledge_bases"].queryset = KnowledgeBase.objects.filter(tenant=tenant).order_by("name")
+        backup = self.fields["backup"]
+        knowledge_bases = self.fields["knowledge_bases"]
+        assert isinstance(backup, forms.ModelChoiceField) and isinstance(knowledge_bases, forms.ModelChoiceField)
+        backup.queryset = backups
+        knowledge_bases.queryset = KnowledgeBase.objects.filter(tenant=tenant).order_by("name")
         self.fields["knowledge_bases"].required = False
         # Left out of a post (an older form, the API): the model's default.
         self.fields["media_fallback"].required = False
@@ -276,7 +283,8 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
         return value
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if "extra" in self.errors:
             return cleaned
         extra = dict(cleaned.get("extra") or {})
@@ -312,13 +320,8 @@ class BotForm(SecretKeepingMixin, forms.ModelForm):
                 self.add_error("middleware_options", _("Invalid middleware options: %(error)s") % {"error": exc})
         return cleaned
 
-    def _post_clean(self) -> None:
-        # Assign the kept secret before the model copies cleaned_data onto the instance.
-        self.keep_secrets()
-        super()._post_clean()
 
-
-class BusinessHookForm(SecretKeepingMixin, forms.ModelForm):
+class BusinessHookForm(SecretKeepingModelForm):
     secret_fields = ("secret",)
     secret = secret_field(_("Signing secret"))
     clear_secret = forms.BooleanField(label=_("Remove the stored secret"), required=False)
@@ -346,7 +349,9 @@ class BusinessHookForm(SecretKeepingMixin, forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only this workspace's bots: another tenant's bot id is not a valid choice.
-        self.fields["bot"].queryset = Bot.objects.filter(tenant_id=self.instance.tenant_id)
+        bot = self.fields["bot"]
+        assert isinstance(bot, forms.ModelChoiceField)
+        bot.queryset = Bot.objects.filter(tenant_id=self.instance.tenant_id)
         for name in ("point", "transport"):
             self.fields[name].required = False  # an older form or post: the model's default
 
@@ -361,12 +366,8 @@ class BusinessHookForm(SecretKeepingMixin, forms.ModelForm):
     def clean_keywords(self) -> list[str]:
         return split_list(self.cleaned_data.get("keywords", ""))
 
-    def _post_clean(self) -> None:
-        self.keep_secrets()
-        super()._post_clean()
 
-
-class AlertChannelForm(SecretKeepingMixin, forms.ModelForm):
+class AlertChannelForm(SecretKeepingModelForm):
     secret_fields = ("secret",)
     secret = secret_field(_("Signing secret"))
     clear_secret = forms.BooleanField(label=_("Remove the stored secret"), required=False)
@@ -378,7 +379,3 @@ class AlertChannelForm(SecretKeepingMixin, forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.set_secret_help()
-
-    def _post_clean(self) -> None:
-        self.keep_secrets()
-        super()._post_clean()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from bots.knowledge.models import Document, FaqEntry, KnowledgeBase
 from kefu.access import _get
@@ -18,7 +19,8 @@ def access_knowledge_bases(*, tenant: Tenant, knowledge_base_ids: Iterable[objec
     """Every id must belong to the tenant; one foreign id fails the whole request."""
     ids = list(dict.fromkeys(knowledge_base_ids))
     try:
-        rows = list(KnowledgeBase.objects.filter(tenant=tenant, pk__in=ids).order_by("pk"))
+        # Untrusted ids: the ORM converts each and raises ValueError/TypeError for a bad one.
+        rows = list(KnowledgeBase.objects.filter(tenant=tenant, pk__in=cast("list[int]", ids)).order_by("pk"))
     except (ValueError, TypeError):
         raise NotFound() from None
     if len(rows) != len(ids):

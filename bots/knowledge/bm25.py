@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from scipy import sparse
@@ -56,7 +57,7 @@ def as_units(terms: QueryTerms | Units) -> list[dict[str, float]]:
     a pivot that is only part of a word's meaning keeps its fraction). Plain terms are a
     unit each."""
     if isinstance(terms, Sequence) and terms and isinstance(terms[0], Mapping):
-        units = [dict(unit) for unit in terms]
+        units = [dict(cast(Mapping[str, float], unit)) for unit in terms]
     else:
         units = [{t: w} for t, w in as_weights(terms).items()]  # type: ignore[arg-type]
     distinct: dict[frozenset, dict[str, float]] = {}
@@ -197,7 +198,9 @@ class Bm25Index:
         if not len(rows) or not units:
             return np.zeros(len(rows), dtype=np.float32)
         rows = np.asarray(rows, dtype=self.indices.dtype)
-        starts, flat, weights = [], [], []
+        starts: list[int] = []
+        flat: list[str] = []
+        weights: list[float] = []
         for unit in units:  # the forms of one unit are consecutive rows
             starts.append(len(flat))
             flat.extend(unit)

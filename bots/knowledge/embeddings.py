@@ -6,12 +6,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import openai
 from django.conf import settings
 
 from bots.netguard import OutboundURLRefused, check_url
+
+if TYPE_CHECKING:
+    from bots.knowledge.models import KnowledgeBase
 
 BATCH = 64
 TIMEOUT_SECONDS = 20.0
@@ -28,8 +32,8 @@ class EmbeddingConfig:
     api_key: str = ""
 
     @classmethod
-    def for_knowledge_base(cls, kb: object) -> EmbeddingConfig | None:
-        if not getattr(kb, "has_embeddings", False):
+    def for_knowledge_base(cls, kb: KnowledgeBase) -> EmbeddingConfig | None:
+        if not kb.has_embeddings:
             return None
         return cls(base_url=kb.embedding_base_url, model=kb.embedding_model, api_key=kb.embedding_api_key)
 

@@ -105,9 +105,8 @@ class KbIndex:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-def _vectors(blobs: list[bytes | None]) -> tuple[np.ndarray | None, np.ndarray | None]:
-    rows = [(i, from_bytes(b)) for i, b in enumerate(blobs) if b]
-    rows = [(i, v) for i, v in rows if v is not None]
+def _vectors(blobs: list[bytes | memoryview | None]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    rows = [(i, v) for i, b in enumerate(blobs) if b and (v := from_bytes(b)) is not None]
     if not rows:
         return None, None
     dims = {len(v) for _, v in rows}
@@ -117,7 +116,11 @@ def _vectors(blobs: list[bytes | None]) -> tuple[np.ndarray | None, np.ndarray |
 
 
 def build_faq_index(
-    questions: list[str], alternates: list[list[str]], answers: list[str], ids: list[int], blobs: list[bytes | None]
+    questions: list[str],
+    alternates: list[list[str]],
+    answers: list[str],
+    ids: list[int],
+    blobs: list[bytes | memoryview | None],
 ) -> FaqIndex:
     question_docs = [tokenize(" \n".join([q, *alts])) for q, alts in zip(questions, alternates, strict=True)]
     answer_docs = [tokenize(a) for a in answers]
@@ -142,7 +145,7 @@ def build_chunk_index(
     titles: list[str],
     headings: list[str],
     texts: list[str],
-    blobs: list[bytes | None],
+    blobs: list[bytes | memoryview | None],
 ) -> ChunkIndex:
     docs = [tokenize(f"{h}\n{t}" if h else t, unigrams=False) for h, t in zip(headings, texts, strict=True)]
     vectors, rows = _vectors(blobs)

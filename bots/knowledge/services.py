@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ def knowledge_base_create(
 @transaction.atomic
 def knowledge_base_delete(*, knowledge_base: KnowledgeBase) -> None:
     for document in knowledge_base.documents.exclude(file=""):
-        transaction.on_commit(lambda f=document.file: f.delete(save=False))
+        transaction.on_commit(functools.partial(document.file.delete, save=False))
     _changed(knowledge_base)
     knowledge_base.delete()
 
@@ -184,7 +185,7 @@ def document_reingest(*, document: Document) -> Document:
 def document_delete(*, document: Document) -> None:
     """The document's chunks go with it (cascade), and search forgets them after commit."""
     if document.file:
-        transaction.on_commit(lambda f=document.file: f.delete(save=False))
+        transaction.on_commit(functools.partial(document.file.delete, save=False))
     _changed(document.knowledge_base)
     document.delete()
 

@@ -7,6 +7,7 @@ import logging
 from bots.knowledge import services
 from bots.knowledge.embeddings import EmbeddingError
 from kefu.celery import app
+from kefu.tasking import KefuTask
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +18,7 @@ def document_ingest(document_id: int) -> str:
 
 
 @app.task(name="knowledge.faq_embed", bind=True, acks_late=True, max_retries=3)
-def faq_embed(self, knowledge_base_id: int) -> int:  # type: ignore[no-untyped-def]
+def faq_embed(self: KefuTask, knowledge_base_id: int) -> int:
     try:
         return services.faq_embed_missing(knowledge_base_id=knowledge_base_id)
     except EmbeddingError as exc:

@@ -14,14 +14,13 @@ import logging
 import ssl
 import weakref
 from asyncio import AbstractEventLoop, get_running_loop
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Literal, cast
 
 import httpx2
 import orjson
-from django.conf import settings
 
 from bots.interface import (
     BotRequest,
@@ -36,7 +35,7 @@ from bots.interface import (
     Source,
     StreamEvent,
 )
-from bots.resilience import timed_stream
+from bots.providers.timing import timed_stream
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +111,7 @@ def build_provider(config: ProviderConfig, **kwargs: Any) -> Provider:
     return provider_factory(config.kind)(config, **kwargs)
 
 
-async def stream(provider: Provider, request: BotRequest) -> AsyncIterator[StreamEvent]:
+async def stream(provider: Provider, request: BotRequest) -> AsyncGenerator[StreamEvent, None]:
     """Run one provider call under its hard timeouts.
 
     Guarantees to the caller: every failure surfaces as a ProviderError carrying the text
@@ -158,6 +157,20 @@ _turn = itertools.count()
 _ssl_context: ssl.SSLContext | None = None
 
 
+# Set from KEFU_BOT_HTTP_BACKEND by BotsConfig.ready(): the provider layer reads no
+# Django settings, so it runs alone too (bench.providers, a provider's own tests).
+HttpBackend = Literal["aiohttp", "httpx"]
+_http_backend: HttpBackend = "aiohttp"
+
+
+def set_http_backend(name: str) -> None:
+    """Pick the transport of the pools created from now on."""
+    global _http_backend
+    if name not in ("aiohttp", "httpx"):
+        raise ValueError(f"unknown HTTP backend {name!r}: aiohttp or httpx")
+    _http_backend = cast(HttpBackend, name)
+
+
 def _shared_ssl_context() -> ssl.SSLContext:
     """httpx2's default context, built once: loading the CA bundle costs 20-50 ms per client."""
     global _ssl_context
@@ -199,8 +212,7 @@ def _new_client(ssl_context: ssl.SSLContext | None = None) -> httpx2.AsyncClient
         "follow_redirects": False,
         "verify": ssl_context or _shared_ssl_context(),
     }
-    # The provider layer also runs without Django settings (bench.providers): default then.
-    if settings.configured and getattr(settings, "KEFU_BOT_HTTP_BACKEND", "aiohttp") == "httpx":
+    if _http_backend == "httpx":
         return httpx2.AsyncClient(**options)
     from openai import DefaultAioHttpClient
 

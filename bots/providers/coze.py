@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -260,7 +260,7 @@ class CozeProvider(Provider):
         _background.add(task)
         task.add_done_callback(_background.discard)
 
-    async def _events(self, stream: AsyncIterator[SSEEvent], request: BotRequest) -> AsyncIterator[StreamEvent]:
+    async def _events(self, stream: AsyncIterator[SSEEvent], request: BotRequest) -> AsyncGenerator[StreamEvent, None]:
         state = dict(request.provider_state)
         answers: list[str] = []
         follow_ups: list[str] = []

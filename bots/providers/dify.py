@@ -6,7 +6,7 @@ provider state and send it back with the same `user` on later turns.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -148,7 +148,7 @@ class DifyProvider(Provider):
         except httpx2.HTTPError as exc:
             raise transport_error(exc)
 
-    async def _events(self, stream: AsyncIterator[SSEEvent], request: BotRequest) -> AsyncIterator[StreamEvent]:
+    async def _events(self, stream: AsyncIterator[SSEEvent], request: BotRequest) -> AsyncGenerator[StreamEvent, None]:
         state = dict(request.provider_state)
         parts: list[str] = []
         replaced: str | None = None

@@ -16,7 +16,7 @@ host. Both response shapes are accepted (`data` as a list with numeric scores, o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -179,7 +179,9 @@ class FastGPTProvider(Provider):
         except httpx2.HTTPError as exc:
             raise transport_error(exc)
 
-    async def _events(self, stream: AsyncIterator[SSEEvent], state: dict[str, Any]) -> AsyncIterator[StreamEvent]:
+    async def _events(
+        self, stream: AsyncIterator[SSEEvent], state: dict[str, Any]
+    ) -> AsyncGenerator[StreamEvent, None]:
         parts: list[str] = []
         done_seen = False
         tokens = 0

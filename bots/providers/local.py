@@ -52,12 +52,12 @@ class LocalProvider(Provider):
 
     async def _answer(self, question: str) -> AnswerResult:
         if inspect.iscoroutinefunction(self.answer_fn):
-            return await self.answer_fn(question)  # type: ignore[misc]
+            return await self.answer_fn(question)
         # A sync answer function may touch the database; keep it off the event loop.
         result = await asyncio.to_thread(self.answer_fn, question)
         if inspect.isawaitable(result):
             result = await result
-        return result  # type: ignore[return-value]
+        return result
 
     async def _stream(self, request: BotRequest) -> AsyncIterator[StreamEvent]:
         text, sources, confidence, matched = await self._answer(request.question)

@@ -74,6 +74,14 @@ def request_tenant(request: Request) -> Tenant | None:
     return agent.tenant
 
 
+def tenant_of(request: Request) -> Tenant:
+    """The request's tenant, in a view that IsTenantMember already admitted."""
+    tenant = request_tenant(request)
+    if tenant is None:
+        raise exceptions.NotAuthenticated()
+    return tenant
+
+
 class IsTenantMember(permissions.BasePermission):
     """An API key or an active agent; either way the request is bound to one tenant."""
 

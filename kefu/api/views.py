@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kefu import access, selectors
-from kefu.api.auth import request_tenant
+from kefu.api.auth import tenant_of
 from kefu.api.serializers import ConversationSerializer, ErrorSerializer, MessageSerializer, VisitorSerializer
 from kefu.models import Kind, SenderType, Status
 from kefu.payloads import conversation_payload, message_payload, visitor_payload
@@ -38,10 +38,9 @@ class ConversationListApi(GenericAPIView):
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        qs = selectors.conversation_list(
-            tenant=request_tenant(request), agent=_agent(request), **filters.validated_data
-        )
+        qs = selectors.conversation_list(tenant=tenant_of(request), agent=_agent(request), **filters.validated_data)
         page = self.paginate_queryset(qs)
+        assert page is not None  # REST_FRAMEWORK sets DEFAULT_PAGINATION_CLASS
         return self.get_paginated_response([conversation_payload(c) for c in page])
 
 
@@ -49,7 +48,7 @@ class ConversationDetailApi(APIView):
     @extend_schema(responses={200: ConversationSerializer, 404: ErrorSerializer}, operation_id="conversations_retrieve")
     def get(self, request: Request, conversation_id: int) -> Response:
         conv = access.access_conversation(
-            tenant=request_tenant(request), conversation_id=conversation_id, agent=_agent(request)
+            tenant=tenant_of(request), conversation_id=conversation_id, agent=_agent(request)
         )
         return Response(conversation_payload(conv))
 
@@ -74,7 +73,7 @@ class MessageListApi(APIView):
     )
     def get(self, request: Request, conversation_id: int) -> Response:
         conv = access.access_conversation(
-            tenant=request_tenant(request), conversation_id=conversation_id, agent=_agent(request)
+            tenant=tenant_of(request), conversation_id=conversation_id, agent=_agent(request)
         )
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -88,7 +87,7 @@ class MessageListApi(APIView):
     )
     def post(self, request: Request, conversation_id: int) -> Response:
         conv = access.access_conversation(
-            tenant=request_tenant(request), conversation_id=conversation_id, agent=_agent(request)
+            tenant=tenant_of(request), conversation_id=conversation_id, agent=_agent(request)
         )
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -105,7 +104,7 @@ class ConversationCloseApi(APIView):
     )
     def post(self, request: Request, conversation_id: int) -> Response:
         conv = access.access_conversation(
-            tenant=request_tenant(request), conversation_id=conversation_id, agent=_agent(request)
+            tenant=tenant_of(request), conversation_id=conversation_id, agent=_agent(request)
         )
         return Response(conversation_payload(conversation_close(conversation=conv, actor=_agent(request))))
 
@@ -118,7 +117,7 @@ class ConversationReopenApi(APIView):
     )
     def post(self, request: Request, conversation_id: int) -> Response:
         conv = access.access_conversation(
-            tenant=request_tenant(request), conversation_id=conversation_id, agent=_agent(request)
+            tenant=tenant_of(request), conversation_id=conversation_id, agent=_agent(request)
         )
         return Response(conversation_payload(conversation_reopen(conversation=conv, actor=_agent(request))))
 
@@ -126,5 +125,5 @@ class ConversationReopenApi(APIView):
 class VisitorDetailApi(APIView):
     @extend_schema(responses={200: VisitorSerializer, 404: ErrorSerializer}, operation_id="visitors_retrieve")
     def get(self, request: Request, visitor_id: int) -> Response:
-        visitor = access.access_visitor(tenant=request_tenant(request), visitor_id=visitor_id, agent=_agent(request))
+        visitor = access.access_visitor(tenant=tenant_of(request), visitor_id=visitor_id, agent=_agent(request))
         return Response(visitor_payload(visitor))

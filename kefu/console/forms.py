@@ -54,13 +54,16 @@ class OriginsForm(forms.Form):
         return sorted(set(origins))
 
 
+def _timezone_choices() -> list[tuple[str, str]]:
+    return [(z, z) for z in sorted(available_timezones())]
+
+
 class HoursForm(forms.Form):
     always_open = forms.BooleanField(label=_("Always open"), required=False)
-    timezone = forms.ChoiceField(label=_("Time zone"), choices=[])
+    timezone = forms.ChoiceField(label=_("Time zone"), choices=_timezone_choices)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = [(z, z) for z in sorted(available_timezones())]
         for day, label in enumerate(WEEKDAYS):
             self.fields[f"day{day}"] = forms.CharField(
                 label=label,
@@ -91,7 +94,8 @@ class HoursForm(forms.Form):
         return result
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         for day in range(7):
             for part in (data.get(f"day{day}") or "").split(","):
                 part = part.strip().replace(" ", "")
@@ -126,7 +130,9 @@ class InviteForm(forms.Form):
 
     def __init__(self, *args: Any, tenant: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["teams"].queryset = Team.objects.filter(tenant=tenant)
+        teams = self.fields["teams"]
+        assert isinstance(teams, forms.ModelMultipleChoiceField)
+        teams.queryset = Team.objects.filter(tenant=tenant)
 
 
 class AgentEditForm(forms.Form):

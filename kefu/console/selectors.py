@@ -106,7 +106,7 @@ def inbox_item(conversation: Conversation, last: Message | None) -> dict[str, An
         "status": conversation.status,
         "visitor": {"id": conversation.visitor_id, "name": str(conversation.visitor)},
         "assignee": agent_payload(conversation.assignee),
-        "team": {"id": conversation.team_id, "name": conversation.team.name} if conversation.team_id else None,
+        "team": {"id": conversation.team.pk, "name": conversation.team.name} if conversation.team else None,
         "tags": [{"id": t.pk, "name": t.name, "color": t.color} for t in conversation.tags.all()],
         "last_seq": conversation.last_seq,
         "unread": max(0, conversation.last_seq - conversation.agent_read_seq),
@@ -167,12 +167,10 @@ def visitor_location(ip: str | None) -> dict[str, str] | None:
 
 
 def visitor_panel(*, visitor: Visitor, exclude_conversation_id: int | None = None) -> dict[str, Any]:
-    past = (
-        Conversation.objects.filter(visitor=visitor)
-        .exclude(pk=exclude_conversation_id)
-        .order_by("-created_at")
-        .values("id", "status", "created_at", "closed_at", "rating")[:10]
-    )
+    conversations = Conversation.objects.filter(visitor=visitor)
+    if exclude_conversation_id is not None:
+        conversations = conversations.exclude(pk=exclude_conversation_id)
+    past = conversations.order_by("-created_at").values("id", "status", "created_at", "closed_at", "rating")[:10]
     data = visitor_payload(visitor)
     data.pop("ip", None)  # agents need the place, not the address
     data["display_name"] = str(visitor)

@@ -13,6 +13,7 @@ import functools
 import logging
 import time
 import weakref
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,7 +34,7 @@ from kefu.consumers.base import (
 )
 from kefu.consumers.writes import store_message
 from kefu.errors import Forbidden, KefuError, NotFound
-from kefu.models import Agent, Conversation, Presence, SenderType, Status
+from kefu.models import Conversation, Presence, SenderType, Status
 from kefu.payloads import agent_payload
 from kefu.services import presence
 from kefu.services.conversations import conversation_assign, conversation_mark_read
@@ -45,7 +46,7 @@ COUNTS_DEBOUNCE = 2.0
 TYPING_MIN_INTERVAL = 1.5
 
 
-def same_origin(scope: dict[str, Any]) -> bool:
+def same_origin(scope: Mapping[str, Any]) -> bool:
     """The Origin must be this host (or an explicitly trusted origin): cookies alone prove nothing."""
     headers = dict(scope.get("headers", []))
     origin = headers.get(b"origin", b"").decode("latin-1").strip().rstrip("/").lower()
@@ -230,9 +231,7 @@ class AgentConsumer(KefuConsumer):
     def _conversation(self, conversation_id: object) -> Conversation:
         """Fetch through access (tenant-scoped, 404 for foreign) and apply the visibility rule."""
         assert self.me is not None
-        agent = Agent.objects.filter(pk=self.me["agent_id"], is_active=True).first()
-        if agent is None:
-            raise Forbidden()
+        agent = access.access_own_agent(agent_id=self.me["agent_id"])
         conv = access.access_conversation(tenant=agent.tenant, conversation_id=conversation_id)
         if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
             raise Forbidden()
@@ -387,7 +386,7 @@ class AgentConsumer(KefuConsumer):
             raise KefuError(_("Unknown presence."), code="invalid")
 
         def _set() -> None:
-            agent = Agent.objects.get(pk=self.me["agent_id"])  # type: ignore[index]
+            agent = access.access_own_agent(agent_id=self.me["agent_id"])  # type: ignore[index]
             presence.agent_set_presence(agent=agent, status=status)
 
         await db_call(_set)()

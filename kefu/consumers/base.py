@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 from channels.consumer import get_handler_name
@@ -25,6 +25,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import close_old_connections
 from django.utils.translation import gettext as _
 
@@ -34,6 +35,10 @@ from kefu.models import Message
 from kefu.payloads import message_payload
 from kefu.ratelimit import TokenBucket
 from kefu.services.messages import SendResult
+
+if TYPE_CHECKING:
+    from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, WebSocketConnectEvent, WebSocketDisconnectEvent
+    from channels.consumer import _ChannelScope
 
 logger = logging.getLogger(__name__)
 
@@ -194,12 +199,7 @@ class KefuConsumer(AsyncWebsocketConsumer):
     handlers: ClassVar[dict[str, str]] = {}
     include_internal: ClassVar[bool] = False
 
-    async def __call__(
-        self,
-        scope: dict[str, Any],
-        receive: Callable[[], Awaitable[dict[str, Any]]],
-        send: Callable[[dict[str, Any]], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: _ChannelScope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         """Channels' AsyncConsumer.__call__, with one long-lived reader per source.
 
         Channels waits on both sources with asyncio.wait and makes a new task for every
@@ -208,22 +208,22 @@ class KefuConsumer(AsyncWebsocketConsumer):
         dispatch one message at a time, as Channels does.
         """
         self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        if self.channel_layer is not None:
-            self.channel_name = await self.channel_layer.new_channel()
-            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        layer = get_channel_layer(self.channel_layer_alias)
+        if layer is None:
+            raise ImproperlyConfigured("the sockets need a channel layer (CHANNEL_LAYERS)")
+        self.channel_layer = layer
+        self.channel_name = await layer.new_channel()
+        self.channel_receive = functools.partial(layer.receive, self.channel_name)
         self.base_send = send
         one_at_a_time = asyncio.Lock()
 
-        async def pump(source: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        async def pump(source: Callable[[], Awaitable[Any]]) -> None:
             while True:
                 message = await source()
                 async with one_at_a_time:
                     await self.dispatch(message)
 
-        readers = [asyncio.ensure_future(pump(receive))]
-        if self.channel_layer is not None:
-            readers.append(asyncio.ensure_future(pump(self.channel_receive)))
+        readers = [asyncio.ensure_future(pump(receive)), asyncio.ensure_future(pump(self.channel_receive))]
         try:
             done, _pending = await asyncio.wait(readers, return_when=asyncio.FIRST_COMPLETED)
             for reader in done:
@@ -235,7 +235,7 @@ class KefuConsumer(AsyncWebsocketConsumer):
                 reader.cancel()
             await asyncio.gather(*readers, return_exceptions=True)
 
-    async def websocket_connect(self, message: dict[str, Any]) -> None:
+    async def websocket_connect(self, message: WebSocketConnectEvent) -> None:
         # Needed for the in-memory layer; with Redis it also saves worker threads a new
         # event loop and Redis connection per broadcast (async_to_sync would make both).
         events.bind_server_loop(asyncio.get_running_loop())
@@ -257,11 +257,11 @@ class KefuConsumer(AsyncWebsocketConsumer):
     # Channels assigns `channel_receive` inside __call__; this property wraps whatever it
     # assigns, because an exception from the raw receive would kill the socket (1011).
     @property
-    def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
+    def channel_receive(self) -> Callable[[], Awaitable[Any]]:
         return self._resilient_receive
 
     @channel_receive.setter
-    def channel_receive(self, value: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    def channel_receive(self, value: Callable[[], Awaitable[Any]]) -> None:
         self._raw_channel_receive = value
 
     async def _resilient_receive(self) -> dict[str, Any]:
@@ -305,7 +305,7 @@ class KefuConsumer(AsyncWebsocketConsumer):
             except Exception:
                 return
 
-    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+    async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         self.closing = True
         worker = getattr(self, "_worker", None)
         if worker is not None:

@@ -32,7 +32,7 @@ from kefu.consumers.base import (
 )
 from kefu.consumers.writes import Limits, store_message
 from kefu.errors import Conflict, Forbidden, KefuError, NotFound, RateLimited
-from kefu.models import Conversation, SenderType, Status, Tenant, Visitor
+from kefu.models import Conversation, SenderType, Status
 from kefu.payloads import conversation_payload
 from kefu.selectors import visitor_for_hello
 from kefu.services.conversations import (
@@ -127,7 +127,7 @@ class VisitorConsumer(KefuConsumer):
     }
 
     def replay_message(self, message: dict[str, Any]) -> dict[str, Any]:
-        return visitor_message(message, self.visitor_id)
+        return visitor_message(message, self._require_auth()[1])
 
     async def connect(self) -> None:
         self.tenant_id: int | None = None
@@ -156,9 +156,11 @@ class VisitorConsumer(KefuConsumer):
             deadline.cancel()
         await super().disconnect(code)
 
-    def _require_auth(self) -> None:
-        if self.visitor_id is None:
+    def _require_auth(self) -> tuple[int, int]:
+        """The socket's (tenant id, visitor id), set by hello."""
+        if self.visitor_id is None or self.tenant_id is None:
             raise KefuError(_("Send hello first."), code="auth_required")
+        return self.tenant_id, self.visitor_id
 
     # --- frames
     async def on_hello(self, frame: dict[str, Any]) -> None:
@@ -279,24 +281,18 @@ class VisitorConsumer(KefuConsumer):
 
     def _conversation(self, *, create: bool) -> Conversation | None:
         """The visitor's current conversation, opened on demand (sync, inside a DB thread)."""
+        tenant_id, visitor_id = self._require_auth()
         if self.conv_id is not None:
-            conv = (
-                Conversation.objects.select_related("tenant", "visitor")
-                .filter(pk=self.conv_id, visitor_id=self.visitor_id)
-                .first()
-            )
-            if conv is None:
-                raise NotFound()
+            conv = access.access_visitor_conversation(visitor_id=visitor_id, conversation_id=self.conv_id)
             if conv.status != Status.CLOSED or not create:
                 return conv
-            newer = Conversation.objects.filter(visitor_id=self.visitor_id).exclude(status=Status.CLOSED).first()
+            newer = Conversation.objects.filter(visitor_id=visitor_id).exclude(status=Status.CLOSED).first()
             return newer or conv  # a closed one is reopened by message_send
         if not create:
             return None
-        tenant = Tenant.objects.get(pk=self.tenant_id, is_active=True)
-        visitor = Visitor.objects.get(pk=self.visitor_id, tenant=tenant)
-        conv, _created = conversation_open(tenant=tenant, visitor=visitor)
-        conv.tenant = tenant
+        visitor = access.access_session_visitor(tenant_id=tenant_id, visitor_id=visitor_id)
+        conv, _created = conversation_open(tenant=visitor.tenant, visitor=visitor)
+        conv.tenant = visitor.tenant
         return conv
 
     async def _follow(self, conv: dict[str, Any]) -> None:
@@ -363,7 +359,8 @@ class VisitorConsumer(KefuConsumer):
     def _contact(self, name: str, email: str, phone: str, text: str) -> tuple[dict[str, Any], bool]:
         from kefu.tasks import notify_offline_message
 
-        visitor = Visitor.objects.select_related("tenant").get(pk=self.visitor_id)
+        tenant_id, visitor_id = self._require_auth()
+        visitor = access.access_session_visitor(tenant_id=tenant_id, visitor_id=visitor_id)
         with transaction.atomic():
             visitor_update(visitor=visitor, name=name or None, email=email or None, phone=phone or None)
         conv = self._conversation(create=True)

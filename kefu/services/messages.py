@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from kefu import events, signals, tracing
 from kefu.errors import Conflict, InvalidInput
+from kefu.fastsql import column_field, pk_column
 from kefu.models import Agent, Attachment, Conversation, Kind, Message, SenderType, Status
 from kefu.payloads import message_payload
 from kefu.selectors import raw_rows
@@ -368,10 +369,10 @@ def _insert_many_and_update(messages: list[Message], convs: list[Conversation], 
     if plan is None:
         qn = db.ops.quote_name
         insert_fields = _insert_fields()
-        update_fields = [Conversation._meta.get_field(name) for name in fields]
+        update_fields = [column_field(Conversation, name) for name in fields]
         columns = ", ".join(qn(f.column) for f in insert_fields)
         arrays = ", ".join(f"%s::{f.cast_db_type(db)}[]" for f in insert_fields)
-        conv_id = qn(Message._meta.get_field("conversation").column)
+        conv_id = qn(column_field(Message, "conversation").column)
         conv_table = qn(Conversation._meta.db_table)
         sets = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in update_fields)
         names = ", ".join(["id", *(qn(f.column) for f in update_fields)])
@@ -379,7 +380,7 @@ def _insert_many_and_update(messages: list[Message], convs: list[Conversation], 
         sql = (
             f"WITH m AS (INSERT INTO {qn(Message._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) "  # noqa: S608
             f"{_skip_taken_client_id(db)} "
-            f"RETURNING {qn(Message._meta.pk.column)}, {conv_id}, {qn(Message._meta.get_field('seq').column)}), "
+            f"RETURNING {qn(pk_column(Message))}, {conv_id}, {qn(column_field(Message, 'seq').column)}), "
             f"u AS (UPDATE {conv_table} SET {sets} FROM unnest({new_values}) AS v({names}) "
             f"WHERE {conv_table}.id = v.id) SELECT * FROM m"
         )
@@ -432,7 +433,7 @@ def _update_columns(conv: Conversation, fields: list[str]) -> None:
     plan = _sql_plans(db).get(key)
     if plan is None:
         meta = Conversation._meta
-        columns = [meta.get_field(name) for name in fields]
+        columns = [column_field(Conversation, name) for name in fields]
         assignments = ", ".join(f"{db.ops.quote_name(f.column)} = %s" for f in columns)
         sql = f"UPDATE {db.ops.quote_name(meta.db_table)} SET {assignments} WHERE id = %s"  # noqa: S608
         plan = _sql_plans(db)[key] = (sql, columns)
@@ -459,7 +460,7 @@ def _insert_message(message: Message) -> None:
     if plan is None:
         insert, fields = _insert_statement(db)
         plan = _sql_plans(db)[("insert",)] = (
-            f"{insert} RETURNING {db.ops.quote_name(Message._meta.pk.column)}",
+            f"{insert} RETURNING {db.ops.quote_name(pk_column(Message))}",
             fields,
         )
     sql, fields = plan
@@ -487,7 +488,7 @@ def _insert_statement(db: Any) -> tuple[str, list[Any]]:
 def _skip_taken_client_id(db: Any) -> str:
     """The conflict clause on the partial unique index of (conversation, client message id)."""
     qn = db.ops.quote_name
-    conv_id, client_id = (qn(Message._meta.get_field(n).column) for n in ("conversation", "client_msg_id"))
+    conv_id, client_id = (qn(column_field(Message, n).column) for n in ("conversation", "client_msg_id"))
     return f"ON CONFLICT ({conv_id}, {client_id}) WHERE {client_id} IS NOT NULL DO NOTHING"
 
 
@@ -507,8 +508,8 @@ def _insert_and_update(message: Message, conv: Conversation, fields: list[str]) 
     if plan is None:
         qn = db.ops.quote_name
         insert, insert_fields = _insert_statement(db)
-        update_fields = [Conversation._meta.get_field(name) for name in fields]
-        conv_table, pk = qn(Conversation._meta.db_table), qn(Message._meta.pk.column)
+        update_fields = [column_field(Conversation, name) for name in fields]
+        conv_table, pk = qn(Conversation._meta.db_table), qn(pk_column(Message))
         sets = ", ".join(f"{qn(f.column)} = %s" for f in update_fields)
         skip = f"{_skip_taken_client_id(db)} RETURNING {pk} AS id"
         update = f"UPDATE {conv_table} SET {sets} WHERE id = %s AND EXISTS (SELECT 1 FROM m)"  # noqa: S608

@@ -10,6 +10,7 @@ import contextvars
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 from django.core.mail import send_mail
 from django.db import transaction
@@ -93,7 +94,7 @@ def _advice(tenant_id: int) -> dict[int, dict]:
 
 def _advised_pick(
     tenant: Tenant, conv: Conversation, pool: list[_Candidate], advice: dict | None
-) -> _Candidate | None | bool:
+) -> _Candidate | Literal[False] | None:
     """The advisor's choice when it can be honoured; False: leave the conversation queued."""
     if not advice:
         return _pick(tenant, conv, pool)

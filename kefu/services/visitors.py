@@ -100,7 +100,7 @@ def visitor_identify(*, visitor: Visitor, external_id: str, signature: str, name
 
 def visitor_update(*, visitor: Visitor, **changes: Any) -> Visitor:
     """Profile edits by an agent or the widget (name, email, phone, attributes)."""
-    fields = []
+    fields: list[str] = []
     for name in ("name", "email", "phone"):
         if name in changes and changes[name] is not None:
             setattr(visitor, name, clean_plain(str(changes[name]), max_chars=254, allow_empty=True))

@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 from bots.interface import Delta, Done, ProviderConfig, ProviderTimeout, Timeouts
 from bots.providers.base import build_provider
 from bots.providers.local import LocalProvider
-from bots.resilience import FallbackChain, Handoff, Partial, RedisCircuitBreaker, Switch, timed_stream
+from bots.providers.timing import timed_stream
+from bots.resilience import FallbackChain, Handoff, Partial, RedisCircuitBreaker, Switch
 from tests.bots.providers.conftest import FAST, make_request
 from tests.fakes.http import Behaviour
 from tests.fakes.openai_server import FakeOpenAI

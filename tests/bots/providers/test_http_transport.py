@@ -192,11 +192,21 @@ async def test_a_name_with_several_addresses_falls_back_between_them() -> None:
     assert response.content == b"hello"
 
 
-async def test_the_provider_pools_use_the_configured_transport(settings) -> None:  # noqa: ANN001
+async def test_the_provider_pools_use_the_configured_transport() -> None:
+    from django.conf import settings
     from openai import DefaultAioHttpClient
 
+    from bots.providers.base import set_http_backend
+
+    # BotsConfig.ready() hands the setting to the provider layer, which reads no settings.
+    assert settings.KEFU_BOT_HTTP_BACKEND == "aiohttp"
     assert isinstance(http_client(), DefaultAioHttpClient)
-    settings.KEFU_BOT_HTTP_BACKEND = "httpx"
-    client = _new_client()
-    assert type(client) is httpx2.AsyncClient
-    await client.aclose()
+    set_http_backend("httpx")
+    try:
+        client = _new_client()
+        assert type(client) is httpx2.AsyncClient
+        await client.aclose()
+    finally:
+        set_http_backend("aiohttp")
+    with pytest.raises(ValueError):
+        set_http_backend("requests")

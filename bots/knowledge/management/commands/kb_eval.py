@@ -112,7 +112,7 @@ class Command(BaseCommand):
             if verbose and rank != 1 and query["expect"] is not None:
                 self.stdout.write(f"  miss (rank {rank}): {query['q']} -> {ranking[:3]} expected {query['expect']}")
         all_ranks = [r for ranks in ranks_by_lang.values() for r in ranks]
-        result = {"overall": metrics(all_ranks)}
+        result: dict[str, Any] = {"overall": metrics(all_ranks)}
         result.update({lang: metrics(ranks) for lang, ranks in ranks_by_lang.items()})
         if details:
             result["details"] = rows
