@@ -127,8 +127,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         status = exc.status_code
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), STATUS_CODES.get(status, "error"))
         body = error_body(code, _first_message(exc.detail) or _default_message(status))
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        wait = getattr(exc, "wait", None) if isinstance(exc, drf.Throttled) else None  # not in the stubs
+        if wait is not None:
+            headers["Retry-After"] = str(max(1, int(wait + 0.999)))
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
     elif isinstance(exc, RequestDataTooBig):
