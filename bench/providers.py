@@ -27,8 +27,9 @@ import httpx2
 import orjson
 
 from bots.interface import BotRequest, Delta, Done, ProviderConfig, Timeouts
-from bots.providers.base import build_provider, close_http_clients, stream
+from bots.providers.base import build_provider, close_http_clients, configure_http, stream
 from bots.resilience import FallbackChain, Switch
+from kefu import outbound
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "providers.json"
@@ -311,6 +312,8 @@ def main() -> None:
         import uvloop
 
         uvloop.install()
+    # What the bots app installs under Django: the guarded client, here allowing the fakes.
+    configure_http(lambda options: outbound.async_client(allowlist=["127.0.0.1"], **options))
     started = time.time()
     results = asyncio.run(main_async(args))
     report = {

@@ -1,7 +1,9 @@
 """Django app config for bots."""
 
 import sys
+from typing import Any
 
+import httpx2
 from django.apps import AppConfig
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -21,6 +23,7 @@ class BotsConfig(AppConfig):
         set_http_backend(settings.KEFU_BOT_HTTP_BACKEND)
         receivers.connect()
         register_assist_provider(assist_provider)
+        self._guard_provider_http()
 
         from kefu.console.extensions import register_settings_link
 
@@ -28,6 +31,18 @@ class BotsConfig(AppConfig):
         register_settings_link(_("Knowledge bases"), "ai_console:knowledge", key="ai-knowledge")
 
         self._warm_retrieval_at_start()
+
+    @staticmethod
+    def _guard_provider_http() -> None:
+        """Provider calls go through the SSRF-guarded client; the provider layer reads no settings."""
+        from bots.providers.base import configure_http
+        from kefu import outbound
+
+        def provider_client(options: dict[str, Any]) -> httpx2.AsyncClient:
+            # The allow-list is read on each new connection: settings changed at run time apply.
+            return outbound.async_client(allowlist=outbound.settings_allowlist, **options)
+
+        configure_http(provider_client)
 
     @staticmethod
     def _warm_retrieval_at_start() -> None:

@@ -41,7 +41,7 @@ from bots.models import Bot, BotTurn, BusinessHook, ConversationBotState, MediaF
 from bots.providers.base import Provider, build_provider
 from bots.streaming import DeltaPublisher
 from bots.turn_filters import TurnFilters
-from kefu import events
+from kefu import events, outbound
 from kefu.fastsql import column_field
 from kefu.models import Conversation, Message, SenderType, Status
 from kefu.payloads import message_payload
@@ -229,12 +229,12 @@ def _chain(bot: Bot) -> list[Provider]:
 
 
 def guard_url(url: str) -> None:
-    """Tenant-chosen URLs may not reach private networks unless the operator allows it."""
+    """Refuse a tenant-chosen URL that is unusable on its face (scheme, credentials, a private
+    address literal) before building a provider. No DNS lookup here: the guarded client
+    resolves and checks each connection itself (kefu.outbound)."""
     if not url:
         return
-    from bots.netguard import check_url
-
-    check_url(url, allowlist=settings.KEFU_OUTBOUND_ALLOWLIST)
+    outbound.check_url(url, allowlist=settings.KEFU_OUTBOUND_ALLOWLIST, resolve=False)
 
 
 def _kb_lookup(bot: Bot, kb_ids: tuple[int, ...], question: str) -> KbResult | None:
@@ -583,7 +583,6 @@ def _answer(turn: BotTurn, conversation: Conversation, trigger: Message, state: 
         else None,
         faq_direct_threshold=bot.faq_direct_threshold,
         breaker=_breaker(),
-        hook_guard=guard_url,
     )
     publisher = DeltaPublisher(conversation_id=conversation.pk, output_filter=filters.stream_filter)
     started = time.monotonic()

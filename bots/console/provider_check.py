@@ -35,11 +35,11 @@ from bots.interface import (
     ProviderTimeout,
 )
 from bots.models import Bot, ProviderKind
-from bots.netguard import OutboundURLRefused, check_url
 from bots.pipeline import provider_config
 from bots.providers.base import Provider, build_provider, stream
 from kefu.errors import InvalidInput
 from kefu.models import Agent
+from kefu.outbound import OutboundURLRefused, check_url
 
 EXCERPT_CHARS = 160
 DETAIL_CHARS = 300
@@ -277,6 +277,7 @@ def provider_test(*, bot: Bot, actor: Agent, ip: str | None = None) -> ProviderC
     model = _model_label(bot, config)
     try:
         if config.base_url:
+            # Early, for a readable answer; the guarded client checks again when it connects.
             check_url(config.base_url, allowlist=settings.KEFU_OUTBOUND_ALLOWLIST)
         provider = build_provider(config)
     except OutboundURLRefused as exc:

@@ -91,16 +91,34 @@ def _channel(target: str) -> Any:
     return channel
 
 
-def _secure_channel(target: str) -> Any:
+def _secure_channel(target: str, host: str) -> Any:
     import grpc
 
     loop = asyncio.get_running_loop()
     per_loop = _channels.setdefault(loop, {})
-    key = f"tls:{target}"
+    key = f"tls:{host}:{target}"
     channel = per_loop.get(key)
     if channel is None:
-        channel = per_loop[key] = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials())
+        # Dialled by address (below); the certificate is still checked against the name.
+        options = [("grpc.ssl_target_name_override", host), ("grpc.default_authority", host)]
+        channel = per_loop[key] = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
     return channel
+
+
+async def _checked_target(target: str) -> tuple[str, str]:
+    """`host:port` resolved once and checked by the SSRF guard (kefu.outbound); the
+    address to dial (grpc's `ipv4:`/`ipv6:` form, so grpc does not look the name up
+    again) and the host name."""
+    from kefu import outbound
+
+    host, sep, port = target.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit():
+        raise HookError(f"not a host:port gRPC target: {target!r}")
+    policy = outbound.OutboundPolicy(allowlist=outbound.settings_allowlist)
+    address = (await policy.aresolve(host, int(port)))[0]
+    dial = f"ipv6:[{address}]:{port}" if address.version == 6 else f"ipv4:{address}:{port}"
+    return dial, host
 
 
 def to_proto(call: HookCall) -> Any:
@@ -165,7 +183,8 @@ async def call_grpc(spec: HookSpec, call: HookCall, timeout: float, guard: Calla
     signature = sign(spec.secret, timestamp, request.SerializeToString())
     if signature:
         metadata.append(("x-kefu-signature", signature))
-    stub = pb_grpc.KefuHooksStub(_secure_channel(target) if secure else _channel(target))
+    dial, host = await _checked_target(target)
+    stub = pb_grpc.KefuHooksStub(_secure_channel(dial, host) if secure else _channel(dial))
     try:
         reply = await stub.Call(request, timeout=timeout, metadata=metadata)
     except grpc.aio.AioRpcError as exc:

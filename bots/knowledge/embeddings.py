@@ -12,7 +12,7 @@ import numpy as np
 import openai
 from django.conf import settings
 
-from bots.netguard import OutboundURLRefused, check_url
+from kefu import outbound
 
 if TYPE_CHECKING:
     from bots.knowledge.models import KnowledgeBase
@@ -46,14 +46,19 @@ def _client(config: EmbeddingConfig) -> openai.OpenAI:
     with _clients_lock:
         client = _clients.get(config)
         if client is None:
-            # Tenant admins choose the URL: refuse private addresses unless the operator allows them.
+            # Tenant admins choose the URL: refuse private addresses unless the operator
+            # allows them; the guarded client checks every connection and follows no redirect.
             try:
-                check_url(config.base_url, allowlist=settings.KEFU_OUTBOUND_ALLOWLIST)
-            except OutboundURLRefused as exc:
+                outbound.check_url(config.base_url, allowlist=settings.KEFU_OUTBOUND_ALLOWLIST, resolve=False)
+            except outbound.OutboundURLRefused as exc:
                 raise EmbeddingError(str(exc)) from exc
             # The SDK insists on a key; local servers (Ollama, vLLM) ignore it.
             client = openai.OpenAI(
-                base_url=config.base_url, api_key=config.api_key or "unused", timeout=TIMEOUT_SECONDS, max_retries=2
+                base_url=config.base_url,
+                api_key=config.api_key or "unused",
+                timeout=TIMEOUT_SECONDS,
+                max_retries=2,
+                http_client=outbound.sync_client(allowlist=outbound.settings_allowlist, timeout=TIMEOUT_SECONDS),
             )
             _clients[config] = client
         return client
@@ -75,7 +80,8 @@ def embed_texts(
         try:
             response = _client(config).embeddings.create(model=config.model, input=batch, encoding_format="float")
         except openai.OpenAIError as exc:
-            raise EmbeddingError(str(exc)[:300]) from exc
+            refused = outbound.refusal_in(exc)  # the SDK reports a refusal as "Connection error."
+            raise EmbeddingError(str(refused or exc)[:300]) from exc
         data = sorted(response.data, key=lambda item: item.index)
         if len(data) != len(batch):
             raise EmbeddingError(f"expected {len(batch)} embeddings, got {len(data)}")

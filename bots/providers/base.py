@@ -200,23 +200,38 @@ def http_client(shard: int | None = None) -> httpx2.AsyncClient:
     return client
 
 
+ClientFactory = Callable[[dict[str, Any]], httpx2.AsyncClient]
+_client_factory: ClientFactory | None = None
+
+
+def configure_http(factory: ClientFactory) -> None:
+    """Install how the provider layer builds its pooled clients.
+
+    The layer reads no settings and imports nothing of kefu: the bots app installs the
+    SSRF-guarded client (kefu.outbound) with the operator's allow-list when Django
+    starts; the factory gets httpx2.AsyncClient's options plus `backend`; a program without Django (bench.providers) installs one itself. Until
+    then no provider call can be made, so none can leave unguarded.
+    """
+    global _client_factory
+    _client_factory = factory
+
+
 def _new_client(ssl_context: ssl.SSLContext | None = None) -> httpx2.AsyncClient:
-    """The SDK's own aiohttp transport (`openai.DefaultAioHttpClient`) by default: it costs
-    about a quarter less CPU per streamed answer than httpx2's httpcore2 (bench.bots).
-    KEFU_BOT_HTTP_BACKEND=httpx keeps httpx2's default transport."""
+    """A client from the installed factory, on the chosen backend: the SDK's own aiohttp
+    transport by default (about a quarter less CPU per streamed answer than httpx2's
+    httpcore2, bench.bots), httpcore2 with KEFU_BOT_HTTP_BACKEND=httpx."""
+    if _client_factory is None:
+        raise ProviderError("the provider HTTP client is not configured (bots.providers.base.configure_http)")
     limits = httpx2.Limits(max_connections=2000 // POOL_SHARDS, max_keepalive_connections=500 // POOL_SHARDS)
-    # follow_redirects stays False: a redirect could lead past the SSRF guard.
+    # follow_redirects stays False: a redirect is answered, not followed.
     options: dict[str, Any] = {
+        "backend": _http_backend,
         "limits": limits,
         "timeout": httpx2.Timeout(60.0, connect=5.0),
         "follow_redirects": False,
         "verify": ssl_context or _shared_ssl_context(),
     }
-    if _http_backend == "httpx":
-        return httpx2.AsyncClient(**options)
-    from openai import DefaultAioHttpClient
-
-    return DefaultAioHttpClient(**options)
+    return _client_factory(options)
 
 
 async def close_http_clients() -> None:
@@ -256,7 +271,23 @@ def error_for_status(
     return ProviderBadResponse(message, status=status, transient=False if transient is None else transient)
 
 
+def refused_error(exc: BaseException) -> ProviderError | None:
+    """The SSRF guard's refusal behind `exc`, as a permanent error (retrying cannot help)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        # Matched by its code: the guard lives in kefu.outbound, which providers do not import.
+        if getattr(current, "code", None) == "outbound_url_refused":
+            return ProviderBadResponse(f"outbound address refused: {current}", transient=False)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def transport_error(exc: httpx2.HTTPError) -> ProviderError:
+    refused = refused_error(exc)
+    if refused is not None:
+        return refused
     # The aiohttp transport reports a refused or reset connection as ConnectTimeout: only
     # a real timeout underneath (aiohttp's are TimeoutError subclasses) is one here.
     cause = exc.__cause__

@@ -44,6 +44,7 @@ from bots.providers.base import (
     is_event_stream,
     next_shard,
     parse_retry_after,
+    refused_error,
     transport_error,
 )
 from bots.sse import aiter_events
@@ -68,6 +69,9 @@ def build_messages(config: ProviderConfig, request: BotRequest) -> list[dict[str
 
 
 def map_openai_error(exc: Exception) -> ProviderError:
+    refused = refused_error(exc)  # the SDK reports the guard's refusal as a connection error
+    if refused is not None:
+        return refused
     if isinstance(exc, openai.APITimeoutError):
         return ProviderTimeout(str(exc))
     if isinstance(exc, openai.APIConnectionError):

@@ -14,10 +14,19 @@ import pytest
 from redis.asyncio import Redis
 
 from bots.alerts import Alert, AlertDispatcher, AlertTarget, dingtalk_sign, feishu_sign, prepare
+from kefu import outbound
 from tests.fakes.http import Behaviour
+from tests.fakes.redirect_server import FakeRedirect
 from tests.fakes.webhook_server import FakeWebhooks
 
 ALERT = Alert("t1:dify", "opened", "AI outage: dify", "3 failures")
+
+
+@pytest.fixture(autouse=True)
+async def _fakes_are_allowed(settings) -> AsyncIterator[None]:  # noqa: ANN001
+    settings.KEFU_OUTBOUND_ALLOWLIST = ["127.0.0.1"]  # where the fakes listen; the guard refuses it otherwise
+    yield
+    await outbound.close_shared_async_client()  # this test's loop ends here
 
 
 @pytest.fixture
@@ -113,3 +122,24 @@ async def test_bad_signature_and_http_errors_are_reported(redis: Redis) -> None:
             dispatcher = AlertDispatcher([AlertTarget("slack", f"{down.url}/services/x")], redis=None, client=client)
             failures = await dispatcher.send(ALERT)
     assert failures and "HTTP 500" in failures[0]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_an_alert_channel_cannot_reach_a_private_address(settings, host: str) -> None:  # noqa: ANN001
+    """Tenant admins choose these URLs: an address literal or a name resolving to loopback is refused."""
+    settings.KEFU_OUTBOUND_ALLOWLIST = []
+    with FakeWebhooks() as server:
+        target = AlertTarget("generic", f"http://{host}:{server.port}/generic")
+        failures = await AlertDispatcher([target], redis=None).send(ALERT)
+    assert failures and "non-public" in failures[0]
+    assert server.requests == []
+
+
+async def test_an_alert_redirect_to_loopback_is_not_followed_nor_counted_as_delivered(settings) -> None:  # noqa: ANN001
+    settings.KEFU_OUTBOUND_ALLOWLIST = ["localhost"]
+    with FakeWebhooks() as internal, FakeRedirect(f"{internal.url}/generic") as hop:
+        target = AlertTarget("generic", f"http://localhost:{hop.port}/generic")
+        failures = await AlertDispatcher([target], redis=None).send(ALERT)
+        assert len(hop.requests) == 1
+    assert failures and "HTTP 307" in failures[0]
+    assert internal.requests == []

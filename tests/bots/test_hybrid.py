@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -16,9 +17,10 @@ from kefu.services.conversations import conversation_open
 from kefu.services.messages import message_send
 from tests.factories import TenantFactory, VisitorFactory
 from tests.fakes.fastgpt_server import DATASET_ID, FakeFastGPT
-from tests.fakes.hook_server import FakeHookHTTP
+from tests.fakes.hook_server import FakeHookGRPC, FakeHookHTTP
 from tests.fakes.http import Behaviour
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.redirect_server import FakeRedirect
 from tests.fakes.webhook_server import FakeWebhooks
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +93,62 @@ def test_a_hook_pointing_at_a_private_address_is_not_called(settings):
         BusinessHook.objects.create(tenant=tenant, name="orders", url=f"{orders.url}/lookup", secret="hook-secret")
         ask(tenant, "我的订单到哪了?")
         assert orders.requests == []
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_a_hook_whose_name_resolves_to_a_private_address_is_not_called(settings, transport):
+    settings.KEFU_OUTBOUND_ALLOWLIST = []
+    tenant = TenantFactory()
+    Bot.objects.create(tenant=tenant, name="bot")
+    fake = FakeHookHTTP({"answer": ORDER_ANSWER}) if transport == "http" else FakeHookGRPC({"answer": ORDER_ANSWER})
+    with fake:
+        url = f"http://localhost:{fake.port}/lookup" if transport == "http" else f"localhost:{fake.port}"
+        BusinessHook.objects.create(tenant=tenant, name="orders", transport=transport, url=url, secret="hook-secret")
+        reply = ask(tenant, "我的订单到哪了?")
+        assert fake.calls == []
+    assert reply is None or reply.metadata.get("provider") != "hook:orders"
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_a_hook_whose_dns_answer_changes_after_the_check_reaches_nothing(settings, monkeypatch, transport):
+    """DNS rebinding: the first answer is an allowed address where nothing listens, later
+    ones the order system on 127.0.0.1. A check followed by a second lookup to connect
+    would reach it; the guarded client dials the address it checked."""
+    settings.KEFU_OUTBOUND_ALLOWLIST = ["127.0.0.2"]
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["127.0.0.2"])
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "orders.rebind.test":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port or 80)))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    tenant = TenantFactory()
+    Bot.objects.create(tenant=tenant, name="bot")
+    fake = FakeHookHTTP({"answer": ORDER_ANSWER}) if transport == "http" else FakeHookGRPC({"answer": ORDER_ANSWER})
+    with fake:
+        host = f"orders.rebind.test:{fake.port}"
+        url = f"http://{host}/lookup" if transport == "http" else host
+        BusinessHook.objects.create(
+            tenant=tenant, name="orders", transport=transport, url=url, secret="hook-secret", timeout_ms=500
+        )
+        ask(tenant, "我的订单到哪了?")
+        assert fake.calls == []
+
+
+def test_a_hook_redirect_to_loopback_is_not_followed(settings):
+    settings.KEFU_OUTBOUND_ALLOWLIST = ["localhost"]  # the hook's host is allowed, 127.0.0.1 is not
+    tenant = TenantFactory()
+    Bot.objects.create(tenant=tenant, name="bot")
+    with FakeHookHTTP({"answer": ORDER_ANSWER}) as orders, FakeRedirect(f"{orders.url}/lookup") as hop:
+        BusinessHook.objects.create(
+            tenant=tenant, name="orders", url=f"http://localhost:{hop.port}/lookup", secret="hook-secret"
+        )
+        ask(tenant, "我的订单到哪了?")
+        assert len(hop.requests) == 1
+        assert orders.calls == []
 
 
 @pytest.mark.redis

@@ -22,6 +22,11 @@ from tests.fakes.openai_server import FakeOpenAI
 pytestmark = pytest.mark.redis
 
 
+@pytest.fixture(autouse=True)
+def _fakes_are_allowed(settings) -> None:  # noqa: ANN001
+    settings.KEFU_OUTBOUND_ALLOWLIST = ["127.0.0.1"]  # where the fakes listen; the guard refuses it otherwise
+
+
 @pytest.fixture
 async def redis(settings) -> AsyncIterator[Redis]:  # noqa: ANN001
     client = Redis.from_url(settings.REDIS_URL)

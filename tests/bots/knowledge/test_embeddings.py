@@ -9,6 +9,7 @@ from bots.knowledge.answer import kb_answer
 from bots.knowledge.embeddings import query_cache
 from bots.knowledge.models import Document, DocumentStatus, FaqEntry
 from bots.knowledge.search import kb_search
+from tests.fakes.redirect_server import FakeRedirect
 
 
 def _vector_kb(tenant, server, run_on_commit):  # type: ignore[no-untyped-def]
@@ -82,4 +83,39 @@ def test_private_embeddings_url_is_refused_without_allowlist(
     doc = Document.objects.get(pk=doc.pk)
     assert doc.status == DocumentStatus.FAILED and doc.error_code == "embedding"
     assert "non-public" in doc.error
+    assert embeddings_server.requests == []
+
+
+def test_embeddings_name_resolving_to_a_private_address_is_refused(
+    tenant, embeddings_server, run_on_commit, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.KEFU_OUTBOUND_ALLOWLIST = []
+    port = embeddings_server.server.server_address[1]
+    kb = run_on_commit(
+        services.knowledge_base_create,
+        tenant=tenant,
+        name="SSRF by name",
+        embedding_base_url=f"http://localhost:{port}/v1",
+        embedding_model="by-name",
+    )
+    doc = run_on_commit(services.document_create, knowledge_base=kb, title="t", text="内容。")
+    doc = Document.objects.get(pk=doc.pk)
+    assert doc.status == DocumentStatus.FAILED and "non-public" in doc.error
+    assert embeddings_server.requests == []
+
+
+def test_embeddings_do_not_follow_a_redirect_to_loopback(tenant, embeddings_server, run_on_commit, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.KEFU_OUTBOUND_ALLOWLIST = ["localhost"]  # the redirecting host is allowed, 127.0.0.1 is not
+    with FakeRedirect(f"{embeddings_server.base_url}/embeddings") as hop:
+        kb = run_on_commit(
+            services.knowledge_base_create,
+            tenant=tenant,
+            name="SSRF by redirect",
+            embedding_base_url=f"http://localhost:{hop.port}/v1",
+            embedding_model="redirected",
+        )
+        doc = run_on_commit(services.document_create, knowledge_base=kb, title="t", text="内容。")
+        assert hop.requests, "the configured host was asked"
+    doc = Document.objects.get(pk=doc.pk)
+    assert doc.status == DocumentStatus.FAILED and doc.error_code == "embedding"
     assert embeddings_server.requests == []

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
+
 from bots.interface import BotRequest, Delta, Done, ProviderError, Timeouts
 from bots.providers.base import Provider, stream
 
 FAST = Timeouts(connect=1.0, first_token=0.5, idle=0.5, total=3.0)
+
+
+@pytest.fixture(autouse=True)
+def _fakes_are_allowed(settings) -> None:  # noqa: ANN001
+    """The fakes listen on 127.0.0.1, which the SSRF guard refuses unless the operator allows it."""
+    settings.KEFU_OUTBOUND_ALLOWLIST = ["127.0.0.1", "localhost"]
 
 
 @dataclass

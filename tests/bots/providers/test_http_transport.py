@@ -193,18 +193,25 @@ async def test_a_name_with_several_addresses_falls_back_between_them() -> None:
 
 
 async def test_the_provider_pools_use_the_configured_transport() -> None:
+    """Both backends sit behind the SSRF guard: aiohttp with the guarded resolver, httpcore
+    with the guarded network backend (these are the internals kefu.outbound adapts)."""
     from django.conf import settings
-    from openai import DefaultAioHttpClient
+    from openai._vendor.httpx_aiohttp import AiohttpTransport
 
     from bots.providers.base import set_http_backend
+    from kefu import outbound
 
     # BotsConfig.ready() hands the setting to the provider layer, which reads no settings.
     assert settings.KEFU_BOT_HTTP_BACKEND == "aiohttp"
-    assert isinstance(http_client(), DefaultAioHttpClient)
+    transport = http_client()._transport
+    assert isinstance(transport, outbound._GuardTransport) and isinstance(transport.inner, AiohttpTransport)
     set_http_backend("httpx")
     try:
         client = _new_client()
-        assert type(client) is httpx2.AsyncClient
+        transport = client._transport
+        assert isinstance(transport, outbound._GuardTransport)
+        assert isinstance(transport.inner, httpx2.AsyncHTTPTransport)
+        assert isinstance(transport.inner._pool._network_backend, outbound._GuardedAsyncBackend)
         await client.aclose()
     finally:
         set_http_backend("aiohttp")
