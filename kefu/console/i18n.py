@@ -126,6 +126,8 @@ ZH = {
     "Verified": "已验证",
     "Visitor": "访客",
     "{name} is typing…": "{name} 正在输入…",
+    "This conversation is now with {name}. You can read it but no longer reply.": "该会话已由 {name} 接待。您仍可查看，但不能再回复。",
+    "This conversation has left your inbox. You can read it but no longer reply.": "该会话已不在您的收件箱中。您仍可查看，但不能再回复。",
 }
 
 

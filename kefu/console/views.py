@@ -67,6 +67,8 @@ def console(request: HttpRequest) -> HttpResponse:
             "role": agent.role,
             "is_admin": agent.is_admin,
             "presence": agent.presence,
+            # The console applies the server's visibility rule to follow transfers.
+            "team_ids": sorted(access.agent_team_ids(agent)),
         },
         "tenant": {"id": agent.tenant_id, "name": agent.tenant.name},
         "lang": lang,

@@ -144,14 +144,24 @@ def frame_str(frame: dict[str, Any], key: str, *, max_len: int, required: bool =
 
 
 @db_call
-def replay_page(conversation_id: int, after_seq: int, include_internal: bool) -> tuple[list[dict[str, Any]], bool]:
+def replay_page(conversation_id: int, after_seq: int, include_internal: bool) -> tuple[list[dict[str, Any]], bool, int]:
+    """The messages after `after_seq`, whether more follow, and the seq the page is complete up to.
+
+    Internal notes are read and then left out for visitors, so the page still says how far
+    it reached (`through_seq`): the visitor's client counts the numbers it never gets.
+    Sequence numbers commit in order (the conversation row is locked), so nothing below
+    the last one read can still appear.
+    """
     qs = Message.objects.filter(conversation_id=conversation_id, seq__gt=after_seq).select_related(
         "attachment", "sender_agent"
     )
-    if not include_internal:
-        qs = qs.filter(is_internal=False)
     rows = list(qs.order_by("seq")[: PAGE_SIZE + 1])
-    return [message_payload(m) for m in rows[:PAGE_SIZE]], len(rows) > PAGE_SIZE
+    has_more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    through_seq = rows[-1].seq if rows else after_seq
+    if not include_internal:
+        rows = [m for m in rows if not m.is_internal]
+    return [message_payload(m) for m in rows], has_more, through_seq
 
 
 # --- In-process housekeeping (embedded default, no Celery beat) ---------------------------
@@ -346,18 +356,19 @@ class KefuConsumer(AsyncWebsocketConsumer):
     async def send_replay(self, conversation_id: int, after_seq: int) -> None:
         """Everything after `after_seq`, in pages; the client asks again when has_more stays true."""
         for _page in range(MAX_REPLAY_PAGES):
-            messages, has_more = await replay_page(conversation_id, after_seq, self.include_internal)
+            messages, has_more, through_seq = await replay_page(conversation_id, after_seq, self.include_internal)
             await self.send_frame(
                 {
                     "type": "messages",
                     "conversation_id": conversation_id,
                     "messages": [self.replay_message(m) for m in messages],
                     "has_more": has_more,
+                    "through_seq": through_seq,
                 }
             )
-            if not has_more or not messages:
+            if not has_more or through_seq <= after_seq:
                 return
-            after_seq = messages[-1]["seq"]
+            after_seq = through_seq
 
     # --- incoming
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

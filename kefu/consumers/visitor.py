@@ -403,7 +403,12 @@ class VisitorConsumer(KefuConsumer):
             return
         if kind == "kefu.message":
             message = event["message"]
-            if message.get("is_internal") or message.get("conversation_id") != self.conv_id:
+            if message.get("conversation_id") != self.conv_id:
+                return
+            if message.get("is_internal"):
+                # The number is taken but never reaches the visitor: say so, or the client
+                # would wait for it (docs/protocol.md, "Holes in the visitor's stream").
+                await self.send_frame({"type": "skip", "conversation_id": self.conv_id, "seq": message["seq"]})
                 return
             self.conv_status = event.get("status", self.conv_status)
             await self.send_frame({"type": "message", "message": visitor_message(message, self.visitor_id)})

@@ -6,8 +6,9 @@
 (function (w, d) {
   "use strict";
   var me = d.currentScript || d.querySelector("script[data-key][src*='kefu/widget.js']");
-  if (!me || (stub && stub.v)) return;
   var stub = w.kefu;
+  // A second copy of this script (two embed tags, a tag manager) must not make a second widget.
+  if (!me || (stub && stub.v)) return;
   var q = (stub && stub.q) || [];
   var src = me.src;
   var base = src.slice(0, src.indexOf("/static/kefu/widget.js"));

@@ -233,6 +233,9 @@ async def test_visitor_and_agent_talk_notes_stay_internal_typing_and_read(world)
     frames = await drain(v_comm, 0.5)
     assert not any(f.get("type") == "message" and f["message"]["id"] == note_ack["id"] for f in frames)
     assert not any("secret note" in json.dumps(f) for f in frames)
+    # The visitor learns that the note's number is taken, and nothing else of it.
+    skips = [f for f in frames if f.get("type") == "skip"]
+    assert skips == [{"type": "skip", "conversation_id": conv_id, "seq": note_ack["seq"]}]
 
     await send(v_comm, {"type": "typing", "state": True})
     typing = await until(a_comm, "typing")
@@ -266,10 +269,44 @@ async def test_resume_replays_everything_after_last_seq_without_internal_notes(w
     assert welcome["last_seq"] == 7
     page = await until(comm, "messages")
     assert [m["seq"] for m in page["messages"]] == [3, 4, 5, 7]
-    assert page["has_more"] is False
+    assert page["has_more"] is False and page["through_seq"] == 7
     await send(comm, {"type": "resume", "last_seq": 5})
     page = await until(comm, "messages")
     assert [m["body"] for m in page["messages"]] == ["reply"]
+    # A note as the last message: the page is empty for the visitor but says how far it reached.
+    await sync_to_async(message_send)(
+        conversation=conv, sender_type="agent", agent=world["agent"], body="last note", is_internal=True
+    )
+    await send(comm, {"type": "resume", "last_seq": 7})
+    page = await until(comm, "messages")
+    assert page["messages"] == [] and page["through_seq"] == 8
+    await comm.disconnect()
+
+
+async def test_replay_pages_count_internal_notes_towards_through_seq(world, monkeypatch):
+    from kefu.consumers import base
+    from kefu.services.messages import message_send
+
+    monkeypatch.setattr(base, "PAGE_SIZE", 3)
+    conv = await sync_to_async(ConversationFactory)(
+        tenant=world["tenant"], visitor=world["visitor"], status=Status.ASSIGNED, assignee=world["agent"]
+    )
+    for i in range(1, 9):  # 3, 4 and 6 are notes
+        internal = i in (3, 4, 6)
+        await sync_to_async(message_send)(
+            conversation=conv,
+            sender_type="agent" if internal else "visitor",
+            agent=world["agent"] if internal else None,
+            body=f"m{i}",
+            is_internal=internal,
+        )
+    comm, _ = await open_visitor(visitor_token(world["visitor"]), last_seq=0)
+    pages = [await until(comm, "messages") for _ in range(3)]
+    assert [([m["seq"] for m in p["messages"]], p["through_seq"], p["has_more"]) for p in pages] == [
+        ([1, 2], 3, True),
+        ([5], 6, True),
+        ([7, 8], 8, False),
+    ]
     await comm.disconnect()
 
 

@@ -39,6 +39,7 @@ export class ConversationView {
     this.id = id;
     this.bySeq.clear(); this.pending.clear(); this.streams.clear();
     this.lowest = null; this.contiguous = 0; this.hasMore = false; this.visitorReadSeq = 0;
+    this.readOnly = false; this.leaving = false; this.lostAccess = false;
     this.build();
     try {
       const [conv, page] = await Promise.all([
@@ -93,7 +94,8 @@ export class ConversationView {
       if (files.length) { e.preventDefault(); files.forEach((f) => this.upload(f)); }
     });
     this.fileInput.addEventListener("change", () => { [...this.fileInput.files].forEach((f) => this.upload(f)); this.fileInput.value = ""; });
-    const dropZone = el("section", { class: "conv" }, this.header, this.list, this.typingEl, this.composer);
+    this.notice = el("div", { class: "conv-notice", role: "status", hidden: true });
+    const dropZone = el("section", { class: "conv" }, this.header, this.list, this.typingEl, this.notice, this.composer);
     dropZone.addEventListener("dragover", (e) => { e.preventDefault(); dropZone.classList.add("dragging"); });
     dropZone.addEventListener("dragleave", () => dropZone.classList.remove("dragging"));
     dropZone.addEventListener("drop", (e) => {
@@ -104,15 +106,28 @@ export class ConversationView {
     this.list.append(el("div", { class: "loading", text: t("Loading…") }));
   }
 
+  /** May this agent still see and act on `c`? The server's rule (conversation_visible_to in kefu/access.py). */
+  canAct(c) {
+    const me = this.app.config.agent;
+    if (me.is_admin || (c.assignee && c.assignee.id === me.id)) return true;
+    return (c.status === "queued" || c.status === "bot") && (c.team_id == null || (me.team_ids || []).includes(c.team_id));
+  }
+
   renderHeader() {
     const c = this.conv;
     if (!c) return;
     const me = this.app.config.agent;
     const mine = c.assignee && c.assignee.id === me.id;
+    // Transferred away or taken by someone else: the server stops sending its events and
+    // refuses our frames, so the view says so plainly and stays read-only.
+    this.readOnly = this.lostAccess || !this.canAct(c);
+    if (this.readOnly) this.app.socket.unwatch(c.id);
     const status = el("span", { class: `status-pill ${c.status}`, text: t(`status_${c.status}`) });
     const actions = el("div", { class: "conv-actions" });
     const btn = (label, fn, cls = "btn") => el("button", { class: cls, type: "button", onclick: fn, dataset: { action: label } }, t(label));
-    if (c.status !== "closed") {
+    if (this.readOnly) {
+      // No actions: the conversation is someone else's now.
+    } else if (c.status !== "closed") {
       if (!mine) actions.append(btn("Take over", () => this.action("take-over"), "btn primary"));
       if (c.status === "assigned") actions.append(btn("Hand back to bot", () => this.action("hand-back")));
       actions.append(btn("Transfer", () => this.openTransfer()));
@@ -127,8 +142,14 @@ export class ConversationView {
         el("h2", { text: c.visitor.name }),
         el("div", { class: "sub" }, status, " ", el("span", { text: `#${c.id} · ${who}` }))),
       actions);
-    this.composer.classList.toggle("disabled", c.status === "closed");
-    this.input.disabled = c.status === "closed";
+    this.notice.hidden = !this.readOnly;
+    this.notice.textContent = !this.readOnly ? "" : c.assignee
+      ? t("This conversation is now with {name}. You can read it but no longer reply.", { name: c.assignee.name })
+      : t("This conversation has left your inbox. You can read it but no longer reply.");
+    const locked = c.status === "closed" || this.readOnly;
+    this.composer.classList.toggle("disabled", locked);
+    this.composer.hidden = this.readOnly;
+    this.input.disabled = locked;
   }
 
   async action(name) {
@@ -160,6 +181,7 @@ export class ConversationView {
           if (!value) return;
           const body = { note: note.value };
           body[kind === "agent" ? "agent_id" : "team_id"] = Number(value);
+          this.leaving = true; // the transfer's own events arrive while we wait: no receipts for them
           try {
             this.conv = await api(`console/conversations/${this.id}/transfer/`, { method: "POST", body });
             dialog.close();
@@ -167,6 +189,7 @@ export class ConversationView {
             this.renderHeader();
             this.app.refreshInbox();
           } catch (err) { toast(err.message, "error"); }
+          finally { this.leaving = false; }
         } }, t("Transfer"))));
     dialog.addEventListener("close", () => dialog.remove());
     document.body.append(dialog);
@@ -279,7 +302,8 @@ export class ConversationView {
   scrollToBottom() { this.list.scrollTop = this.list.scrollHeight; }
 
   markRead() {
-    if (!this.id || document.hidden) return;
+    // Not for a conversation we gave away (or are giving away): the server would refuse it.
+    if (!this.id || document.hidden || this.readOnly || this.leaving) return;
     const seq = this.contiguous;
     if (seq && seq > (this.sentReadSeq || 0)) {
       this.sentReadSeq = seq;
@@ -343,7 +367,23 @@ export class ConversationView {
   onError(frame) {
     const node = frame.ref && this.pending.get(frame.ref);
     if (node) { node.classList.add("failed"); node.title = frame.message || frame.code; }
+    // A receipt or typing signal refused because the conversation moved on is not the
+    // agent's mistake: follow what happened instead of showing an error.
+    if (!node && frame.code === "forbidden" && ["read", "typing", "watch", "resume"].includes(frame.ref)) {
+      this.onLostAccess();
+      return;
+    }
     toast(frame.message || frame.code, "error");
+  }
+
+  /** The server refused a frame of ours for this conversation: it is no longer ours. */
+  async onLostAccess() {
+    const id = this.id;
+    const conv = await api(`console/conversations/${id}/`).catch(() => null);
+    if (this.id !== id) return;
+    if (conv) this.conv = conv;
+    this.lostAccess = !conv || !this.canAct(conv);
+    this.renderHeader();
   }
 
   onConversation(conv) {
@@ -369,7 +409,7 @@ export class ConversationView {
 
   submit() {
     const text = this.input.value.trim();
-    if (!text || !this.id) return;
+    if (!text || !this.id || this.readOnly) return;
     this.sendFrame({ kind: "text", body: text });
     this.input.value = "";
     this.hideCanned();
@@ -378,7 +418,7 @@ export class ConversationView {
   }
 
   sendTyping() {
-    if (!this.id || this.internal.checked) return;
+    if (!this.id || this.internal.checked || this.readOnly) return;
     const now = Date.now();
     if (now - this.lastTypingSent < TYPING_THROTTLE_MS) return;
     this.lastTypingSent = now;

@@ -92,15 +92,23 @@ export function startWidget(root, boot) {
     }
     widget.placeRow(m, widget.renderMessage(m));
     if (m.conversation_id === state.conversationId) {
-      state.seq.see(m.seq);
-      if (state.seq.isAhead(m.seq) && Date.now() - state.resumeAskedAt > 1000) {
-        state.resumeAskedAt = Date.now();
-        widget.send({ type: "resume", last_seq: state.seq.last });
-      }
+      // A replay page names its own holes (through_seq) after its messages: no resume from inside it.
+      if (inBatch) state.seq.see(m.seq);
+      else accountFor(m.seq);
     }
     if (OTHER_SENDERS[m.sender_type]) widget.hidePeerTyping();
     if (!had) emit("message", JSON.parse(JSON.stringify(m)));
     if (!inBatch) afterMessages(live);
+  }
+
+  /** A number of the current conversation arrived (a message, or a note we skip). */
+  function accountFor(seq) {
+    state.seq.see(seq);
+    // Beyond a hole nobody announced: something was missed, ask for it (at most once a second).
+    if (state.seq.isAhead(seq) && Date.now() - state.resumeAskedAt > 1000) {
+      state.resumeAskedAt = Date.now();
+      widget.send({ type: "resume", last_seq: state.seq.last });
+    }
   }
 
   // Work that depends on the whole list: once per frame, not once per replayed message.
@@ -357,7 +365,7 @@ export function startWidget(root, boot) {
     }
   }
 
-  Object.assign(widget, { conversationIndex, setConversation, resetConversation, addMessage, afterMessages, latest,
+  Object.assign(widget, { conversationIndex, setConversation, resetConversation, addMessage, accountFor, afterMessages, latest,
     markRead, setOpen, onInput, onKey, insertText, submit, sendText, enqueue, pendingRow, trySend, flushOutbox,
     markFailed, sendContact, handoff, preferredLocale, setLocale });
 

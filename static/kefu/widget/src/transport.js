@@ -141,9 +141,17 @@ export function installTransport(widget) {
     messages(f) {
       const list = f.messages || [];
       list.forEach((m) => widget.addMessage(m, false, true));
+      // Internal notes inside the page were left out on purpose: count them as seen.
+      if (f.conversation_id === state.conversationId && f.through_seq) state.seq.coverUpTo(f.through_seq);
       widget.afterMessages(false);
       const last = list[list.length - 1];
-      if (f.has_more && last) send({ type: "resume", last_seq: last.seq });
+      const next = f.through_seq || (last && last.seq);
+      if (f.has_more && next) send({ type: "resume", last_seq: next });
+    },
+    skip(f) {
+      if (f.conversation_id !== state.conversationId) return;
+      widget.accountFor(f.seq);
+      widget.markRead();
     },
     "bot.delta"(f) {
       let stream = state.streams[f.stream_id];

@@ -1,0 +1,84 @@
+"""Widget defects a newcomer met in the first hour (issue 14), each seen in Chromium."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from kefu.models import Conversation, SenderType
+from tests.browser.widget_helpers import (
+    conversation_of,
+    online_agent,
+    open_widget,
+    send_message,
+    type_and_send,
+    wait_for,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True),
+]
+
+# Records what the host page hears through the public API, before the loader runs.
+LISTEN_UNREAD = """
+window.__unread = [];
+window.kefu = window.kefu || function () { (window.kefu.q = window.kefu.q || []).push(arguments); };
+kefu("on", "unread", function (n) { window.__unread.push(n); });
+"""
+
+
+def _sent_frames(page, kind: str) -> list[str]:
+    return [line for line in page.kefu_log if line.startswith("ws > ") and f'"type":"{kind}"' in line.replace(" ", "")]
+
+
+def _visitor_read_seq(conversation_id: int) -> int:
+    return Conversation.objects.get(pk=conversation_id).visitor_read_seq
+
+
+def test_an_internal_note_leaves_no_hole_for_receipts_unread_or_resume(new_page, demo_site, widget_tenant) -> None:
+    agent = online_agent(widget_tenant)
+    page = new_page(open_shadow=True)
+    page.add_init_script(LISTEN_UNREAD)
+    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    type_and_send(page, "Where is my parcel?")
+    conv = conversation_of(widget_tenant)
+    first = send_message(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="Let me check.")
+    expect(w.locator(".b", has_text="Let me check.")).to_be_visible()
+    wait_for(lambda: _visitor_read_seq(conv.pk) >= first.seq, what="the first receipt")
+
+    # The note between two replies (every handoff writes one too).
+    send_message(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="VIP, be quick", is_internal=True)
+    second = send_message(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="It ships today.")
+    expect(w.locator(".b", has_text="It ships today.")).to_be_visible()
+    # The chat is open: the reply is read, the host page's unread count falls back to 0,
+    # and the widget never re-downloads the conversation.
+    wait_for(lambda: _visitor_read_seq(conv.pk) >= second.seq, what="the receipt past the note")
+    wait_for(lambda: page.evaluate("window.__unread[window.__unread.length - 1]") == 0, what="unread back to 0")
+    assert not _sent_frames(page, "resume"), _sent_frames(page, "resume")
+    assert "VIP, be quick" not in page.content()
+
+    # After a reload the replay covers the note too: the next reply is read without a resume.
+    page.reload()
+    expect(w.locator(".b", has_text="It ships today.")).to_be_visible()
+    third = send_message(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="Tracking: 123")
+    expect(w.locator(".b", has_text="Tracking: 123")).to_be_visible()
+    wait_for(lambda: _visitor_read_seq(conv.pk) >= third.seq, what="the receipt after a reload")
+    assert not _sent_frames(page, "resume"), _sent_frames(page, "resume")
+    assert not page.kefu_errors
+
+
+def test_a_second_embed_tag_makes_no_second_widget(new_page, demo_site, widget_tenant) -> None:
+    tag = '<script src="{product_url}/static/kefu/widget.js" data-key="{widget_key}" async></script>'
+    url = demo_site.add_page("/twice", f"<!doctype html><html><body><h1>Shop</h1>{tag}{tag}</body></html>")
+    page = new_page(open_shadow=True)
+    page.goto(f"{url}?key={widget_tenant.widget_key}")
+    page.evaluate("kefu('open')")
+    expect(page.locator("[data-kefu] .isopen .panel")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert page.locator("[data-kefu]").count() == 1
+    assert page.locator("[data-kefu] .lau").count() == 1
+    assert not page.kefu_errors
