@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
+from kefu import system_texts
 from kefu.models import Conversation, Message, SenderType, Status
-from kefu.services.conversations import conversation_set_status
+from kefu.services.conversations import conversation_nobody_online, conversation_set_status
 from kefu.services.messages import message_send, system_event
-
-# Lazy: the note is written in the language active when the handoff happens.
-REASONS = {
-    "requested": gettext_lazy("The visitor asked for a human."),
-    "unsure": gettext_lazy("The bot could not answer twice in a row."),
-    "complaint": gettext_lazy("The visitor seems unhappy."),
-    "failure": gettext_lazy("Every AI provider failed."),
-    "media": gettext_lazy("The visitor sent something the bot cannot read (image, voice or file)."),
-    "blocked": gettext_lazy("A business hook blocked a message; please review it."),
-}
+from kefu.services.presence import tenant_is_online
 
 
 def handoff_summary(conversation: Conversation, *, limit: int = 6) -> str:
@@ -34,22 +24,35 @@ def handoff_summary(conversation: Conversation, *, limit: int = 6) -> str:
 
 @transaction.atomic
 def handoff_to_human(*, conversation: Conversation, reason: str, apology: str = "") -> Conversation:
-    """Queue the conversation for agents, with a note telling them why and what was asked."""
+    """Queue the conversation for agents, with a note telling them why and what was asked.
+
+    `reason` is one of requested, unsure, complaint, failure, media, blocked (system
+    texts "reason_*").
+    `apology` is a system text code ("handoff_apology_requested"...) the bot says first.
+    With nobody able to answer (outside business hours, no agent online) nothing is
+    queued: the visitor is told so and stays with the bot, which keeps answering.
+    """
     if conversation.status != Status.BOT:
         return conversation
+    if not tenant_is_online(conversation.tenant):
+        return conversation_nobody_online(conversation=conversation)
     if apology:
+        # A system text code; plain text (in the active language) is accepted as is.
+        known = apology in system_texts.TEXTS
         message_send(
-            conversation=conversation, sender_type=SenderType.BOT, body=apology, metadata={"event": "handoff_apology"}
+            conversation=conversation,
+            sender_type=SenderType.BOT,
+            body=system_texts.render(apology) if known else apology,
+            metadata=system_texts.metadata(apology, event="handoff_apology") if known else {"event": "handoff_apology"},
         )
     conv = conversation_set_status(conversation=conversation, status=Status.QUEUED)
-    system_event(conversation=conv, event="handoff", text=_("Transferred to a human agent."), data={"reason": reason})
-    summary = handoff_summary(conv)
-    why = str(REASONS.get(reason, reason))
+    system_event(conversation=conv, event="handoff", data={"reason": reason})
+    params = {"reason": {"code": f"reason_{reason}"}, "summary": handoff_summary(conv)}
     message_send(
         conversation=conv,
         sender_type=SenderType.AGENT,
         is_internal=True,
-        body=f"{_('Bot handoff')}: {why}\n{summary}".strip(),
-        metadata={"event": "handoff_summary", "reason": reason},
+        body=system_texts.render("handoff_note", params).strip(),
+        metadata=system_texts.metadata("handoff_note", params, event="handoff_summary", reason=reason),
     )
     return conv

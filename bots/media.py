@@ -94,7 +94,8 @@ def fallback_text(kind: str) -> str:
 
 
 def handoff_apology(kind: str) -> str:
-    return _("I can't read this kind of message, so I'm passing you to a human agent who can.")
+    """The system text code of the bot's apology (kefu/system_texts.py), said in the visitor's language."""
+    return "handoff_apology_media"
 
 
 async def transcribe(config: ProviderConfig, model: str, media: MediaInput, language: str = "") -> str:

@@ -26,7 +26,6 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from bots import runtime
 from bots.admission import turn_slots
@@ -542,9 +541,7 @@ def _answer(turn: BotTurn, conversation: Conversation, trigger: Message, state: 
     incoming = filters.inbound(question)
     if incoming.intent in ("human_request", "complaint"):
         reason = "requested" if incoming.intent == "human_request" else "complaint"
-        handoff_to_human(
-            conversation=conversation, reason=reason, apology=_("Sure, I am connecting you to a human agent now.")
-        )
+        handoff_to_human(conversation=conversation, reason=reason, apology="handoff_apology_requested")
         return _finish(turn, TurnStatus.HANDOFF, provider=f"intent:{incoming.intent}")
 
     history = _history(conversation, trigger, bot.history_messages)
@@ -605,7 +602,7 @@ def _answer(turn: BotTurn, conversation: Conversation, trigger: Message, state: 
         handoff_to_human(
             conversation=conversation,
             reason="failure",
-            apology=_("Sorry, I cannot answer right now. A human agent will help you shortly."),
+            apology="handoff_apology_failure",
         )
         return _finish(
             turn,
@@ -665,7 +662,7 @@ def _blocked(turn: BotTurn, conversation: Conversation, hook: str, reason: str) 
     handoff_to_human(
         conversation=conversation,
         reason="blocked",
-        apology=_("Sorry, I can't help with that here. A human agent will take a look."),
+        apology="handoff_apology_blocked",
     )
     return _finish(turn, TurnStatus.HANDOFF, provider=f"hook:{hook}"[:40], error=f"blocked: {reason}", flagged=True)
 

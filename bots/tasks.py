@@ -53,6 +53,7 @@ def turns_resume_stale_task(older_than_seconds: int = 180) -> int:
 def conversation_summarize_task(conversation_id: int, trigger: str) -> str:
     """An internal note summarising the conversation for the next agent (transfer, close)."""
     from bots.assist import conversation_summary
+    from kefu import system_texts
     from kefu.models import Conversation, Message, SenderType
     from kefu.services.messages import message_send
 
@@ -62,15 +63,27 @@ def conversation_summarize_task(conversation_id: int, trigger: str) -> str:
     summary, provider = conversation_summary(conversation)
     if not summary:
         return "empty"
+    # One summary per event, and none that repeats the last one (a close right after a
+    # transfer, or a handoff note, has nothing new to say).
+    previous = (
+        Message.objects.filter(conversation=conversation, is_internal=True, metadata__params__has_key="summary")
+        .order_by("-seq")
+        .values_list("metadata", flat=True)
+        .first()
+    )
+    if previous is not None and previous["params"]["summary"].strip() == summary.strip():
+        return "unchanged"
     last_seq = Message.objects.filter(conversation=conversation).order_by("-seq").values_list("seq", flat=True).first()
+    code = f"summary_{trigger}" if f"summary_{trigger}" in system_texts.TEXTS else "summary_transferred"
+    params = {"summary": summary}
     message_send(
         conversation=conversation,
         sender_type=SenderType.SYSTEM,
         is_internal=True,
-        body=summary,
+        body=system_texts.render(code, params),
         # One summary per trigger event: a re-run of the task stores nothing new.
         client_msg_id=f"summary-{trigger}-{last_seq}",
-        metadata={"event": "summary", "trigger": trigger, "provider": provider},
+        metadata=system_texts.metadata(code, params, event="summary", trigger=trigger, provider=provider),
     )
     return "stored"
 

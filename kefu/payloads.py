@@ -44,7 +44,12 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
     meta = message.metadata or {}
     # Only the parts a client needs; provider internals stay server side.
-    public = {k: meta[k] for k in ("event", "sources", "quick_replies", "partial", "cards", "transcript") if k in meta}
+    # code and params: a system text the client renders in its reader's language.
+    public = {
+        k: meta[k]
+        for k in ("event", "code", "params", "sources", "quick_replies", "partial", "cards", "transcript")
+        if k in meta
+    }
     if public:
         data["meta"] = public
     return data

@@ -6,6 +6,8 @@ Kept in Python so the template hands the script exactly the strings of its langu
 
 from __future__ import annotations
 
+from kefu import system_texts
+
 ENUM_EN = {
     "status_bot": "With bot",
     "status_queued": "Queued",
@@ -126,10 +128,14 @@ ZH = {
     "Verified": "已验证",
     "Visitor": "访客",
     "{name} is typing…": "{name} 正在输入…",
+    "System": "系统",
     "This conversation is now with {name}. You can read it but no longer reply.": "该会话已由 {name} 接待。您仍可查看，但不能再回复。",
     "This conversation has left your inbox. You can read it but no longer reply.": "该会话已不在您的收件箱中。您仍可查看，但不能再回复。",
 }
 
 
 def js_messages(lang: str) -> dict[str, str]:
-    return dict(ZH) if lang.startswith("zh") else dict(ENUM_EN)
+    language = "zh-hans" if lang.startswith("zh") else "en"
+    # System texts ("sys.<code>") come from the gettext catalogue, like the server's own.
+    system = {f"sys.{code}": text for code, text in system_texts.catalogue(language).items()}
+    return {**(ZH if language == "zh-hans" else ENUM_EN), **system}

@@ -37,6 +37,7 @@ from kefu.payloads import conversation_payload
 from kefu.selectors import visitor_for_hello
 from kefu.services.conversations import (
     conversation_mark_read,
+    conversation_nobody_online,
     conversation_open,
     conversation_rate,
     conversation_set_status,
@@ -348,7 +349,10 @@ class VisitorConsumer(KefuConsumer):
         if conv.status == Status.CLOSED:
             raise Conflict(_("The conversation is closed."), code="conversation_closed")
         if conv.status == Status.BOT:
-            conv = conversation_set_status(conversation=conv, status=Status.QUEUED)
+            if tenant_is_online(conv.tenant):
+                conv = conversation_set_status(conversation=conv, status=Status.QUEUED)
+            else:
+                conv = conversation_nobody_online(conversation=conv)
         return {"id": conv.pk, "status": conv.status}
 
     async def on_handoff(self, frame: dict[str, Any]) -> None:

@@ -8,11 +8,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kefu import events, signals
+from kefu import events, signals, system_texts
 from kefu.errors import Conflict, InvalidInput
-from kefu.models import Agent, Channel, Conversation, Status, Team, Tenant, Visitor
+from kefu.models import Agent, Channel, Conversation, SenderType, Status, Team, Tenant, Visitor
 from kefu.payloads import conversation_payload
-from kefu.services.messages import _announce_status, _reopen_locked, system_event
+from kefu.services.messages import _announce_status, _reopen_locked, message_send, system_event
 
 
 def _broadcast_conversation(conv: Conversation, event_type: str, **extra: Any) -> None:
@@ -76,7 +76,7 @@ def conversation_assign(*, conversation: Conversation, agent: Agent, actor: Agen
     system_event(
         conversation=conv,
         event="assigned",
-        text=_("%(agent)s joined the conversation.") % {"agent": agent},
+        params={"agent": str(agent)},
         data={"agent_id": agent.pk, "agent_name": str(agent), "by": actor.pk if actor else None},
     )
     _broadcast_conversation(conv, "kefu.conversation.assigned", previous_status=old_status)
@@ -105,7 +105,7 @@ def conversation_transfer(
         old_status = conv.status
         conv.assignee, conv.status, conv.assigned_at = to_agent, Status.ASSIGNED, timezone.now()
         conv.save(update_fields=["assignee", "status", "assigned_at"])
-        text = _("Transferred to %(agent)s.") % {"agent": to_agent}
+        code, params = "transferred", {"agent": str(to_agent)}
         data = {"to_agent_id": to_agent.pk, "to_agent_name": str(to_agent)}
     else:
         assert to_team is not None
@@ -115,12 +115,12 @@ def conversation_transfer(
         old_status = conv.status
         conv.team, conv.assignee, conv.status = to_team, None, Status.QUEUED
         conv.save(update_fields=["team", "assignee", "status"])
-        text = _("Transferred to team %(team)s.") % {"team": to_team}
+        code, params = "transferred_team", {"team": str(to_team)}
         data = {"to_team_id": to_team.pk, "to_team_name": str(to_team)}
     data.update({"from_agent_id": from_agent.pk if from_agent else None, "by": actor.pk if actor else None})
     if note:
         data["note"] = note[:1000]
-    system_event(conversation=conv, event="transferred", text=text, data=data)
+    system_event(conversation=conv, event="transferred", code=code, params=params, data=data)
     _broadcast_conversation(conv, "kefu.conversation.transferred", from_agent_id=data["from_agent_id"])
     _announce_status(conv, old_status)
     return conv
@@ -134,7 +134,7 @@ def conversation_close(*, conversation: Conversation, actor: Agent | None = None
     old_status = conv.status
     conv.status, conv.closed_at = Status.CLOSED, timezone.now()
     conv.save(update_fields=["status", "closed_at"])
-    system_event(conversation=conv, event="closed", text=_("The conversation was closed."), data={"by": by})
+    system_event(conversation=conv, event="closed", data={"by": by})
     _broadcast_conversation(conv, "kefu.conversation.closed")
     _announce_status(conv, old_status)
     return conv
@@ -150,7 +150,7 @@ def conversation_reopen(*, conversation: Conversation, actor: Agent | None = Non
             _reopen_locked(conv)
     except IntegrityError:
         raise Conflict(_("The visitor already has an open conversation."), code="already_open") from None
-    system_event(conversation=conv, event="reopened", text=_("The conversation was reopened."))
+    system_event(conversation=conv, event="reopened")
     _broadcast_conversation(conv, "kefu.conversation.reopened")
     _announce_status(conv, Status.CLOSED)
     return conv
@@ -185,6 +185,33 @@ def conversation_set_status(*, conversation: Conversation, status: str) -> Conve
     _broadcast_conversation(conv, "kefu.conversation.status", previous_status=old_status)
     _announce_status(conv, old_status)
     return conv
+
+
+def conversation_nobody_online(*, conversation: Conversation) -> Conversation:
+    """A human was asked for while nobody can answer: the conversation stays with the bot.
+
+    The visitor is told so plainly, with the time the team is back when business hours
+    say it, and may leave contact details (the widget offers it under this message);
+    agents find a note in the bot conversation. Nothing is queued for nobody.
+    """
+    from kefu.services.presence import business_hours_next_opening
+
+    back = business_hours_next_opening(conversation.tenant)
+    code, params = ("nobody_online_until", {"back_at": {"time": back.isoformat()}}) if back else ("nobody_online", {})
+    message_send(
+        conversation=conversation,
+        sender_type=SenderType.BOT,
+        body=system_texts.render(code, params),
+        metadata=system_texts.metadata(code, params, event="nobody_online"),
+    )
+    message_send(
+        conversation=conversation,
+        sender_type=SenderType.SYSTEM,
+        is_internal=True,
+        body=system_texts.render("nobody_online_note"),
+        metadata=system_texts.metadata("nobody_online_note", event="nobody_online_note"),
+    )
+    return conversation
 
 
 def conversation_mark_read(*, conversation_id: int, reader: str, seq: int) -> int | None:

@@ -13,7 +13,7 @@ from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from kefu import events, signals, tracing
+from kefu import events, signals, system_texts, tracing
 from kefu.errors import Conflict, InvalidInput
 from kefu.fastsql import column_field, pk_column
 from kefu.models import Agent, Attachment, Conversation, Kind, Message, SenderType, Status
@@ -564,12 +564,24 @@ def _announce_status(conv: Conversation, old_status: str) -> None:
     )
 
 
-def system_event(*, conversation: Conversation, event: str, text: str, data: dict[str, Any] | None = None) -> Message:
-    """A visible event line in the conversation (assigned, transferred, closed...)."""
+def system_event(
+    *,
+    conversation: Conversation,
+    event: str,
+    code: str | None = None,
+    params: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> Message:
+    """A visible event line (assigned, transferred, closed...), stored as a system text.
+
+    `code` (default: the event) and `params` say it in any language (kefu/system_texts.py);
+    `data` is kept for machines (ids, the transfer note) and never shown to visitors.
+    """
+    code = code or event
     return message_send(
         conversation=conversation,
         sender_type=SenderType.SYSTEM,
         kind=Kind.EVENT,
-        body=text,
-        metadata={"event": event, **(data or {})},
+        body=system_texts.render(code, params),
+        metadata=system_texts.metadata(code, params, event=event, **(data or {})),
     ).message

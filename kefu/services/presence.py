@@ -202,6 +202,31 @@ def business_hours_open(tenant: Tenant, now: dt.datetime | None = None) -> bool:
     return False
 
 
+def business_hours_next_opening(tenant: Tenant, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When business hours next begin after `now` (within a week), or None when they are not set."""
+    hours: dict[str, Any] = tenant.business_hours or {}
+    if not hours:
+        return None
+    try:
+        zone = zoneinfo.ZoneInfo(tenant.timezone or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = zoneinfo.ZoneInfo("UTC")
+    local = (now or timezone.now()).astimezone(zone)
+    for days in range(8):
+        day = local.date() + dt.timedelta(days=days)
+        starts = []
+        for span in hours.get(str(day.weekday())) or []:
+            try:
+                hour, minute = (int(part) for part in str(span[0]).split(":"))
+                starts.append(dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone))
+            except (IndexError, TypeError, ValueError):
+                continue
+        later = [start for start in starts if start > local]
+        if later:
+            return min(later)
+    return None
+
+
 # "Is any agent online" is asked on every visitor connect (a reconnect storm asks it
 # thousands of times a second) but changes only with presence: the shared cache holds it,
 # rewritten on every presence change and dropped when an agent is saved or deleted. The

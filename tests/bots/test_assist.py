@@ -74,11 +74,34 @@ def test_closing_and_transferring_leave_a_summary_note_for_agents(django_capture
 
     conv = ConversationFactory(status=Status.QUEUED)
     alice, bob = AgentFactory(tenant=conv.tenant), AgentFactory(tenant=conv.tenant)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True):  # callbacks run as each block ends
         message_send(conversation=conv, sender_type=SenderType.VISITOR, body="我的订单 A-1 还没发货")
         conversation_transfer(conversation=conv, actor=alice, to_agent=bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        message_send(conversation=conv, sender_type=SenderType.VISITOR, body="地址改成上海")
         conversation_close(conversation=conv, actor=bob)
     notes = list(Message.objects.filter(conversation=conv, is_internal=True, metadata__event="summary").order_by("seq"))
     assert [n.metadata["trigger"] for n in notes] == ["transferred", "closed"]
     assert all("订单 A-1 还没发货" in n.body for n in notes)
+    assert "地址改成上海" not in notes[0].body and "地址改成上海" in notes[1].body
+    # Labeled per event, as a code the console shows in its reader's language.
+    assert [n.metadata["code"] for n in notes] == ["summary_transferred", "summary_closed"]
+    assert notes[0].body.startswith("Summary at transfer:") or notes[0].body.startswith("转接时的摘要")
     assert notes[0].metadata["provider"] == "extractive"
+
+
+def test_a_summary_that_repeats_the_previous_one_is_not_stored(django_capture_on_commit_callbacks):
+    from kefu.models import Message
+    from kefu.services.conversations import conversation_close, conversation_transfer
+
+    conv = ConversationFactory(status=Status.QUEUED)
+    alice, bob = AgentFactory(tenant=conv.tenant), AgentFactory(tenant=conv.tenant)
+    with django_capture_on_commit_callbacks(execute=True):
+        message_send(conversation=conv, sender_type=SenderType.VISITOR, body="我的订单 A-1 还没发货")
+        conversation_transfer(conversation=conv, actor=alice, to_agent=bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation_transfer(conversation=conv, actor=bob, to_agent=alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation_close(conversation=conv, actor=alice)
+    notes = Message.objects.filter(conversation=conv, is_internal=True, metadata__event="summary")
+    assert [n.metadata["trigger"] for n in notes] == ["transferred"]

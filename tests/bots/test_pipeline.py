@@ -12,10 +12,10 @@ from bots.knowledge.services import faq_create, knowledge_base_create
 from bots.models import Bot, BotTurn, ProviderKind, TurnStatus
 from bots.pipeline import turn_run
 from kefu import events
-from kefu.models import Message, SenderType, Status
+from kefu.models import Message, Presence, SenderType, Status
 from kefu.services.conversations import conversation_open
 from kefu.services.messages import message_send
-from tests.factories import TenantFactory, VisitorFactory
+from tests.factories import AgentFactory, TenantFactory, VisitorFactory
 from tests.fakes.http import Behaviour
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -31,6 +31,9 @@ def _allow_loopback(settings):
 @pytest.fixture
 def tenant():
     tenant = TenantFactory()
+    # Someone is online (busy: capacity 0, so handoffs wait in the queue); with nobody
+    # online the bot keeps the visitor (test_nobody_online_the_bot_says_so_and_keeps_answering).
+    AgentFactory(tenant=tenant, presence=Presence.ONLINE, capacity=0)
     kb = knowledge_base_create(tenant=tenant, name="FAQ")
     faq_create(
         knowledge_base=kb,
@@ -98,6 +101,27 @@ def test_asking_for_a_human_hands_off_with_a_summary_for_agents(tenant):
     assert BotTurn.objects.get(trigger=message).status == TurnStatus.HANDOFF
     note = Message.objects.get(conversation=conv, is_internal=True)
     assert "订单一直没发货" in note.body
+
+
+def test_nobody_online_the_bot_says_so_and_keeps_answering(tenant):
+    from kefu.models import Agent
+
+    Agent.objects.filter(tenant=tenant).update(presence=Presence.OFFLINE)
+    from kefu.services.presence import agents_online_forget
+
+    agents_online_forget(tenant.pk)
+    make_bot(tenant, unsure_handoff_after=2)
+    conv, _ = visitor_says(tenant, "火星上的天气怎么样")
+    visitor_says(tenant, "量子计算机的原理是什么", conversation=conv)  # the second unsure answer
+    _, asked = visitor_says(tenant, "转人工", conversation=conv)
+    conv.refresh_from_db()
+    assert conv.status == Status.BOT  # nothing was queued for nobody
+    said = [m.metadata.get("code") for m in bot_replies(conv)]
+    assert said.count("nobody_online") == 2 and "handoff_apology_requested" not in said
+    assert BotTurn.objects.get(trigger=asked).status == TurnStatus.HANDOFF
+    # The visitor can still talk to the bot, which answers what it knows.
+    visitor_says(tenant, "退款多久能到账?", conversation=conv)
+    assert "3-5个工作日" in bot_replies(conv)[-1].body
 
 
 def test_two_unsure_answers_in_a_row_hand_off(tenant):

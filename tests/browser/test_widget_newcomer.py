@@ -82,3 +82,46 @@ def test_a_second_embed_tag_makes_no_second_widget(new_page, demo_site, widget_t
     assert page.locator("[data-kefu]").count() == 1
     assert page.locator("[data-kefu] .lau").count() == 1
     assert not page.kefu_errors
+
+
+def test_nobody_online_the_bot_keeps_answering_and_contact_details_are_offered_compactly(
+    new_page, demo_site, widget_tenant
+) -> None:
+    from bots.knowledge.services import faq_create, knowledge_base_create
+    from bots.models import Bot, ProviderKind
+
+    kb = knowledge_base_create(tenant=widget_tenant, name="FAQ")
+    faq_create(knowledge_base=kb, question="How long does a refund take?", answer="Refunds arrive in 3-5 working days.")
+    faq_create(knowledge_base=kb, question="Which payment methods do you take?", answer="WeChat Pay, Alipay and cards.")
+    bot = Bot.objects.create(tenant=widget_tenant, name="Shop bot", provider=ProviderKind.LOCAL)
+    bot.knowledge_bases.add(kb)
+    page = new_page(open_shadow=True)
+    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+
+    # Nobody is online: a one-line offer, not a form filling the panel before anyone typed.
+    away = w.locator(".card.away")
+    expect(away).to_contain_text("We are away right now.")
+    assert w.locator(".card input").count() == 0
+    expect(w.locator("textarea")).to_be_enabled()
+
+    type_and_send(page, "How long does a refund take?")
+    expect(w.locator(".b", has_text="3-5 working days")).to_be_visible()
+    human = w.locator(".acts .chip", has_text="Talk to a human")
+    expect(human).to_be_visible()
+    human.click()
+    expect(w.locator(".row:not(.me) .b", has_text="Nobody from our team is available right now")).to_be_visible()
+    conv = conversation_of(widget_tenant)
+    assert Conversation.objects.get(pk=conv.pk).status == "bot"
+
+    # The bot still answers afterwards.
+    type_and_send(page, "Which payment methods do you take?")
+    expect(w.locator(".b", has_text="WeChat Pay, Alipay and cards.")).to_be_visible()
+
+    away.locator("button").click()
+    form = w.locator(".card form")
+    form.locator("input[autocomplete=name]").fill("Li Lei")
+    form.locator("input[type=email]").fill("li@example.com")
+    form.locator("button[type=submit]").click()
+    expect(w.locator(".sys", has_text="Thanks! We will contact you soon.")).to_be_visible()
+    wait_for(lambda: Conversation.objects.get(pk=conv.pk).visitor.email == "li@example.com", what="contact saved")
+    assert not page.kefu_errors

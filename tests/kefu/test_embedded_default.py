@@ -65,7 +65,7 @@ async def _frames_until(ws, predicate, timeout: float = 15.0) -> list[dict]:
     raise AssertionError(f"timed out; got {frames}")
 
 
-def test_visitor_chats_with_the_demo_bot_then_reaches_the_queue(tmp_path):
+def test_visitor_chats_with_the_demo_bot_and_hears_nobody_is_online(tmp_path):
     env = _embedded_env(tmp_path)
     port, demo_port = free_port(), free_port()
     origin = f"http://127.0.0.1:{demo_port}"
@@ -108,8 +108,13 @@ def test_visitor_chats_with_the_demo_bot_then_reaches_the_queue(tmp_path):
                 )
                 answer = await _frames_until(ws, lambda f: f["type"] == "bot.done")
                 await ws.send(json.dumps({"type": "send", "client_msg_id": "c-2", "kind": "text", "body": "转人工"}))
+                # No agent of the demo is signed in: the bot says so and keeps the visitor.
                 handoff = await _frames_until(
-                    ws, lambda f: f["type"] == "conversation" and f["conversation"]["status"] == "queued"
+                    ws,
+                    lambda f: (
+                        f["type"] == "message"
+                        and str(f["message"].get("meta", {}).get("code", "")).startswith("nobody_online")
+                    ),
                 )
                 return answer, handoff
 
@@ -124,4 +129,5 @@ def test_visitor_chats_with_the_demo_bot_then_reaches_the_queue(tmp_path):
     assert "3-5 个工作日" in done["body"] and done["meta"]["sources"]
     streamed = "".join(f["text"] for f in answer if f["type"] == "bot.delta")
     assert streamed == done["body"]
-    assert handoff[-1]["conversation"]["status"] == "queued"
+    assert handoff[-1]["message"]["sender_type"] == "bot"
+    assert not any(f["type"] == "conversation" and f["conversation"]["status"] == "queued" for f in handoff)

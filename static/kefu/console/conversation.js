@@ -1,7 +1,7 @@
 // The middle column: one conversation's history, live updates and the composer.
 
 import { api } from "./api.js";
-import { avatar, clear, el, fmtSize, fmtTime, icon, renderMarkdown, t, toast } from "./dom.js";
+import { avatar, clear, displayBody, el, fmtSize, fmtTime, icon, renderMarkdown, t, toast } from "./dom.js";
 
 const TYPING_THROTTLE_MS = 2000;
 
@@ -199,8 +199,8 @@ export class ConversationView {
   // --- messages ---------------------------------------------------------------
 
   bubble(m) {
-    if (m.kind === "event" || m.sender_type === "system") {
-      const text = m.body || "";
+    if (m.kind === "event") {
+      const text = displayBody(m) || "";
       const note = m.meta && m.meta.note ? ` — ${m.meta.note}` : "";
       return el("div", { class: "event-line", dataset: { seq: m.seq } }, el("span", { text: text + note }));
     }
@@ -208,9 +208,10 @@ export class ConversationView {
     const cls = ["msg", side, m.sender_type, m.is_internal ? "internal" : ""].join(" ");
     const body = el("div", { class: "body" });
     if (m.attachment) body.append(this.attachmentNode(m));
-    if (m.body) {
+    const shown = displayBody(m);
+    if (shown) {
       const text = el("div", { class: "text md" });
-      text.append(renderMarkdown(m.body));
+      text.append(renderMarkdown(shown));
       body.append(text);
     }
     if (m.meta && Array.isArray(m.meta.sources) && m.meta.sources.length) {
@@ -218,7 +219,7 @@ export class ConversationView {
         ...m.meta.sources.slice(0, 5).map((s) => el("span", { class: "chip", text: s.title || s.url || "" }))));
     }
     const name = m.sender_type === "visitor" ? (this.conv?.visitor.name || t("Visitor"))
-      : m.sender_type === "bot" ? t("Bot") : (m.sender_name || t("Agent"));
+      : m.sender_type === "bot" ? t("Bot") : m.sender_type === "system" ? t("System") : (m.sender_name || t("Agent"));
     const meta = el("div", { class: "meta" },
       el("span", { class: "who", text: name }),
       m.is_internal ? el("span", { class: "badge note", text: t("Internal note") }) : null,

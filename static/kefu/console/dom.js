@@ -1,8 +1,15 @@
+import { formatMoment, systemText } from "../shared/system-text.js";
+
 // DOM helpers. Everything from the network is put in with textContent or attributes
 // we check: never innerHTML, so a visitor's "<img onerror>" stays text.
 
 let messages = {};
 export function setMessages(dict) { messages = dict || {}; }
+/** The dictionary's text for `key`, or null (t() would fall back to the key itself). */
+export function lookup(key) {
+  return Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : null;
+}
+
 export function t(key, vars) {
   let s = messages[key] ?? key;
   if (vars) for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, String(v));
@@ -39,6 +46,12 @@ export function safeUrl(url) {
 
 // Message bodies: the renderer the widget uses too, so both sides read the same.
 export { renderMarkdown } from "../shared/markdown.js";
+
+/** A system text (event line, bot sentence, note) in the agent's language, else the stored body. */
+export function displayBody(m) {
+  const lang = document.documentElement.lang || "en";
+  return systemText(m.meta, (code) => lookup(`sys.${code}`), (iso) => formatMoment(iso, lang)) ?? m.body;
+}
 
 export function fmtTime(iso) {
   if (!iso) return "";

@@ -2,6 +2,8 @@
 // message, rating) and receipts. Untrusted text only goes through text nodes.
 
 import { renderMarkdown, safeUrl } from "../../shared/markdown.js";
+import { formatMoment, systemText } from "../../shared/system-text.js";
+import SYSTEM_TEXTS from "../../shared/system-texts.json";
 import { el, icon, EMOJI } from "./dom.js";
 import { CSS } from "./styles.js";
 
@@ -118,7 +120,8 @@ export function installView(widget) {
     ui.bar.hidden = !bar;
     ui.bar.textContent = bar;
     const status = state.conv ? state.conv.status : null;
-    ui.human.hidden = !(state.online && status === "bot");
+    // Offered while the bot answers, online or not: with nobody online the bot says so.
+    ui.human.hidden = status !== "bot";
     ui.actions.hidden = ui.human.hidden;
     renderCards();
   }
@@ -129,7 +132,7 @@ export function installView(widget) {
     // Rebuild only when the set of cards changes, so a half-filled form survives
     // unrelated redraws (presence, queue, reconnects).
     const key = [closed, state.conv && state.conv.rating, state.rating, state.online, state.contactDone,
-      wantsPrechat, state.locale].join();
+      wantsPrechat, state.locale, state.contactOpen].join();
     ui.input.disabled = !!(wantsPrechat && !state.contactDone);
     if (ui.cards.childNodes.length && ui.cards._key === key) return;
     ui.cards._key = key;
@@ -138,7 +141,10 @@ export function installView(widget) {
     if (closed && state.conv.rating == null && state.rating !== "done") ui.cards.appendChild(ratingCard());
     else if (state.rating === "done") line(t("rateThanks"));
     if (closed) line(t("closed"));
-    if (!state.online && !state.contactDone) ui.cards.appendChild(contactCard("leaveTitle", "leaveText", "leaveSend", true));
+    if (!state.online && !state.contactDone) {
+      // Away: one line and a button, not a form filling the panel before anyone typed.
+      ui.cards.appendChild(state.contactOpen ? contactCard("leaveTitle", "leaveText", "leaveSend", true) : awayCard());
+    }
     else if (wantsPrechat) ui.cards.appendChild(contactCard("prechatTitle", null, "start", false));
     else if (state.contactDone === "thanks") line(t("leaveThanks"));
   }
@@ -162,6 +168,15 @@ export function installView(widget) {
       ui.input.focus();
     } }, [name, email, phone, error, el("button", { class: "pb", type: "submit", text: t(button) })]);
     return el("div", { class: "card" }, [el("h4", { text: t(title) }), text && el("p", { text: t(text) }), form]);
+  }
+
+  function awayCard() {
+    return el("div", { class: "card away" }, [el("span", { text: t("awayText") }),
+      el("button", { class: "chip", text: t("leaveTitle"), onclick: () => {
+        state.contactOpen = true;
+        renderCards();
+        widget.scrollDown();
+      } })]);
   }
 
   function ratingCard() {
@@ -203,14 +218,21 @@ export function installView(widget) {
 
   const rowFor = (message) => rowsByKey[rowKey(message)] || null;
 
+  /** A system text (event line, the bot's fixed sentences) in the visitor's language, else the stored body. */
+  function displayBody(m) {
+    const catalogue = SYSTEM_TEXTS[state.locale] || SYSTEM_TEXTS.en;
+    return systemText(m.meta, (code) => catalogue[code] ?? null, (iso) => formatMoment(iso, state.locale)) ?? m.body;
+  }
+
   function renderMessage(m) {
-    if (m.kind === "event" || m.sender_type === "system") return el("div", { class: "sys", text: m.body });
+    if (m.kind === "event" || m.sender_type === "system") return el("div", { class: "sys", text: displayBody(m) });
     const mine = m.sender_type === "visitor";
     const bubble = el("div", { class: "b" });
     widget.fillAttachment(bubble, m);
-    if (m.body) {
+    const body = displayBody(m);
+    if (body) {
       // The visitor's own words stay as typed; answers are markdown.
-      bubble.appendChild(mine ? el("div", { text: m.body, style: "white-space:pre-wrap" }) : markdownBlock(m.body));
+      bubble.appendChild(mine ? el("div", { text: body, style: "white-space:pre-wrap" }) : markdownBlock(body));
     }
     const sources = ((m.meta && m.meta.sources) || []).slice(0, 5);
     if (sources.length) bubble.appendChild(el("div", { class: "src" }, [t("sources") + ":"].concat(sources.map(sourceChip))));
