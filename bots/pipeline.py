@@ -426,7 +426,7 @@ def _rescue(turn: BotTurn, conversation: Conversation, error: str) -> str:
         handoff_to_human(
             conversation=conversation,
             reason="failure",
-            apology=_("Sorry, I cannot answer right now. A human agent will help you shortly."),
+            apology="handoff_apology_failure",
         )
     return _finish(turn, TurnStatus.HANDOFF, provider="rescue", error=error[:2000])
 
