@@ -22,6 +22,10 @@ def handoff_summary(conversation: Conversation, *, limit: int = 6) -> str:
     return "\n".join(lines)
 
 
+# Handoffs after which the bot can keep answering while nobody is online.
+BOT_CAN_GO_ON = frozenset({"requested", "unsure", "complaint"})
+
+
 @transaction.atomic
 def handoff_to_human(*, conversation: Conversation, reason: str, apology: str = "") -> Conversation:
     """Queue the conversation for agents, with a note telling them why and what was asked.
@@ -29,12 +33,15 @@ def handoff_to_human(*, conversation: Conversation, reason: str, apology: str = 
     `reason` is one of requested, unsure, complaint, failure, media, blocked (system
     texts "reason_*").
     `apology` is a system text code ("handoff_apology_requested"...) the bot says first.
-    With nobody able to answer (outside business hours, no agent online) nothing is
-    queued: the visitor is told so and stays with the bot, which keeps answering.
+    With nobody able to answer (outside business hours, no agent online) a handoff the
+    bot can live without (asked for, unsure, unhappy) queues nothing: the visitor is told
+    so and stays with the bot, which keeps answering. Where the bot cannot go on (every
+    provider failed, a message it cannot read, a blocked message) the conversation is
+    queued for the team's return, as before.
     """
     if conversation.status != Status.BOT:
         return conversation
-    if not tenant_is_online(conversation.tenant):
+    if reason in BOT_CAN_GO_ON and not tenant_is_online(conversation.tenant):
         return conversation_nobody_online(conversation=conversation)
     if apology:
         # A system text code; plain text (in the active language) is accepted as is.
