@@ -143,7 +143,9 @@ def test_agent_handles_a_live_conversation_end_to_end(new_page, console_server) 
         expect(page2.locator(".event-line", has_text="Bob")).to_have_count(1)
         # Notes, including the transfer note, travel with the conversation.
         expect(page2.locator(".msg.internal", has_text="Order question, please follow up")).to_have_count(1)
-        expect(page2.locator(".msg.internal")).to_have_count(2)
+        # Alice's note, the transfer note and the labeled summary at transfer.
+        expect(page2.locator(".msg.internal")).to_have_count(3)
+        expect(page2.locator(".msg.internal", has_text="Summary at transfer:")).to_have_count(1)
         assert not visitor.received("Order question, please follow up")
 
         page2.locator('[data-action="Close"]').click()

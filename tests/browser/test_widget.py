@@ -421,8 +421,10 @@ def test_offline_visitors_leave_contact_details(new_page, demo_site, widget_tena
     widget_tenant.save(update_fields=["widget_settings"])
     page = new_page(open_shadow=True)
     w = open_widget(page, demo_site.url(widget_tenant.widget_key))
-    # Nobody is online: the leave-a-message form, with phone, replaces the pre-chat form.
-    card = w.locator(".card", has_text="Leave us a message")
+    # Nobody is online: a one-line offer replaces the pre-chat form; its button opens the
+    # leave-a-message form, with phone.
+    w.locator(".card.away button").click()
+    card = w.locator(".card", has_text="Leave your contact details")
     expect(card).to_be_visible()
     card.locator("button").click()
     expect(card.locator(".ferr")).to_have_text("Please fill in your name")
