@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from playwright.sync_api import expect
 
@@ -35,6 +37,12 @@ def _sent_frames(page, kind: str) -> list[str]:
     return [line for line in page.kefu_log if line.startswith("ws > ") and f'"type":"{kind}"' in line.replace(" ", "")]
 
 
+def _resumes_from(page, seq: int) -> list[str]:
+    """Resume frames asking from `seq` or later. (Early ones are fair: under load a live
+    frame can overtake another, and the widget rightly asks for the missing one.)"""
+    return [line for line in _sent_frames(page, "resume") if json.loads(line[len("ws > ") :]).get("last_seq", 0) >= seq]
+
+
 def _visitor_read_seq(conversation_id: int) -> int:
     return Conversation.objects.get(pk=conversation_id).visitor_read_seq
 
@@ -58,7 +66,8 @@ def test_an_internal_note_leaves_no_hole_for_receipts_unread_or_resume(new_page,
     # and the widget never re-downloads the conversation.
     wait_for(lambda: _visitor_read_seq(conv.pk) >= second.seq, what="the receipt past the note")
     wait_for(lambda: page.evaluate("window.__unread[window.__unread.length - 1]") == 0, what="unread back to 0")
-    assert not _sent_frames(page, "resume"), _sent_frames(page, "resume")
+    # Stuck behind the note, the widget would ask from first.seq on every new message.
+    assert not _resumes_from(page, first.seq), _sent_frames(page, "resume")
     assert "VIP, be quick" not in page.content()
 
     # After a reload the replay covers the note too: the next reply is read without a resume.
@@ -67,7 +76,7 @@ def test_an_internal_note_leaves_no_hole_for_receipts_unread_or_resume(new_page,
     third = send_message(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="Tracking: 123")
     expect(w.locator(".b", has_text="Tracking: 123")).to_be_visible()
     wait_for(lambda: _visitor_read_seq(conv.pk) >= third.seq, what="the receipt after a reload")
-    assert not _sent_frames(page, "resume"), _sent_frames(page, "resume")
+    assert not _resumes_from(page, first.seq), _sent_frames(page, "resume")
     assert not page.kefu_errors
 
 
