@@ -8,7 +8,7 @@ from kefu import system_texts
 from kefu.models import Conversation, Message, SenderType, Status
 from kefu.services.conversations import conversation_nobody_online, conversation_set_status
 from kefu.services.messages import message_send, system_event
-from kefu.services.presence import tenant_is_online
+from kefu.services.presence import inbox_is_online
 
 
 def handoff_summary(conversation: Conversation, *, limit: int = 6) -> str:
@@ -41,7 +41,7 @@ def handoff_to_human(*, conversation: Conversation, reason: str, apology: str = 
     """
     if conversation.status != Status.BOT:
         return conversation
-    if reason in BOT_CAN_GO_ON and not tenant_is_online(conversation.tenant):
+    if reason in BOT_CAN_GO_ON and not inbox_is_online(conversation.inbox):
         return conversation_nobody_online(conversation=conversation)
     if apology:
         # A system text code; plain text (in the active language) is accepted as is.

@@ -19,10 +19,10 @@ logger = logging.getLogger(__name__)
 ANSWERABLE = {Kind.TEXT, Kind.RICH_TEXT, Kind.IMAGE, Kind.AUDIO, Kind.FILE}
 
 
-def bot_selector(tenant: Any, channel: str) -> bool:
+def bot_selector(tenant: Any, inbox: Any) -> bool:
     from bots.pipeline import tenant_bots
 
-    return channel in tenant_bots(tenant.pk).by_channel
+    return inbox.channel in tenant_bots(tenant.pk).by_channel
 
 
 SUMMARY_TRIGGERS = {"transferred", "closed"}

@@ -1,6 +1,7 @@
 """The only fetch path for tenant-owned rows: a miss and a foreign row look the same.
 
-It also holds the one visibility rule for agents (`conversation_visible_to`): the
+It also holds the one visibility rule for agents (`conversation_visible_to`, teams and
+inboxes included): the
 console's lists, its REST endpoints, the public REST API with a session, attachment
 downloads and the agent socket all decide through it, so an agent reaches exactly what
 the console shows them. An API key is the tenant itself and sees every row of it.
@@ -17,7 +18,19 @@ from django.db import connection, models
 from django.db.models import Exists, OuterRef, Q
 
 from kefu.errors import Forbidden, NotFound
-from kefu.models import Agent, Attachment, CannedReply, Conversation, Status, Tag, Team, Tenant, Visitor
+from kefu.models import (
+    Agent,
+    Attachment,
+    CannedReply,
+    Channel,
+    Conversation,
+    Inbox,
+    Status,
+    Tag,
+    Team,
+    Tenant,
+    Visitor,
+)
 
 M = TypeVar("M", bound=models.Model)
 
@@ -54,15 +67,22 @@ def conversation_visible_to(
     assignee_id: int | None,
     status: str | None,
     team_id: int | None,
+    inbox_ids: frozenset[int] | None = None,
+    inbox_id: int | None = None,
 ) -> bool:
     """Admins (owners included) supervise everything; an agent sees the conversations
-    assigned to them and the unassigned (queued or bot) work of their teams, or of no team.
+    assigned to them and the unassigned (queued or bot) work of their teams, or of no team,
+    in the inboxes they are limited to (`inbox_ids`; None: every inbox).
 
     Written on plain fields so the socket can apply it to event payloads without a query.
     """
     if is_admin or (assignee_id is not None and assignee_id == agent_id):
         return True
-    return status in _UNASSIGNED and (team_id is None or team_id in team_ids)
+    return (
+        status in _UNASSIGNED
+        and (team_id is None or team_id in team_ids)
+        and (inbox_ids is None or inbox_id in inbox_ids)
+    )
 
 
 def agent_team_ids(agent: Agent) -> frozenset[int]:
@@ -82,6 +102,8 @@ def conversation_visible(*, agent: Agent, conversation: Conversation) -> bool:
         assignee_id=conversation.assignee_id,
         status=conversation.status,
         team_id=conversation.team_id,
+        inbox_ids=agent_inbox_ids(agent),
+        inbox_id=conversation.inbox_id,
     )
 
 
@@ -89,10 +111,13 @@ def visible_conversations_q(agent: Agent, prefix: str = "") -> Q:
     """The rule as a filter (`prefix` like "conversation__" for related rows)."""
     if agent.is_admin:
         return Q()
-    return Q(**{f"{prefix}assignee": agent}) | (
-        Q(**{f"{prefix}status__in": list(_UNASSIGNED)})
-        & (Q(**{f"{prefix}team__isnull": True}) | Q(**{f"{prefix}team__in": agent_team_ids(agent)}))
+    unassigned = Q(**{f"{prefix}status__in": list(_UNASSIGNED)}) & (
+        Q(**{f"{prefix}team__isnull": True}) | Q(**{f"{prefix}team__in": agent_team_ids(agent)})
     )
+    inbox_ids = agent_inbox_ids(agent)
+    if inbox_ids is not None:
+        unassigned &= Q(**{f"{prefix}inbox_id__in": inbox_ids})
+    return Q(**{f"{prefix}assignee": agent}) | unassigned
 
 
 def conversations_for(*, tenant: Tenant, agent: Agent | None) -> models.QuerySet[Conversation]:
@@ -125,7 +150,8 @@ def access_conversation(
 
 
 def access_conversation_stub(*, tenant_id: int, conversation_id: int) -> Conversation:
-    """The tenant's conversation with only what routing checks need (assignee, status, team).
+    """The tenant's conversation with only what routing and visibility checks need
+    (assignee, status, team, inbox).
 
     For the agent send path, which locks and re-reads the row in the service anyway:
     one small query instead of compiling a joined queryset per message.
@@ -133,13 +159,15 @@ def access_conversation_stub(*, tenant_id: int, conversation_id: int) -> Convers
     table = connection.ops.quote_name(Conversation._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT assignee_id, status, team_id FROM {table} WHERE id = %s AND tenant_id = %s",  # noqa: S608
+            f"SELECT assignee_id, status, team_id, inbox_id FROM {table} WHERE id = %s AND tenant_id = %s",  # noqa: S608
             [conversation_id, tenant_id],
         )
         row = cursor.fetchone()
     if row is None:
         raise NotFound()
-    return Conversation(pk=conversation_id, tenant_id=tenant_id, assignee_id=row[0], status=row[1], team_id=row[2])
+    return Conversation(
+        pk=conversation_id, tenant_id=tenant_id, assignee_id=row[0], status=row[1], team_id=row[2], inbox_id=row[3]
+    )
 
 
 def access_visitor(*, tenant: Tenant, visitor_id: object, agent: Agent | None = None) -> Visitor:
@@ -151,6 +179,20 @@ def access_session_visitor(*, tenant_id: int, visitor_id: int) -> Visitor:
     return _get(
         Visitor.objects.select_related("tenant").filter(tenant_id=tenant_id, tenant__is_active=True), pk=visitor_id
     )
+
+
+def access_session_inbox(*, tenant_id: int, inbox_id: int | None) -> Inbox:
+    """The widget inbox a widget token names (None, in tokens from before inboxes: the
+    tenant's first), while it and its tenant are active."""
+    qs = Inbox.objects.select_related("tenant").filter(
+        tenant_id=tenant_id, channel=Channel.WIDGET, is_active=True, tenant__is_active=True
+    )
+    if inbox_id is None:
+        inbox = qs.order_by("created_at", "pk").first()
+        if inbox is None:
+            raise NotFound()
+        return inbox
+    return _get(qs, pk=inbox_id)
 
 
 def access_visitor_conversation(*, visitor_id: int, conversation_id: object) -> Conversation:
@@ -201,5 +243,33 @@ def access_canned_reply(*, tenant: Tenant, canned_reply_id: object) -> CannedRep
     return _get(CannedReply.objects.filter(tenant=tenant), pk=canned_reply_id)
 
 
-def tenant_by_widget_key(*, widget_key: str) -> Tenant:
-    return _get(Tenant.objects.filter(is_active=True), widget_key=widget_key)
+def access_inbox(*, tenant: Tenant, inbox_id: object) -> Inbox:
+    return _get(Inbox.objects.filter(tenant=tenant), pk=inbox_id)
+
+
+def inbox_by_key(*, key: str, channel: str | None = None) -> Inbox:
+    """An active inbox of an active tenant by its public key (widget key or callback URL
+    part), with its tenant; optionally only of one channel. Anything else is NotFound."""
+    qs = Inbox.objects.filter(is_active=True, tenant__is_active=True).select_related("tenant")
+    if channel is not None:
+        qs = qs.filter(channel=channel)
+    return _get(qs, key=key)
+
+
+def widget_inbox_by_key(*, widget_key: str) -> Inbox:
+    """The website-widget inbox that a page's embed code names."""
+    return inbox_by_key(key=widget_key, channel=Channel.WIDGET)
+
+
+def agent_inbox_ids(agent: Agent) -> frozenset[int] | None:
+    """The inboxes an agent is limited to, or None for every inbox.
+
+    Owners and admins supervise the whole tenant, so a limit set on them is ignored; the
+    answer is cached on the agent object (one query per console request or socket).
+    """
+    if agent.is_admin:
+        return None
+    if not hasattr(agent, "_kefu_inbox_ids"):
+        agent._kefu_inbox_ids = frozenset(agent.inboxes.values_list("pk", flat=True))  # type: ignore[attr-defined]
+    ids: frozenset[int] = agent._kefu_inbox_ids  # type: ignore[attr-defined]
+    return ids or None

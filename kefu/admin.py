@@ -17,6 +17,7 @@ from kefu.models import (
     AuditLog,
     CannedReply,
     Conversation,
+    Inbox,
     Message,
     Tag,
     Team,
@@ -130,9 +131,9 @@ class ReadOnlyMixin:
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdmin):
     tenant_field = "pk"
-    list_display = ("name", "slug", "widget_key", "routing_policy", "is_active", "created_at")
+    list_display = ("name", "slug", "routing_policy", "is_active", "created_at")
     list_filter = ("is_active", "routing_policy", "locale")
-    search_fields = ("name", "slug", "widget_key")
+    search_fields = ("name", "slug", "inboxes__key")
     prepopulated_fields = {"slug": ("name",)}
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet:
@@ -147,6 +148,22 @@ class TenantAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_superuser
+
+
+@admin.register(Inbox)
+class InboxAdmin(TenantScopedAdmin):
+    list_display = ("name", "channel", "tenant", "key", "team", "is_active", "created_at")
+    list_filter = ("channel", "is_active", "tenant")
+    search_fields = ("name", "key")
+    # Credentials are entered on the console's channel pages; the admin never shows them.
+    exclude = ("credentials_data",)
+    readonly_fields = ("key", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields.append("channel")  # an inbox keeps its channel: its conversations copy it
+        return fields
 
 
 class TeamAgentsInline(admin.TabularInline):
@@ -169,7 +186,7 @@ class AgentAdmin(TenantScopedAdmin):
     list_display = ("__str__", "user", "tenant", "role", "capacity", "presence", "is_active")
     list_filter = ("role", "presence", "is_active", "tenant")
     search_fields = ("display_name", "user__username", "user__email")
-    filter_horizontal = ("teams",)
+    filter_horizontal = ("teams", "inboxes")
     readonly_fields = ("presence_changed_at", "last_assigned_at", "created_at")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -210,14 +227,23 @@ class MessageInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(TenantScopedAdmin):
-    list_display = ("id", "visitor", "status", "assignee", "team", "priority", "last_message_at", "rating")
-    list_filter = ("status", "channel", "priority", "tenant")
+    list_display = ("id", "visitor", "inbox", "status", "assignee", "team", "priority", "last_message_at", "rating")
+    list_filter = ("status", "channel", "priority", "tenant", "inbox")
     search_fields = ("id", "visitor__name", "visitor__email", "messages__body")
     raw_id_fields = ("visitor",)
-    readonly_fields = ("last_seq", "created_at", "assigned_at", "first_response_at", "last_message_at", "closed_at")
     filter_horizontal = ("tags",)
     inlines = [MessageInline]
-    list_select_related = ("visitor", "assignee", "team")
+    list_select_related = ("visitor", "inbox", "assignee", "team")
+    readonly_fields = (
+        "inbox",
+        "channel",
+        "last_seq",
+        "created_at",
+        "assigned_at",
+        "first_response_at",
+        "last_message_at",
+        "closed_at",
+    )
 
     def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> Any:
         queryset, _dups = super().get_search_results(request, queryset, search_term)

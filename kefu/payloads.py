@@ -90,6 +90,7 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "id": conversation.pk,
         "status": conversation.status,
         "channel": conversation.channel,
+        "inbox_id": conversation.inbox_id,
         "priority": conversation.priority,
         "visitor": {"id": conversation.visitor_id, "name": str(conversation.visitor)},
         "assignee": agent_payload(conversation.assignee),

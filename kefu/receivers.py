@@ -1,7 +1,8 @@
 """Signal handlers of the live chat, connected from KefuConfig.ready().
 
-Revocation: an agent deactivated or removed, a user disabled, a tenant switched off or
-a visitor blocked gets its open sockets closed at once, after commit. Routing reacts
+Revocation: an agent deactivated or removed, a user disabled, a tenant or a widget
+inbox switched off or a visitor blocked gets its open sockets closed at once, after
+commit. Routing reacts
 to conversations entering the queue and to capacity being freed.
 """
 
@@ -15,8 +16,9 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 
 from kefu import events, signals
-from kefu.models import Agent, Conversation, Status, Tenant, Visitor
+from kefu.models import Agent, Conversation, Inbox, Status, Tenant, Visitor
 from kefu.payloads import conversation_payload
+from kefu.services.inboxes import ORIGINS_CACHE_KEY
 
 CLOSE_FORBIDDEN = 4003
 CLOSE_REVOKED = 4010
@@ -62,10 +64,19 @@ def user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None
 
 
 def tenant_saved(sender: Any, instance: Tenant, created: bool, **kwargs: Any) -> None:
-    # A newly allowed site must pass the widget's CORS preflight at once, not in a minute.
-    transaction.on_commit(lambda: cache.delete("kefu:widget:origins"))
+    # A switched-off tenant's widget origins stop passing the CORS preflight at once.
+    transaction.on_commit(lambda: cache.delete(ORIGINS_CACHE_KEY))
     if not instance.is_active and getattr(instance, "_kefu_was", None) is not False:
         _revoke_on_commit([events.inbox_group(instance.pk), events.tenant_visitors_group(instance.pk)])
+
+
+def inbox_saved(sender: Any, instance: Inbox, created: bool, **kwargs: Any) -> None:
+    transaction.on_commit(lambda: cache.delete(ORIGINS_CACHE_KEY))
+    if not created and not instance.is_active and getattr(instance, "_kefu_was", None) is not False:
+        events.broadcast_on_commit(
+            [events.tenant_visitors_group(instance.tenant_id)],
+            {"type": "kefu.revoke", "code": CLOSE_REVOKED, "inbox_id": instance.pk},
+        )
 
 
 def visitor_saved(sender: Any, instance: Visitor, created: bool, **kwargs: Any) -> None:
@@ -103,13 +114,14 @@ def conversation_status_changed(
 
 def connect() -> None:
     user_model = get_user_model()
-    for model in (Agent, Tenant, Visitor, user_model):
+    for model in (Agent, Tenant, Inbox, Visitor, user_model):
         pre_save.connect(_remember_active, sender=model, dispatch_uid=f"kefu.live.remember.{model._meta.label}")
     post_save.connect(agent_saved, sender=Agent, dispatch_uid="kefu.live.agent_saved")
     post_delete.connect(agent_deleted, sender=Agent, dispatch_uid="kefu.live.agent_deleted")
     post_save.connect(user_saved, sender=user_model, dispatch_uid="kefu.live.user_saved")
     post_save.connect(tenant_saved, sender=Tenant, dispatch_uid="kefu.live.tenant_saved")
     post_save.connect(visitor_saved, sender=Visitor, dispatch_uid="kefu.live.visitor_saved")
+    post_save.connect(inbox_saved, sender=Inbox, dispatch_uid="kefu.live.inbox_saved")
     signals.conversation_opened.connect(conversation_opened, dispatch_uid="kefu.live.conversation_opened")
     signals.conversation_status_changed.connect(
         conversation_status_changed, dispatch_uid="kefu.live.conversation_status_changed"

@@ -9,7 +9,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import QuerySet
 
 from kefu import access
-from kefu.models import Agent, Conversation, Message, Tenant, Visitor
+from kefu.models import Agent, Channel, Conversation, Inbox, Message, Tenant, Visitor
 
 M = TypeVar("M", bound=models.Model)
 
@@ -21,8 +21,11 @@ def conversation_list(
     status: str | None = None,
     assignee_id: int | None = None,
     team_id: int | None = None,
+    inbox_id: int | None = None,
 ) -> QuerySet[Conversation]:
     qs = access.conversations_for(tenant=tenant, agent=agent).select_related("visitor", "assignee")
+    if inbox_id:
+        qs = qs.filter(inbox_id=inbox_id)
     if status:
         qs = qs.filter(status=status)
     if assignee_id:
@@ -109,25 +112,45 @@ def _row_plan(model: type[models.Model], db: Any) -> RowPlan:
     return head, [f.attname for f in fields], converters
 
 
-def visitor_for_hello(*, visitor_id: int, tenant_id: int) -> tuple[Visitor, Conversation | None] | None:
-    """The visitor with its tenant (only while active) and its latest conversation with its
-    assignee (raw_rows: hot path)."""
+def visitor_for_hello(
+    *, visitor_id: int, tenant_id: int, inbox_id: int | None
+) -> tuple[Visitor, Inbox, Conversation | None] | None:
+    """The visitor with its tenant and widget inbox (only while both are active) and its
+    latest conversation in that inbox, with its assignee (raw_rows: hot path).
+
+    No inbox id (a token from before inboxes) means the tenant's first widget inbox.
+    """
     visitors = raw_rows(Visitor, "id = %s AND tenant_id = %s", [visitor_id, tenant_id])
     tenants = raw_rows(Tenant, "id = %s AND is_active = %s", [tenant_id, True])
     if not visitors or not tenants:
         return None
-    visitor = visitors[0]
-    visitor.tenant = tenants[0]
+    if inbox_id is not None:
+        inboxes = raw_rows(Inbox, "id = %s AND tenant_id = %s AND is_active = %s", [inbox_id, tenant_id, True])
+    else:
+        inboxes = raw_rows(
+            Inbox,
+            "tenant_id = %s AND channel = %s AND is_active = %s",
+            [tenant_id, Channel.WIDGET, True],
+            tail=" ORDER BY created_at, id LIMIT 1",
+        )
+    if not inboxes or inboxes[0].channel != Channel.WIDGET:
+        return None
+    visitor, inbox = visitors[0], inboxes[0]
+    visitor.tenant = inbox.tenant = tenants[0]
     conversations = raw_rows(
-        Conversation, "visitor_id = %s", [visitor_id], tail=" ORDER BY created_at DESC, id DESC LIMIT 1"
+        Conversation,
+        "visitor_id = %s AND inbox_id = %s",
+        [visitor_id, inbox.pk],
+        tail=" ORDER BY created_at DESC, id DESC LIMIT 1",
     )
     conversation = conversations[0] if conversations else None
     if conversation is not None:
         conversation.visitor = visitor
         conversation.tenant = visitor.tenant
+        conversation.inbox = inbox
         if conversation.assignee_id is not None:
             # The welcome frame names the assignee: loaded here rather than by the
             # related descriptor's compiled query.
             for assignee in raw_rows(Agent, "id = %s", [conversation.assignee_id]):
                 conversation.assignee = assignee
-    return visitor, conversation
+    return visitor, inbox, conversation

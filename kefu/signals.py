@@ -19,8 +19,9 @@ conversation_opened = Signal()
 # sender=Conversation class, conversation=Conversation, old_status=str, new_status=str
 conversation_status_changed = Signal()
 
-# Functions (tenant, channel) -> bool asked whether a new conversation starts with a bot.
-BotSelector = Callable[[Any, str], bool]
+# Functions (tenant, inbox) -> bool asked whether a new conversation of the inbox starts
+# with a bot.
+BotSelector = Callable[[Any, Any], bool]
 bot_selectors: list[BotSelector] = []
 
 
@@ -29,8 +30,8 @@ def register_bot_selector(selector: BotSelector) -> None:
         bot_selectors.append(selector)
 
 
-def bot_enabled_for(tenant: Any, channel: str) -> bool:
-    return any(selector(tenant, channel) for selector in bot_selectors)
+def bot_enabled_for(tenant: Any, inbox: Any) -> bool:
+    return any(selector(tenant, inbox) for selector in bot_selectors)
 
 
 def send_on_commit(signal: Signal, **kwargs: Any) -> None:

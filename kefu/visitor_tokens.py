@@ -1,6 +1,6 @@
 """Signed visitor tokens: what the widget presents instead of a session cookie.
 
-A token carries the tenant and visitor ids, is signed with the server secret and a
+A token carries the tenant, visitor and widget inbox ids, is signed with the server secret and a
 salt of its own (so no other signed value of the product can be replayed as one), and
 expires. Tokens travel in the first socket frame or an Authorization header, never in
 URLs, so they do not end up in access logs or Referer headers.
@@ -22,14 +22,20 @@ ATTACHMENT_LINK_MAX_AGE = 3600
 class VisitorClaims:
     tenant_id: int
     visitor_id: int
+    # The widget inbox the token was issued by; None in tokens from before inboxes, which
+    # stand for the tenant's first widget inbox (where their conversations were moved).
+    inbox_id: int | None = None
 
 
 class BadToken(Exception):
     """Missing, forged, malformed or expired."""
 
 
-def token_issue(*, tenant_id: int, visitor_id: int) -> str:
-    return signing.dumps({"t": tenant_id, "v": visitor_id}, salt=SALT, compress=False)
+def token_issue(*, tenant_id: int, visitor_id: int, inbox_id: int | None = None) -> str:
+    data = {"t": tenant_id, "v": visitor_id}
+    if inbox_id is not None:
+        data["i"] = inbox_id
+    return signing.dumps(data, salt=SALT, compress=False)
 
 
 def token_read(token: object, *, max_age: int | None = None) -> VisitorClaims:
@@ -38,7 +44,12 @@ def token_read(token: object, *, max_age: int | None = None) -> VisitorClaims:
     age = settings.KEFU_VISITOR_TOKEN_MAX_AGE if max_age is None else max_age
     try:
         data = signing.loads(token, salt=SALT, max_age=age)
-        return VisitorClaims(tenant_id=int(data["t"]), visitor_id=int(data["v"]))
+        inbox_id = data.get("i")
+        return VisitorClaims(
+            tenant_id=int(data["t"]),
+            visitor_id=int(data["v"]),
+            inbox_id=int(inbox_id) if inbox_id is not None else None,
+        )
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise BadToken() from None
 

@@ -1,8 +1,8 @@
 """HTTP endpoints of the widget: bootstrap, history, uploads, attachment downloads, close.
 
 These are called from third-party sites, so they authenticate with the signed visitor
-token (never cookies, hence no CSRF) and answer CORS only for origins the tenant
-listed. Every lookup is scoped to the token's visitor: another visitor's conversation
+token (never cookies, hence no CSRF) and answer CORS only for origins the widget's
+inbox lists. Every lookup is scoped to the token's visitor: another visitor's conversation
 or attachment is a 404, exactly like one that does not exist.
 """
 
@@ -23,11 +23,12 @@ from kefu import access, ratelimit
 from kefu.api.errors import error_body, json_error
 from kefu.consumers.visitor import origin_allowed, visitor_conversation_payload, visitor_message
 from kefu.errors import Forbidden, InvalidInput, KefuError, NotFound, RateLimited
-from kefu.models import Conversation, Status, Tenant, Visitor
+from kefu.models import Channel, Conversation, Inbox, Status, Tenant, Visitor
 from kefu.payloads import attachment_payload, message_payload
 from kefu.services.attachments import attachment_create
 from kefu.services.conversations import conversation_close, conversation_open
-from kefu.services.presence import tenant_is_online
+from kefu.services.inboxes import ORIGINS_CACHE_KEY
+from kefu.services.presence import inbox_is_online
 from kefu.services.routing import routing_queue_position
 from kefu.services.visitors import visitor_get_or_create, visitor_identify, visitor_update
 from kefu.views import serve_attachment
@@ -41,16 +42,14 @@ def _origin(request: HttpRequest) -> str:
 
 
 def _known_origins() -> set[str]:
-    """Every origin some tenant allows; only for preflights, which carry no tenant."""
-    key = "kefu:widget:origins"
-    origins = cache.get(key)
+    """Every origin some widget inbox allows; only for preflights, which carry no tenant."""
+    origins = cache.get(ORIGINS_CACHE_KEY)
     if origins is None:
-        origins = {
-            str(o).strip().rstrip("/").lower()
-            for listed in Tenant.objects.filter(is_active=True).values_list("allowed_origins", flat=True)
-            for o in (listed or [])
-        }
-        cache.set(key, origins, timeout=60)
+        listed_by_inbox = Inbox.objects.filter(
+            channel=Channel.WIDGET, is_active=True, tenant__is_active=True
+        ).values_list("allowed_origins", flat=True)
+        origins = {str(o).strip().rstrip("/").lower() for listed in listed_by_inbox for o in (listed or [])}
+        cache.set(ORIGINS_CACHE_KEY, origins, timeout=60)
     return origins
 
 
@@ -72,8 +71,8 @@ def _ip(request: HttpRequest) -> str:
 
 
 class _Auth:
-    def __init__(self, tenant: Tenant, visitor: Visitor) -> None:
-        self.tenant, self.visitor = tenant, visitor
+    def __init__(self, tenant: Tenant, inbox: Inbox, visitor: Visitor) -> None:
+        self.tenant, self.inbox, self.visitor = tenant, inbox, visitor
 
 
 def widget_endpoint(*, methods: tuple[str, ...], token: bool = True) -> Callable:
@@ -100,16 +99,17 @@ def widget_endpoint(*, methods: tuple[str, ...], token: bool = True) -> Callable
                         visitor = access.access_session_visitor(
                             tenant_id=claims.tenant_id, visitor_id=claims.visitor_id
                         )
+                        inbox = access.access_session_inbox(tenant_id=claims.tenant_id, inbox_id=claims.inbox_id)
                     except NotFound:
                         raise BadToken() from None
                     tenant = visitor.tenant
                     # Like bootstrap: no Origin (a script off any page) is refused too.
-                    if not origin_allowed(origin, tenant.allowed_origins):
+                    if not origin_allowed(origin, inbox.allowed_origins):
                         raise Forbidden(_("This site may not use the widget."), code="origin")
                     if visitor.is_blocked:
                         raise Forbidden(_("This visitor is blocked."), code="blocked")
                     allowed_origin = origin or None
-                    response = view(request, _Auth(tenant, visitor), *args, **kwargs)
+                    response = view(request, _Auth(tenant, inbox, visitor), *args, **kwargs)
                 else:
                     response = view(request, *args, **kwargs)
                     allowed_origin = getattr(response, "_kefu_origin", None)
@@ -147,9 +147,10 @@ def _str(data: dict[str, Any], key: str, limit: int) -> str:
 @widget_endpoint(methods=("POST",), token=False)
 def bootstrap(request: HttpRequest) -> HttpResponse:
     data = _json_body(request)
-    tenant = access.tenant_by_widget_key(widget_key=_str(data, "widget_key", 64))
+    inbox = access.widget_inbox_by_key(widget_key=_str(data, "widget_key", 64))
+    tenant = inbox.tenant
     origin = _origin(request)
-    if not origin_allowed(origin, tenant.allowed_origins):
+    if not origin_allowed(origin, inbox.allowed_origins):
         raise Forbidden(_("This site may not use the widget."), code="origin")
     if not ratelimit.hit("ipboot", _ip(request), settings.KEFU_RL_IP_BOOTSTRAPS_PER_MINUTE):
         raise RateLimited()
@@ -173,17 +174,17 @@ def bootstrap(request: HttpRequest) -> HttpResponse:
     if isinstance(data.get("attributes"), dict):  # kefu('setAttributes', {...})
         visitor = visitor_update(visitor=visitor, attributes=data["attributes"])
     conv = (
-        Conversation.objects.filter(visitor=visitor)
+        Conversation.objects.filter(visitor=visitor, inbox=inbox)
         .select_related("visitor", "assignee")
         .order_by("-created_at", "-pk")
         .first()
     )
-    widget = tenant.widget_settings or {}
+    widget = inbox.widget_settings or {}
     locale = _str(data, "locale", 10) or tenant.locale
     response = JsonResponse(
         {
             "visitor_id": visitor.anon_id,
-            "token": token_issue(tenant_id=tenant.pk, visitor_id=visitor.pk),
+            "token": token_issue(tenant_id=tenant.pk, visitor_id=visitor.pk, inbox_id=inbox.pk),
             "expires_in": settings.KEFU_VISITOR_TOKEN_MAX_AGE,
             "conversation": visitor_conversation_payload(conv) if conv else None,
             "queue_position": routing_queue_position(conversation=conv) if conv else None,
@@ -199,7 +200,7 @@ def bootstrap(request: HttpRequest) -> HttpResponse:
                 "texts": widget.get("texts") if isinstance(widget.get("texts"), dict) else {},
                 "max_upload_mb": tenant.max_upload_mb,
             },
-            "online": tenant_is_online(tenant),
+            "online": inbox_is_online(inbox),
             "ws_path": "/ws/visitor/",
         }
     )
@@ -208,7 +209,9 @@ def bootstrap(request: HttpRequest) -> HttpResponse:
 
 
 def _visitor_conversation(auth: _Auth, conversation_id: str | None) -> Conversation:
-    qs = Conversation.objects.filter(tenant=auth.tenant, visitor=auth.visitor).select_related("visitor", "assignee")
+    qs = Conversation.objects.filter(tenant=auth.tenant, inbox=auth.inbox, visitor=auth.visitor).select_related(
+        "visitor", "assignee"
+    )
     if conversation_id:
         try:
             return qs.get(pk=int(conversation_id))
@@ -263,7 +266,7 @@ def upload(request: HttpRequest, auth: _Auth) -> HttpResponse:
     limit = min(settings.KEFU_MAX_UPLOAD_BYTES, auth.tenant.max_upload_mb * 1024 * 1024)
     if upload_file.size and upload_file.size > limit:
         raise InvalidInput(_("The file is too large."), code="too_large")
-    conv, _created = conversation_open(tenant=auth.tenant, visitor=auth.visitor)
+    conv, _created = conversation_open(tenant=auth.tenant, visitor=auth.visitor, inbox=auth.inbox)
     attachment = attachment_create(
         tenant=auth.tenant,
         data=upload_file.read(limit + 1),

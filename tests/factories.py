@@ -5,16 +5,54 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
-from kefu.models import Agent, CannedReply, Conversation, Role, Tag, Team, Tenant, Visitor
+from kefu.models import Agent, CannedReply, Channel, Conversation, Inbox, Role, Tag, Team, Tenant, Visitor
+from kefu.models.inboxes import default_widget_settings, new_inbox_key
+
+
+class InboxFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Inbox
+
+    tenant = factory.SubFactory("tests.factories.TenantFactory", widget=False)
+    name = factory.Sequence(lambda n: f"Inbox {n}")
+    channel = Channel.WIDGET
+    key = factory.LazyAttribute(lambda o: new_inbox_key(o.channel))
+    allowed_origins = factory.LazyFunction(lambda: ["http://shop.test"])
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
+    """A tenant with its first website widget (an inbox), as a real tenant has; the
+    widget's origins, settings and hours can be passed as the tenant's used to be."""
+
     class Meta:
         model = Tenant
+        skip_postgeneration_save = True
+
+    class Params:
+        widget = True
+        allowed_origins = factory.LazyFunction(lambda: ["http://shop.test"])
+        widget_settings = factory.LazyFunction(default_widget_settings)
+        business_hours = factory.LazyFunction(dict)
 
     name = factory.Sequence(lambda n: f"Tenant {n}")
     slug = factory.Sequence(lambda n: f"tenant-{n}")
-    allowed_origins = factory.LazyFunction(lambda: ["http://shop.test"])
+    widget_inbox = factory.Maybe(
+        "widget",
+        yes_declaration=factory.RelatedFactory(
+            InboxFactory,
+            factory_related_name="tenant",
+            name="Website",
+            channel=Channel.WIDGET,
+            allowed_origins=factory.SelfAttribute("..allowed_origins"),
+            widget_settings=factory.SelfAttribute("..widget_settings"),
+            business_hours=factory.SelfAttribute("..business_hours"),
+        ),
+    )
+
+
+def widget_inbox(tenant: Tenant) -> Inbox:
+    """The tenant's first website widget."""
+    return Inbox.objects.filter(tenant=tenant, channel=Channel.WIDGET).order_by("created_at", "pk").first()
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -65,6 +103,8 @@ class ConversationFactory(factory.django.DjangoModelFactory):
 
     tenant = factory.SubFactory(TenantFactory)
     visitor = factory.SubFactory(VisitorFactory, tenant=factory.SelfAttribute("..tenant"))
+    inbox = factory.LazyAttribute(lambda o: widget_inbox(o.tenant) or InboxFactory(tenant=o.tenant))
+    channel = factory.LazyAttribute(lambda o: o.inbox.channel)
 
 
 class CannedReplyFactory(factory.django.DjangoModelFactory):

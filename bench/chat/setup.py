@@ -74,13 +74,14 @@ def seed(visitors: int, agents: int) -> Seed:
     from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
 
-    from kefu.models import Agent, Conversation, Status, Tenant, Visitor
+    from kefu.models import Agent, Channel, Conversation, Inbox, Status, Tenant, Visitor
     from kefu.visitor_tokens import token_issue
 
     suffix = secrets.token_hex(4)
     origin = "http://bench.test"
-    tenant = Tenant.objects.create(
-        name=f"Bench {suffix}", slug=f"bench-{suffix}", allowed_origins=[origin], visitor_messages_per_minute=0
+    tenant = Tenant.objects.create(name=f"Bench {suffix}", slug=f"bench-{suffix}", visitor_messages_per_minute=0)
+    inbox = Inbox.objects.create(
+        tenant=tenant, name="Bench", channel=Channel.WIDGET, key=f"wk_bench_{suffix}", allowed_origins=[origin]
     )
     users = get_user_model().objects.bulk_create(
         [get_user_model()(username=f"bench-{suffix}-{i}") for i in range(agents)]
@@ -96,6 +97,7 @@ def seed(visitors: int, agents: int) -> Seed:
         [
             Conversation(
                 tenant=tenant,
+                inbox=inbox,
                 visitor=v,
                 status=Status.ASSIGNED,
                 assignee=agent_rows[i % agents],
@@ -121,7 +123,7 @@ def seed(visitors: int, agents: int) -> Seed:
         tenant_id=tenant.pk,
         origin=origin,
         visitors=[
-            (v.pk, c.pk, token_issue(tenant_id=tenant.pk, visitor_id=v.pk))
+            (v.pk, c.pk, token_issue(tenant_id=tenant.pk, visitor_id=v.pk, inbox_id=inbox.pk))
             for v, c in zip(visitor_rows, convs, strict=True)
         ],
         agents=[(a.pk, s, by_agent[a.pk]) for a, s in zip(agent_rows, sessions, strict=True)],

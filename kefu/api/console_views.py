@@ -67,6 +67,7 @@ class InboxApi(ConsoleApi):
         box = serializers.ChoiceField(choices=console_selectors.BOXES, default="mine")
         team_id = serializers.IntegerField(required=False, min_value=1)
         tag_id = serializers.IntegerField(required=False, min_value=1)
+        inbox_id = serializers.IntegerField(required=False, min_value=1)
         q = serializers.CharField(required=False, allow_blank=True, max_length=100)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
         offset = serializers.IntegerField(required=False, min_value=0, default=0)

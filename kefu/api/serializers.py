@@ -22,6 +22,7 @@ class ConversationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=Status.choices)
     channel = serializers.CharField()
+    inbox_id = serializers.IntegerField()
     priority = serializers.IntegerField()
     visitor = VisitorRefSerializer()
     assignee = AgentRefSerializer(allow_null=True)

@@ -29,6 +29,7 @@ class ConversationListApi(GenericAPIView):
         status = serializers.ChoiceField(choices=Status.choices, required=False)
         assignee_id = serializers.IntegerField(required=False, min_value=1)
         team_id = serializers.IntegerField(required=False, min_value=1)
+        inbox_id = serializers.IntegerField(required=False, min_value=1)
 
     @extend_schema(
         parameters=[FilterSerializer],

@@ -60,10 +60,14 @@ def _timezone_choices() -> list[tuple[str, str]]:
 
 class HoursForm(forms.Form):
     always_open = forms.BooleanField(label=_("Always open"), required=False)
-    timezone = forms.ChoiceField(label=_("Time zone"), choices=_timezone_choices)
+    timezone = forms.ChoiceField(label=_("Time zone"), choices=_timezone_choices, required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tenant_timezone: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        same = _("Same as the workspace (%(zone)s)") % {"zone": tenant_timezone}
+        field = self.fields["timezone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", same), *_timezone_choices()]
         for day, label in enumerate(WEEKDAYS):
             self.fields[f"day{day}"] = forms.CharField(
                 label=label,
@@ -72,9 +76,9 @@ class HoursForm(forms.Form):
             )
 
     @staticmethod
-    def initial_for(tenant: Any) -> dict[str, Any]:
-        hours = tenant.business_hours or {}
-        data: dict[str, Any] = {"always_open": not hours, "timezone": tenant.timezone}
+    def initial_for(inbox: Any) -> dict[str, Any]:
+        hours = inbox.business_hours or {}
+        data: dict[str, Any] = {"always_open": not hours, "timezone": inbox.timezone}
         for day in range(7):
             data[f"day{day}"] = ", ".join(f"{a}-{b}" for a, b in hours.get(str(day), []))
         return data

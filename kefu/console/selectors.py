@@ -12,7 +12,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from kefu import access
 from kefu.console.useragent import parse_user_agent
 from kefu.errors import NotFound
-from kefu.models import Agent, Conversation, Kind, Message, Status, Tag, Visitor
+from kefu.models import Agent, Conversation, Inbox, Kind, Message, Status, Tag, Visitor
 from kefu.payloads import agent_payload, visitor_payload
 
 logger = logging.getLogger(__name__)
@@ -37,11 +37,12 @@ def inbox_list(
     box: str = "mine",
     team_id: int | None = None,
     tag_id: int | None = None,
+    inbox_id: int | None = None,
     q: str = "",
 ) -> QuerySet[Conversation]:
     qs = (
         Conversation.objects.filter(tenant_id=agent.tenant_id)
-        .select_related("visitor", "assignee", "team")
+        .select_related("visitor", "assignee", "team", "inbox")
         .prefetch_related("tags")
     )
     if box == "mine":
@@ -56,6 +57,8 @@ def inbox_list(
         qs = qs.filter(access.visible_conversations_q(agent))
     if team_id:
         qs = qs.filter(team_id=team_id)
+    if inbox_id:
+        qs = qs.filter(inbox_id=inbox_id)
     if tag_id:
         qs = qs.filter(tags__id=tag_id)
     q = (q or "").strip()[:100]
@@ -104,6 +107,8 @@ def inbox_item(conversation: Conversation, last: Message | None) -> dict[str, An
     return {
         "id": conversation.pk,
         "status": conversation.status,
+        "channel": conversation.channel,
+        "inbox": {"id": conversation.inbox_id, "name": conversation.inbox.name},
         "visitor": {"id": conversation.visitor_id, "name": str(conversation.visitor)},
         "assignee": agent_payload(conversation.assignee),
         "team": {"id": conversation.team.pk, "name": conversation.team.name} if conversation.team else None,
@@ -127,6 +132,7 @@ def conversation_detail(*, conversation: Conversation) -> dict[str, Any]:
         "id": conv.pk,
         "status": conv.status,
         "channel": conv.channel,
+        "inbox": {"id": conv.inbox_id, "name": conv.inbox.name},
         "visitor": {"id": conv.visitor_id, "name": str(conv.visitor)},
         "assignee": agent_payload(conv.assignee),
         "team_id": conv.team_id,
@@ -190,12 +196,18 @@ def visitor_panel(*, visitor: Visitor, exclude_conversation_id: int | None = Non
 
 
 def console_meta(*, agent: Agent) -> dict[str, Any]:
-    """Agents, teams and tags for the console's menus (transfer, filters)."""
+    """Agents, teams, inboxes and tags for the console's menus (transfer, filters)."""
     tenant_id = agent.tenant_id
+    visible_inbox_ids = access.agent_inbox_ids(agent)
     agents = Agent.objects.filter(tenant_id=tenant_id, is_active=True).select_related("user")
     return {
         "me": {**(agent_payload(agent) or {}), "role": agent.role, "is_admin": agent.is_admin},
         "agents": [agent_payload(a) for a in agents],
         "teams": [{"id": t.pk, "name": t.name} for t in agent.tenant.teams.all()],
+        "inboxes": [
+            {"id": i.pk, "name": i.name, "channel": i.channel}
+            for i in Inbox.objects.filter(tenant_id=tenant_id).order_by("created_at", "pk")
+            if visible_inbox_ids is None or i.pk in visible_inbox_ids
+        ],
         "tags": [{"id": t.pk, "name": t.name, "color": t.color} for t in Tag.objects.filter(tenant_id=tenant_id)],
     }

@@ -25,7 +25,8 @@ from kefu.console import forms, services
 from kefu.console.extensions import settings_links
 from kefu.console.i18n import js_messages
 from kefu.errors import Forbidden, KefuError, NotFound
-from kefu.models import Agent, CannedReply, Role
+from kefu.models import Agent, CannedReply, Channel, Inbox, Role
+from kefu.services.inboxes import inbox_default, inbox_update
 
 
 def _ip(request: HttpRequest) -> str | None:
@@ -142,48 +143,52 @@ def settings_page(request: HttpRequest, section: str) -> HttpResponse:
         raise PermissionDenied(exc.message) from None
 
 
+def _widget_inbox(request: HttpRequest) -> Inbox:
+    """The widget inbox a widget page edits: ?inbox=<id>, else the tenant's first."""
+    tenant = request.agent.tenant  # type: ignore[attr-defined]
+    wanted = request.GET.get("inbox")
+    if wanted:
+        inbox = access.access_inbox(tenant=tenant, inbox_id=wanted)
+        if inbox.channel != Channel.WIDGET:
+            raise NotFound()
+        return inbox
+    return inbox_default(tenant=tenant, channel=Channel.WIDGET)
+
+
+def _widget_page(request: HttpRequest, section: str, inbox: Inbox, **context: Any) -> HttpResponse:
+    widgets = Inbox.objects.filter(tenant=inbox.tenant, channel=Channel.WIDGET).order_by("created_at", "pk")
+    return _page(request, section, inbox=inbox, widget_inboxes=widgets, **context)
+
+
+def _save_inbox(request: HttpRequest, section: str, inbox: Inbox, changes: dict[str, Any], ok: str) -> HttpResponse:
+    agent = request.agent  # type: ignore[attr-defined]
+    try:
+        inbox_update(inbox=inbox, actor=agent, changes=changes, ip=_ip(request), action=f"inbox.{section}")
+    except KefuError as exc:
+        messages.error(request, exc.message)
+        return _widget_page(request, section, inbox)
+    messages.success(request, ok)
+    return HttpResponseRedirect(f"{reverse('console-settings', args=[section])}?inbox={inbox.pk}")
+
+
 def _widget(request: HttpRequest) -> HttpResponse:
-    agent, tenant = request.agent, request.agent.tenant  # type: ignore[attr-defined]
-    form = forms.WidgetForm(request.POST or None, initial={**tenant.widget_settings})
+    inbox = _widget_inbox(request)
+    form = forms.WidgetForm(request.POST or None, initial={**inbox.widget_settings})
     if request.method == "POST" and form.is_valid():
-        done = _apply(
-            request,
-            "widget",
-            lambda: services.tenant_settings_update(
-                tenant=tenant,
-                actor=agent,
-                ip=_ip(request),
-                action="tenant.widget",
-                changes={"widget_settings": {**tenant.widget_settings, **form.cleaned_data}},
-            ),
-            _("Widget settings saved."),
-        )
-        if done:
-            return done
+        changes = {"widget_settings": {**inbox.widget_settings, **form.cleaned_data}}
+        return _save_inbox(request, "widget", inbox, changes, _("Widget settings saved."))
     public = getattr(settings, "KEFU_PUBLIC_URL", "").rstrip("/")
-    embed = f'<script src="{public}/static/kefu/widget.js" data-key="{tenant.widget_key}" async></script>'
-    return _page(request, "widget", form=form, embed=embed)
+    embed = f'<script src="{public}/static/kefu/widget.js" data-key="{inbox.key}" async></script>'
+    return _widget_page(request, "widget", inbox, form=form, embed=embed)
 
 
 def _origins(request: HttpRequest) -> HttpResponse:
-    agent, tenant = request.agent, request.agent.tenant  # type: ignore[attr-defined]
-    form = forms.OriginsForm(request.POST or None, initial={"allowed_origins": "\n".join(tenant.allowed_origins)})
+    inbox = _widget_inbox(request)
+    form = forms.OriginsForm(request.POST or None, initial={"allowed_origins": "\n".join(inbox.allowed_origins)})
     if request.method == "POST" and form.is_valid():
-        done = _apply(
-            request,
-            "origins",
-            lambda: services.tenant_settings_update(
-                tenant=tenant,
-                actor=agent,
-                ip=_ip(request),
-                action="tenant.origins",
-                changes={"allowed_origins": form.cleaned_data["allowed_origins"]},
-            ),
-            _("Allowed origins saved."),
-        )
-        if done:
-            return done
-    return _page(request, "origins", form=form)
+        changes = {"allowed_origins": form.cleaned_data["allowed_origins"]}
+        return _save_inbox(request, "origins", inbox, changes, _("Allowed origins saved."))
+    return _widget_page(request, "origins", inbox, form=form)
 
 
 def _identity(request: HttpRequest) -> HttpResponse:
@@ -206,25 +211,15 @@ def _identity(request: HttpRequest) -> HttpResponse:
 
 
 def _hours(request: HttpRequest) -> HttpResponse:
-    agent, tenant = request.agent, request.agent.tenant  # type: ignore[attr-defined]
-    form = forms.HoursForm(request.POST or None, initial=forms.HoursForm.initial_for(tenant))
+    inbox = _widget_inbox(request)
+    form = forms.HoursForm(
+        request.POST or None, initial=forms.HoursForm.initial_for(inbox), tenant_timezone=inbox.tenant.timezone
+    )
     if request.method == "POST" and form.is_valid():
-        done = _apply(
-            request,
-            "hours",
-            lambda: services.tenant_settings_update(
-                tenant=tenant,
-                actor=agent,
-                ip=_ip(request),
-                action="tenant.hours",
-                changes={"business_hours": form.business_hours(), "timezone": form.cleaned_data["timezone"]},
-            ),
-            _("Business hours saved."),
-        )
-        if done:
-            return done
+        changes = {"business_hours": form.business_hours(), "timezone": form.cleaned_data["timezone"]}
+        return _save_inbox(request, "hours", inbox, changes, _("Business hours saved."))
     days = [form[f"day{d}"] for d in range(7)]
-    return _page(request, "hours", form=form, days=days)
+    return _widget_page(request, "hours", inbox, form=form, days=days)
 
 
 def _routing(request: HttpRequest) -> HttpResponse:

@@ -61,7 +61,9 @@ def same_origin(scope: Mapping[str, Any]) -> bool:
     return bool(host) and urlsplit(origin).netloc == host
 
 
-def visible(cache: dict[str, Any], *, assignee_id: int | None, status: str | None, team_id: int | None) -> bool:
+def visible(
+    cache: dict[str, Any], *, assignee_id: int | None, status: str | None, team_id: int | None, inbox_id: int | None
+) -> bool:
     """The access layer's rule, on the agent fields cached at connect."""
     return access.conversation_visible_to(
         is_admin=cache["is_admin"],
@@ -70,6 +72,8 @@ def visible(cache: dict[str, Any], *, assignee_id: int | None, status: str | Non
         assignee_id=assignee_id,
         status=status,
         team_id=team_id,
+        inbox_ids=cache["inbox_ids"],
+        inbox_id=inbox_id,
     )
 
 
@@ -85,6 +89,7 @@ def _load_agent(user: Any, channel_name: str) -> dict[str, Any] | None:
         "tenant_id": agent.tenant_id,
         "is_admin": agent.is_admin,
         "team_ids": frozenset(agent.teams.values_list("pk", flat=True)),
+        "inbox_ids": access.agent_inbox_ids(agent),
         "name": str(agent),
         "payload": agent_payload(agent),
     }
@@ -233,7 +238,9 @@ class AgentConsumer(KefuConsumer):
         assert self.me is not None
         agent = access.access_own_agent(agent_id=self.me["agent_id"])
         conv = access.access_conversation(tenant=agent.tenant, conversation_id=conversation_id)
-        if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
+        if not visible(
+            self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id, inbox_id=conv.inbox_id
+        ):
             raise Forbidden()
         return conv
 
@@ -284,7 +291,9 @@ class AgentConsumer(KefuConsumer):
         assert self.me is not None
         if conv.tenant_id != self.me["tenant_id"]:
             raise NotFound()
-        if not visible(self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id):
+        if not visible(
+            self.me, assignee_id=conv.assignee_id, status=conv.status, team_id=conv.team_id, inbox_id=conv.inbox_id
+        ):
             raise Forbidden()
         return conv.status == Status.QUEUED and not is_internal
 
@@ -406,7 +415,11 @@ class AgentConsumer(KefuConsumer):
             message = event["message"]
             conv_id = message.get("conversation_id")
             if conv_id in self.watched or visible(
-                me, assignee_id=event.get("assignee_id"), status=event.get("status"), team_id=event.get("team_id")
+                me,
+                assignee_id=event.get("assignee_id"),
+                status=event.get("status"),
+                team_id=event.get("team_id"),
+                inbox_id=event.get("inbox_id"),
             ):
                 await self.send_frame({"type": "message", "message": message, "status": event.get("status")})
                 if message.get("sender_type") == SenderType.VISITOR:  # only visitors make "unread" move
@@ -415,17 +428,16 @@ class AgentConsumer(KefuConsumer):
             conv = event["conversation"]
             assignee = (conv.get("assignee") or {}).get("id")
             was_mine = event.get("from_agent_id") == me["agent_id"]
-            if (
-                conv["id"] in self.watched
-                or was_mine
-                or visible(me, assignee_id=assignee, status=conv.get("status"), team_id=conv.get("team_id"))
-            ):
+            shown = visible(
+                me,
+                assignee_id=assignee,
+                status=conv.get("status"),
+                team_id=conv.get("team_id"),
+                inbox_id=conv.get("inbox_id"),
+            )
+            if conv["id"] in self.watched or was_mine or shown:
                 await self.send_frame({"type": "conversation", "event": kind.rsplit(".", 1)[1], "conversation": conv})
-            if (
-                conv["id"] in self.watched
-                and not visible(me, assignee_id=assignee, status=conv.get("status"), team_id=conv.get("team_id"))
-                and conv.get("status") != Status.CLOSED
-            ):
+            if conv["id"] in self.watched and not shown and conv.get("status") != Status.CLOSED:
                 self.watched.discard(conv["id"])
                 await self.leave(events.conversation_group(conv["id"]))
             self._schedule_counts()

@@ -43,7 +43,7 @@ from kefu.services.conversations import (
     conversation_set_status,
 )
 from kefu.services.messages import SendRequest, message_send
-from kefu.services.presence import tenant_is_online
+from kefu.services.presence import inbox_is_online
 from kefu.services.routing import routing_queue_position
 from kefu.services.visitors import visitor_update
 from kefu.visitor_tokens import BadToken, attachment_link_sign, token_read
@@ -86,12 +86,12 @@ def visitor_message(message: dict[str, Any], visitor_id: int) -> dict[str, Any]:
 
 @db_call
 def _authorize(claims: Any, origin: str, ip: str) -> dict[str, Any]:
-    found = visitor_for_hello(visitor_id=claims.visitor_id, tenant_id=claims.tenant_id)
+    found = visitor_for_hello(visitor_id=claims.visitor_id, tenant_id=claims.tenant_id, inbox_id=claims.inbox_id)
     if found is None:
         raise BadToken()
-    visitor, conv = found
+    visitor, inbox, conv = found
     tenant = visitor.tenant
-    if not origin_allowed(origin, tenant.allowed_origins):
+    if not origin_allowed(origin, inbox.allowed_origins):
         raise Forbidden(code="origin")
     if visitor.is_blocked:
         raise Forbidden(code="blocked")
@@ -102,12 +102,13 @@ def _authorize(claims: Any, origin: str, ip: str) -> dict[str, Any]:
         raise RateLimited()
     return {
         "tenant_id": tenant.pk,
+        "inbox_id": inbox.pk,
         "visitor_id": visitor.pk,
         "visitor": {"id": visitor.pk, "name": visitor.name},
         "messages_per_minute": tenant.visitor_messages_per_minute,
         "conversation": visitor_conversation_payload(conv) if conv else None,
         "queue_position": routing_queue_position(conversation=conv) if conv else None,
-        "online": tenant_is_online(tenant),
+        "online": inbox_is_online(inbox),
     }
 
 
@@ -132,6 +133,7 @@ class VisitorConsumer(KefuConsumer):
 
     async def connect(self) -> None:
         self.tenant_id: int | None = None
+        self.inbox_id: int | None = None
         self.visitor_id: int | None = None
         self.conv_id: int | None = None
         self.conv_status: str | None = None
@@ -193,6 +195,7 @@ class VisitorConsumer(KefuConsumer):
             return
         self._hello_deadline.cancel()
         self.tenant_id, self.visitor_id = state["tenant_id"], state["visitor_id"]
+        self.inbox_id = state["inbox_id"]
         self.messages_per_minute = state["messages_per_minute"]
         conv = state["conversation"]
         await self.join(events.visitor_group(self.visitor_id))
@@ -287,12 +290,17 @@ class VisitorConsumer(KefuConsumer):
             conv = access.access_visitor_conversation(visitor_id=visitor_id, conversation_id=self.conv_id)
             if conv.status != Status.CLOSED or not create:
                 return conv
-            newer = Conversation.objects.filter(visitor_id=visitor_id).exclude(status=Status.CLOSED).first()
+            newer = (
+                Conversation.objects.filter(visitor_id=visitor_id, inbox_id=conv.inbox_id)
+                .exclude(status=Status.CLOSED)
+                .first()
+            )
             return newer or conv  # a closed one is reopened by message_send
         if not create:
             return None
         visitor = access.access_session_visitor(tenant_id=tenant_id, visitor_id=visitor_id)
-        conv, _created = conversation_open(tenant=visitor.tenant, visitor=visitor)
+        inbox = access.access_session_inbox(tenant_id=tenant_id, inbox_id=self.inbox_id)
+        conv, _created = conversation_open(tenant=visitor.tenant, visitor=visitor, inbox=inbox)
         conv.tenant = visitor.tenant
         return conv
 
@@ -349,7 +357,7 @@ class VisitorConsumer(KefuConsumer):
         if conv.status == Status.CLOSED:
             raise Conflict(_("The conversation is closed."), code="conversation_closed")
         if conv.status == Status.BOT:
-            if tenant_is_online(conv.tenant):
+            if inbox_is_online(conv.inbox):
                 conv = conversation_set_status(conversation=conv, status=Status.QUEUED)
             else:
                 conv = conversation_nobody_online(conversation=conv)
@@ -371,7 +379,7 @@ class VisitorConsumer(KefuConsumer):
         assert conv is not None
         if text:
             message_send(conversation=conv, sender_type=SenderType.VISITOR, body=text)
-        online = tenant_is_online(visitor.tenant)
+        online = inbox_is_online(access.access_session_inbox(tenant_id=visitor.tenant_id, inbox_id=self.inbox_id))
         if not online:
             notify_offline_message.delay_on_commit(conv.pk)
         conv.refresh_from_db(fields=["status"])
@@ -401,7 +409,8 @@ class VisitorConsumer(KefuConsumer):
     # --- channel-layer events
     async def on_event(self, kind: str, event: dict[str, Any]) -> None:
         if kind == "kefu.revoke":
-            await self.close_with(int(event.get("code") or CLOSE_REVOKED))
+            if event.get("inbox_id") in (None, self.inbox_id):  # a switched-off widget closes only its sockets
+                await self.close_with(int(event.get("code") or CLOSE_REVOKED))
             return
         if self.visitor_id is None:
             return
@@ -444,9 +453,15 @@ class VisitorConsumer(KefuConsumer):
                     {"type": "queue", "conversation_id": self.conv_id, "position": event.get("position")}
                 )
         elif kind == "kefu.online":
-            await self.send_frame({"type": "presence", "online": bool(event.get("online"))})
+            by_inbox = event.get("inboxes") or {}
+            online = by_inbox.get(str(self.inbox_id), event.get("online"))
+            await self.send_frame({"type": "presence", "online": bool(online)})
         elif kind == "kefu.visitor.conversation":
             conv = event["conversation"]
+            # The same visitor may chat in several of the tenant's widgets: follow only
+            # this widget's conversations.
+            if conv.get("inbox_id") not in (None, self.inbox_id):
+                return
             if conv.get("id") != self.conv_id:
                 await self._follow(conv)
                 await self.send_frame({"type": "conversation", "event": "opened", "conversation": conv})

@@ -1,7 +1,8 @@
 """Core domain models, split by area and re-exported here."""
 
 from kefu.models.agents import Agent, Presence, Role
-from kefu.models.conversations import Channel, Conversation, Priority, Status
+from kefu.models.conversations import Conversation, Priority, Status
+from kefu.models.inboxes import Channel, Inbox
 from kefu.models.messages import Attachment, Kind, Message, SenderType
 from kefu.models.misc import ApiKey, AuditLog, CannedReply, Tag
 from kefu.models.tenants import RoutingPolicy, Team, Tenant
@@ -15,6 +16,7 @@ __all__ = [
     "CannedReply",
     "Channel",
     "Conversation",
+    "Inbox",
     "Kind",
     "Message",
     "Presence",

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from kefu.models.inboxes import Inbox
 from kefu.models.tenants import Team, Tenant
 
 
@@ -35,6 +36,13 @@ class Agent(models.Model):
     presence_changed_at = models.DateTimeField(_("presence changed"), null=True, blank=True)
     last_assigned_at = models.DateTimeField(_("last assigned"), null=True, blank=True)
     teams = models.ManyToManyField(Team, blank=True, related_name="agents", verbose_name=_("teams"))
+    inboxes = models.ManyToManyField(
+        Inbox,
+        blank=True,
+        related_name="agents",
+        verbose_name=_("inboxes"),
+        help_text=_("Empty: every inbox. Otherwise the agent sees and is assigned only these inboxes' conversations."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 

@@ -7,14 +7,10 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from kefu.models.agents import Agent
+from kefu.models.inboxes import Channel, Inbox
 from kefu.models.misc import Tag
 from kefu.models.tenants import Team, Tenant
 from kefu.models.visitors import Visitor
-
-
-class Channel(models.TextChoices):
-    WIDGET = "widget", _("Website widget")
-    API = "api", _("API")
 
 
 class Status(models.TextChoices):
@@ -36,6 +32,11 @@ class Conversation(models.Model):
     visitor = models.ForeignKey(
         Visitor, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("visitor")
     )
+    # RESTRICT: an inbox with history is deactivated, not deleted (a tenant's deletion
+    # still takes both, since it cascades to the conversations too).
+    inbox = models.ForeignKey(Inbox, on_delete=models.RESTRICT, related_name="conversations", verbose_name=_("inbox"))
+    # A copy of inbox.channel (an inbox never changes channel): filters and the bot's
+    # choice read it without a join.
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.WIDGET)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     assignee = models.ForeignKey(
@@ -66,9 +67,10 @@ class Conversation(models.Model):
         verbose_name_plural = _("conversations")
         ordering = ["-last_message_at", "-id"]
         constraints = [
-            # "One open conversation per visitor" is the database's job, not a check-then-write.
+            # "One open conversation per visitor and inbox" is the database's job, not a
+            # check-then-write.
             models.UniqueConstraint(
-                fields=["visitor"], condition=~Q(status="closed"), name="conversation_one_open_per_visitor"
+                fields=["visitor", "inbox"], condition=~Q(status="closed"), name="conversation_one_open_per_inbox"
             ),
             models.CheckConstraint(
                 condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5), name="conversation_rating_1_5"
@@ -81,6 +83,7 @@ class Conversation(models.Model):
             models.Index(fields=["tenant", "status", "-last_message_at"], name="conv_tenant_status_recent"),
             models.Index(fields=["tenant", "assignee", "status"], name="conv_tenant_assignee_status"),
             models.Index(fields=["tenant", "-created_at"], name="conv_tenant_created"),
+            models.Index(fields=["inbox", "status", "-last_message_at"], name="conv_inbox_status_recent"),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,4 @@
-"""Tenants (one per customer company) and their teams."""
+"""Tenants (one per customer company) and their teams; their entry points are inboxes."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
-def new_widget_key() -> str:
-    return "wk_" + secrets.token_urlsafe(18)
-
-
 def new_identity_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+# The widget moved to kefu.models.inboxes.Inbox (migration 0002); migration 0001 still
+# names these defaults, so they stay importable.
+def new_widget_key() -> str:
+    return "wk_" + secrets.token_urlsafe(18)
+
+
 def default_business_hours() -> dict:
-    # Empty means "always open"; otherwise weekday (0=Mon) -> list of [start, end].
     return {}
 
 
@@ -33,23 +34,14 @@ class RoutingPolicy(models.TextChoices):
 class Tenant(models.Model):
     name = models.CharField(_("name"), max_length=120)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
-    widget_key = models.CharField(_("public widget key"), max_length=64, unique=True, default=new_widget_key)
     identity_secret = models.CharField(
         _("identity secret"),
         max_length=128,
         default=new_identity_secret,
         help_text=_("HMAC-SHA256 key with which the host site signs visitor user ids."),
     )
-    allowed_origins = models.JSONField(
-        _("allowed widget origins"),
-        default=list,
-        blank=True,
-        help_text=_('Sites that may embed the widget, e.g. ["https://shop.example.com"].'),
-    )
-    business_hours = models.JSONField(_("business hours"), default=default_business_hours, blank=True)
     timezone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
     locale = models.CharField(_("locale"), max_length=10, default="zh-hans")
-    widget_settings = models.JSONField(_("widget settings"), default=default_widget_settings, blank=True)
     routing_policy = models.CharField(
         _("routing policy"), max_length=20, choices=RoutingPolicy.choices, default=RoutingPolicy.LEAST_LOAD
     )

@@ -10,8 +10,9 @@ from django.utils.translation import gettext as _
 
 from kefu import events, signals, system_texts
 from kefu.errors import Conflict, InvalidInput
-from kefu.models import Agent, Channel, Conversation, SenderType, Status, Team, Tenant, Visitor
+from kefu.models import Agent, Channel, Conversation, Inbox, SenderType, Status, Team, Tenant, Visitor
 from kefu.payloads import conversation_payload
+from kefu.services.inboxes import inbox_default
 from kefu.services.messages import _announce_status, _reopen_locked, message_send, system_event
 
 
@@ -29,22 +30,39 @@ def _lock(conversation: Conversation) -> Conversation:
 
 
 def conversation_open(
-    *, tenant: Tenant, visitor: Visitor, channel: str = Channel.WIDGET, team: Team | None = None
+    *,
+    tenant: Tenant,
+    visitor: Visitor,
+    inbox: Inbox | None = None,
+    channel: str = Channel.WIDGET,
+    team: Team | None = None,
 ) -> tuple[Conversation, bool]:
-    """The visitor's open conversation, created if there is none (at most one, by constraint)."""
-    if visitor.tenant_id != tenant.pk or (team is not None and team.tenant_id != tenant.pk):
-        raise InvalidInput(_("Visitor or team belongs to another tenant."))
-    existing = Conversation.objects.filter(visitor=visitor).exclude(status=Status.CLOSED).first()
+    """The visitor's open conversation in the inbox, created if there is none (at most one,
+    by constraint). No inbox: the tenant's first inbox of `channel` (website or API).
+
+    A new conversation waits in the inbox's team unless `team` says otherwise, and starts
+    with the bot when a bot answers the inbox.
+    """
+    if inbox is None:
+        inbox = inbox_default(tenant=tenant, channel=channel)
+    if (
+        visitor.tenant_id != tenant.pk
+        or inbox.tenant_id != tenant.pk
+        or (team is not None and team.tenant_id != tenant.pk)
+    ):
+        raise InvalidInput(_("Visitor, inbox or team belongs to another tenant."))
+    existing = Conversation.objects.filter(visitor=visitor, inbox=inbox).exclude(status=Status.CLOSED).first()
     if existing is not None:
         return existing, False
-    status = Status.BOT if signals.bot_enabled_for(tenant, channel) else Status.QUEUED
+    status = Status.BOT if signals.bot_enabled_for(tenant, inbox) else Status.QUEUED
     try:
         with transaction.atomic():
             conv = Conversation.objects.create(
                 tenant=tenant,
                 visitor=visitor,
-                channel=channel,
-                team=team,
+                inbox=inbox,
+                channel=inbox.channel,
+                team=team if team is not None else inbox.team,
                 status=status,
                 last_message_at=timezone.now(),
             )
@@ -52,7 +70,7 @@ def conversation_open(
             signals.send_on_commit(signals.conversation_opened, sender=Conversation, conversation=conv)
     except IntegrityError:
         # A concurrent request won the race; the constraint makes that safe.
-        existing = Conversation.objects.filter(visitor=visitor).exclude(status=Status.CLOSED).first()
+        existing = Conversation.objects.filter(visitor=visitor, inbox=inbox).exclude(status=Status.CLOSED).first()
         if existing is None:
             raise
         return existing, False
@@ -149,7 +167,7 @@ def conversation_reopen(*, conversation: Conversation, actor: Agent | None = Non
         with transaction.atomic():
             _reopen_locked(conv)
     except IntegrityError:
-        raise Conflict(_("The visitor already has an open conversation."), code="already_open") from None
+        raise Conflict(_("The visitor already has an open conversation in this inbox."), code="already_open") from None
     system_event(conversation=conv, event="reopened")
     _broadcast_conversation(conv, "kefu.conversation.reopened")
     _announce_status(conv, Status.CLOSED)
@@ -196,7 +214,7 @@ def conversation_nobody_online(*, conversation: Conversation) -> Conversation:
     """
     from kefu.services.presence import business_hours_next_opening
 
-    back = business_hours_next_opening(conversation.tenant)
+    back = business_hours_next_opening(conversation.inbox)
     code, params = ("nobody_online_until", {"back_at": {"time": back.isoformat()}}) if back else ("nobody_online", {})
     message_send(
         conversation=conversation,

@@ -197,13 +197,14 @@ def _announce(message: Message, conv: Conversation, old_status: str) -> None:
     )
     events.broadcast_on_commit(
         groups,
-        # assignee_id and team_id let agent sockets filter the inbox without a query.
+        # assignee_id, team_id and inbox_id let agent sockets filter their list without a query.
         {
             "type": "kefu.message",
             "message": payload,
             "status": conv.status,
             "assignee_id": conv.assignee_id,
             "team_id": conv.team_id,
+            "inbox_id": conv.inbox_id,
         },
     )
     signals.send_on_commit(signals.message_stored, sender=Message, message=message)
@@ -542,8 +543,12 @@ def _sql_plans(db: Any) -> dict[tuple[str, ...], tuple[str, list[Any]]]:
 
 def _reopen_locked(conv: Conversation) -> None:
     """Reopen inside the caller's transaction; the partial unique index guards races."""
-    if Conversation.objects.filter(visitor_id=conv.visitor_id).exclude(status=Status.CLOSED).exists():
-        raise Conflict(_("The visitor already has an open conversation."), code="already_open")
+    if (
+        Conversation.objects.filter(visitor_id=conv.visitor_id, inbox_id=conv.inbox_id)
+        .exclude(status=Status.CLOSED)
+        .exists()
+    ):
+        raise Conflict(_("The visitor already has an open conversation in this inbox."), code="already_open")
     assignee = conv.assignee
     if assignee is not None and assignee.is_active:
         conv.status = Status.ASSIGNED

@@ -1,4 +1,4 @@
-"""Agent presence (online / away / offline) and whether a tenant can answer right now.
+"""Agent presence (online / away / offline) and whether an inbox can answer right now.
 
 An agent may have several tabs, on several server processes. Each socket is a member
 of a per-agent sorted set in Redis whose score is its expiry; heartbeats push the
@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from kefu import events
-from kefu.models import Agent, Presence, Tenant
+from kefu.models import Agent, Channel, Inbox, Presence, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -180,17 +180,18 @@ def agent_set_presence(*, agent: Agent, status: str) -> Agent:
     return agent
 
 
-def business_hours_open(tenant: Tenant, now: dt.datetime | None = None) -> bool:
-    """tenant.business_hours: {"0": [["09:00", "18:00"]], ...} with 0 = Monday; empty = always open."""
-    hours: dict[str, Any] = tenant.business_hours or {}
+def business_hours_open(inbox: Inbox, now: dt.datetime | None = None) -> bool:
+    """inbox.business_hours: {"0": [["09:00", "18:00"]], ...} with 0 = Monday, in the
+    inbox's time zone (else the tenant's); empty = always open."""
+    hours: dict[str, Any] = inbox.business_hours or {}
     if not hours:
         return True
     try:
-        zone = zoneinfo.ZoneInfo(tenant.timezone or "UTC")
+        zone = zoneinfo.ZoneInfo(inbox.effective_timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         zone = zoneinfo.ZoneInfo("UTC")
     local = (now or timezone.now()).astimezone(zone)
-    spans = hours.get(str(local.weekday())) or hours.get(local.weekday()) or []  # type: ignore[call-overload]
+    spans = hours.get(str(local.weekday())) or []
     clock = local.strftime("%H:%M")
     for span in spans:
         try:
@@ -202,13 +203,14 @@ def business_hours_open(tenant: Tenant, now: dt.datetime | None = None) -> bool:
     return False
 
 
-def business_hours_next_opening(tenant: Tenant, now: dt.datetime | None = None) -> dt.datetime | None:
-    """When business hours next begin after `now` (within a week), or None when they are not set."""
-    hours: dict[str, Any] = tenant.business_hours or {}
+def business_hours_next_opening(inbox: Inbox, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When the inbox's business hours next begin after `now` (within a week), or None
+    when they are not set."""
+    hours: dict[str, Any] = inbox.business_hours or {}
     if not hours:
         return None
     try:
-        zone = zoneinfo.ZoneInfo(tenant.timezone or "UTC")
+        zone = zoneinfo.ZoneInfo(inbox.effective_timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         zone = zoneinfo.ZoneInfo("UTC")
     local = (now or timezone.now()).astimezone(zone)
@@ -265,13 +267,16 @@ def agents_online_forget(tenant_id: int) -> None:
         logger.warning("presence cache unavailable", exc_info=True)
 
 
-def tenant_is_online(tenant: Tenant) -> bool:
-    """Someone can answer now: inside business hours and at least one agent online."""
-    return business_hours_open(tenant) and agents_online(tenant.pk)
+def inbox_is_online(inbox: Inbox) -> bool:
+    """Someone can answer in this inbox now: inside its business hours and at least one
+    agent of the tenant online."""
+    return business_hours_open(inbox) and agents_online(inbox.tenant_id)
 
 
 def tenant_online_refresh(*, tenant_id: int) -> None:
-    """Tell the tenant's visitors when "someone can answer" flips; nothing when it did not."""
+    """Tell the tenant's visitors when "someone can answer" flips in any of its widget
+    inboxes; nothing when nothing did. The event carries every widget inbox's answer, and
+    each visitor socket reads its own."""
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return
@@ -280,12 +285,21 @@ def tenant_online_refresh(*, tenant_id: int) -> None:
         cache.set(_agents_online_key(tenant_id), agents, timeout=AGENTS_ONLINE_TTL)
     except Exception:
         logger.warning("presence cache unavailable", exc_info=True)
-    online = business_hours_open(tenant) and agents
+    inboxes = Inbox.objects.filter(tenant_id=tenant_id, channel=Channel.WIDGET, is_active=True)
+    online = {str(inbox.pk): agents and business_hours_open(_with_tenant(inbox, tenant)) for inbox in inboxes}
     key = f"kefu:online:{tenant_id}"
     try:
         previous = cache.get(key)
         cache.set(key, online, timeout=24 * 3600)
     except Exception:
         previous = None
-    if previous is None or bool(previous) != online:
-        events.broadcast([events.tenant_visitors_group(tenant_id)], {"type": "kefu.online", "online": online})
+    if previous != online:
+        events.broadcast(
+            [events.tenant_visitors_group(tenant_id)],
+            {"type": "kefu.online", "online": any(online.values()), "inboxes": online},
+        )
+
+
+def _with_tenant(inbox: Inbox, tenant: Tenant) -> Inbox:
+    inbox.tenant = tenant
+    return inbox

@@ -42,37 +42,45 @@ class _Candidate:
     agent: Agent
     load: int
     team_ids: frozenset[int]
+    inbox_ids: frozenset[int]  # empty: every inbox
 
 
 def _candidates(tenant: Tenant) -> list[_Candidate]:
     agents = (
         Agent.objects.filter(tenant=tenant, is_active=True, user__is_active=True, presence=Presence.ONLINE)
         .annotate(load=Count("assigned_conversations", filter=Q(assigned_conversations__status=Status.ASSIGNED)))
-        .prefetch_related("teams")
+        .prefetch_related("teams", "inboxes")
     )
-    return [_Candidate(a, a.load, frozenset(t.pk for t in a.teams.all())) for a in agents]
+    return [
+        _Candidate(a, a.load, frozenset(t.pk for t in a.teams.all()), frozenset(i.pk for i in a.inboxes.all()))
+        for a in agents
+    ]
 
 
 def _pick(tenant: Tenant, conv: Conversation, pool: list[_Candidate], exclude: int | None = None) -> _Candidate | None:
+    # An agent limited to some inboxes is given only their conversations, whatever the role.
     eligible = [
         c
         for c in pool
-        if c.load < c.agent.capacity and c.agent.pk != exclude and (conv.team_id is None or conv.team_id in c.team_ids)
+        if c.load < c.agent.capacity
+        and c.agent.pk != exclude
+        and (conv.team_id is None or conv.team_id in c.team_ids)
+        and (not c.inbox_ids or conv.inbox_id in c.inbox_ids)
     ]
     if not eligible:
         return None
     epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
-    if tenant.routing_policy == RoutingPolicy.ROUND_ROBIN:
+    policy = conv.inbox.routing_policy or tenant.routing_policy
+    if policy == RoutingPolicy.ROUND_ROBIN:
         return min(eligible, key=lambda c: (c.agent.last_assigned_at or epoch, c.agent.pk))
     return min(eligible, key=lambda c: (c.load, c.agent.last_assigned_at or epoch, c.agent.pk))
 
 
-def _queued(tenant_id: int) -> list[Conversation]:
-    return list(
-        Conversation.objects.filter(tenant_id=tenant_id, status=Status.QUEUED).order_by(
-            "-priority", "created_at", "pk"
-        )[:QUEUE_SCAN_LIMIT]
-    )
+def _queued(tenant_id: int, *, auto_assign_only: bool = False) -> list[Conversation]:
+    qs = Conversation.objects.filter(tenant_id=tenant_id, status=Status.QUEUED).select_related("inbox")
+    if auto_assign_only:  # inboxes whose agents pick from the queue themselves are left alone
+        qs = qs.filter(inbox__auto_assign=True)
+    return list(qs.order_by("-priority", "created_at", "pk")[:QUEUE_SCAN_LIMIT])
 
 
 def routing_assign_queued(*, tenant_id: int) -> list[int]:
@@ -120,7 +128,7 @@ def _assign_queued(tenant_id: int) -> list[int]:
         tenant = Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id, is_active=True).first()
         if tenant is None:
             return assigned
-        queued = _queued(tenant_id)
+        queued = _queued(tenant_id, auto_assign_only=True)
         pool = _candidates(tenant) if queued else []
         for conv in queued:
             choice = _advised_pick(tenant, conv, pool, advice.get(conv.pk))
@@ -174,12 +182,14 @@ def routing_reassign_unanswered(*, now: dt.datetime | None = None) -> list[int]:
             created_at__gte=OuterRef("assigned_at"),
         )
         stale = list(
-            Conversation.objects.filter(
+            Conversation.objects.select_related("inbox")
+            .filter(
                 tenant=tenant,
                 status=Status.ASSIGNED,
                 assigned_at__lt=cutoff,
                 last_visitor_message_at__isnull=False,
-            ).filter(~Exists(answered))[:QUEUE_SCAN_LIMIT]
+            )
+            .filter(~Exists(answered))[:QUEUE_SCAN_LIMIT]
         )
         if not stale:
             continue

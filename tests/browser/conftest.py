@@ -10,7 +10,7 @@ Fixtures, all generic so that the widget and the agent-console tests share them:
 - ``demo_site``: a second origin (another port) that plays a customer's website. It
   serves ``templates/demo/site.html`` for ``demo_site.url(widget_key)``, or any HTML
   registered with ``demo_site.add_page(path, html)``. Its ``origin`` goes into
-  ``Tenant.allowed_origins``.
+  the widget inbox's ``allowed_origins``.
 - ``new_page``: a factory of pages, each in a fresh browser context (own storage), with
   ``page.kefu_dialogs`` and ``page.kefu_errors`` collecting any JavaScript dialog and
   uncaught page error, and ``page.kefu_log`` a transcript of console lines and WebSocket

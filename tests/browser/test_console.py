@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from kefu.models import Conversation, Message, Presence, Role, SenderType, Status, Visitor
 from tests.browser.console_fixtures import ScriptedVisitor, console_server, login, server_password  # noqa: F401
 from tests.browser.widget_helpers import wait_for
-from tests.factories import AgentFactory, CannedReplyFactory, TagFactory, TenantFactory
+from tests.factories import AgentFactory, CannedReplyFactory, TagFactory, TenantFactory, widget_inbox
 
 pytestmark = [
     pytest.mark.browser,
@@ -56,7 +56,7 @@ def test_agent_handles_a_live_conversation_end_to_end(new_page, console_server) 
     _online(alice)
 
     # A visitor arrives over the real protocol, with hostile text everywhere.
-    visitor = ScriptedVisitor(server, tenant.widget_key)
+    visitor = ScriptedVisitor(server, widget_inbox(tenant).key)
     try:
         visitor.contact(name=XSS_NAME, email="li@example.com")
         wait_for(lambda: Visitor.objects.filter(tenant=tenant, name=XSS_NAME).exists(), what="contact stored")

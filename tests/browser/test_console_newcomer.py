@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from kefu.models import Conversation, Presence, Role
 from tests.browser.console_fixtures import ScriptedVisitor, console_server, login, server_password  # noqa: F401
 from tests.browser.widget_helpers import off_loop, wait_for
-from tests.factories import AgentFactory, TenantFactory
+from tests.factories import AgentFactory, TenantFactory, widget_inbox
 
 pytestmark = [
     pytest.mark.browser,
@@ -63,8 +63,8 @@ def test_transfer_is_quiet_and_the_view_follows_the_conversation(new_page, conso
     login(page, console_server, alice.user.username)
     _online(alice)
     first, second = (
-        ScriptedVisitor(console_server, tenant.widget_key),
-        ScriptedVisitor(console_server, tenant.widget_key),
+        ScriptedVisitor(console_server, widget_inbox(tenant).key),
+        ScriptedVisitor(console_server, widget_inbox(tenant).key),
     )
     try:
         first.send("I need help with my order")

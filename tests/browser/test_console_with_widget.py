@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from kefu.models import Conversation, Message, Role, SenderType
 from tests.browser.console_fixtures import console_server, login, server_password  # noqa: F401
 from tests.browser.widget_helpers import open_widget, type_and_send, wait_for
-from tests.factories import AgentFactory
+from tests.factories import AgentFactory, widget_inbox
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,7 +28,7 @@ def test_widget_visitor_reaches_the_agent_console_live(new_page, console_server,
     wait_for(lambda: type(alice).objects.get(pk=alice.pk).presence == "online", what="Alice online")
 
     visitor_page = new_page(open_shadow=True)
-    widget = open_widget(visitor_page, demo_site.url(widget_tenant.widget_key))
+    widget = open_widget(visitor_page, demo_site.url(widget_inbox(widget_tenant).key))
     type_and_send(visitor_page, "你好,我想问一下发票 <b>怎么开</b>?")
 
     conv = wait_for(lambda: Conversation.objects.filter(tenant=widget_tenant).first(), what="the conversation")

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from kefu.models import Conversation, Role, SenderType
 from tests.browser.console_fixtures import console_server, login, server_password  # noqa: F401
 from tests.browser.widget_helpers import open_widget, send_message, type_and_send, wait_for
-from tests.factories import AgentFactory
+from tests.factories import AgentFactory, widget_inbox
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,7 +32,7 @@ def test_bot_markdown_renders_the_same_in_widget_and_console(new_page, console_s
     alice = AgentFactory(tenant=widget_tenant, display_name="Alice", role=Role.ADMIN)
     server_password(alice.user)
     visitor_page = new_page(open_shadow=True)
-    widget = open_widget(visitor_page, demo_site.url(widget_tenant.widget_key))
+    widget = open_widget(visitor_page, demo_site.url(widget_inbox(widget_tenant).key))
     type_and_send(visitor_page, "hello")
     conv = wait_for(lambda: Conversation.objects.filter(tenant=widget_tenant).first(), what="the conversation")
     for case in CASES:

@@ -29,6 +29,7 @@ from tests.browser.widget_helpers import (
     wait_for,
     widget,
 )
+from tests.factories import widget_inbox
 
 pytestmark = [
     pytest.mark.browser,
@@ -43,7 +44,7 @@ SCREENSHOTS = Path(settings.BASE_DIR) / "docs" / "screenshots"
 
 def test_loader_keeps_a_closed_root_and_no_globals_but_kefu(new_page, demo_site, widget_tenant) -> None:
     page = new_page()
-    page.goto(demo_site.url(widget_tenant.widget_key))
+    page.goto(demo_site.url(widget_inbox(widget_tenant).key))
     page.wait_for_function("() => window.kefu && window.kefu.h")  # the app has taken over the queue
     assert page.evaluate("document.querySelector('[data-kefu]').shadowRoot") is None
     # Compare against a blank page of the same browser: the widget adds `kefu` only.
@@ -59,7 +60,7 @@ def test_visitor_chats_with_an_agent_across_origins(new_page, demo_site, kefu_se
     agent = online_agent(widget_tenant)
     _, token = api_key_issue(tenant=widget_tenant, name="test")
     page = new_page(open_shadow=True)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     expect(w.locator(".hs")).to_have_text("We reply in a few minutes")
 
     type_and_send(page, "Hello from the shop")
@@ -134,7 +135,7 @@ def _visitor_read_up_to(conversation_id: int) -> int:
 
 def test_bot_reply_streams_token_by_token(new_page, demo_site, widget_tenant) -> None:
     page = new_page(open_shadow=True)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     type_and_send(page, "Where is my parcel?")
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the question")
@@ -179,7 +180,7 @@ def test_messages_typed_while_the_server_is_down_arrive_once_in_order(
     new_page, demo_site, kefu_server, widget_tenant
 ) -> None:
     page = new_page(open_shadow=True)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     type_and_send(page, "before")
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the first message")
@@ -227,7 +228,7 @@ IMAGE_SHOWN = (
 
 def test_visitor_uploads_an_image(new_page, demo_site, widget_tenant) -> None:
     page = new_page(open_shadow=True)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     type_and_send(page, "Here is a photo")
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the first message")
@@ -257,10 +258,10 @@ XSS = [
 
 
 def test_xss_payloads_show_as_text(new_page, demo_site, widget_tenant) -> None:
-    from tests.factories import AgentFactory
+    from tests.factories import AgentFactory, widget_inbox
 
     page = new_page(open_shadow=True)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     type_and_send(page, XSS[0])
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the visitor's payload")
@@ -321,7 +322,7 @@ def test_host_page_css_does_not_leak_in_and_widget_css_does_not_leak_out(new_pag
     styles = {}
     for name, html in (("clean", CLEAN), ("hostile", HOSTILE)):
         page = new_page(open_shadow=True)
-        page.goto(demo_site.add_page(f"/{name}", html) + f"?key={widget_tenant.widget_key}")
+        page.goto(demo_site.add_page(f"/{name}", html) + f"?key={widget_inbox(widget_tenant).key}")
         widget(page).locator(".isopen .panel").wait_for(state="visible")
         styles[name] = page.evaluate(PROBE)
         if name == "hostile":
@@ -338,7 +339,7 @@ def test_host_page_css_does_not_leak_in_and_widget_css_does_not_leak_out(new_pag
 
 def test_history_survives_reload_and_tabs_share_state(new_page, demo_site, widget_tenant) -> None:
     first = new_page(open_shadow=True)
-    url = demo_site.url(widget_tenant.widget_key)
+    url = demo_site.url(widget_inbox(widget_tenant).key)
     w1 = open_widget(first, url)
     second = new_page(open_shadow=True, context=first.context)
     second.goto(url)
@@ -378,7 +379,7 @@ def test_setuser_before_load_identifies_the_visitor(new_page, demo_site, widget_
         '<script src="{product_url}/static/kefu/widget.js" data-key="{widget_key}" async></script></body></html>'
     )
     page = new_page(open_shadow=True)
-    page.goto(demo_site.add_page("/identified", page_html) + f"?key={widget_tenant.widget_key}")
+    page.goto(demo_site.add_page("/identified", page_html) + f"?key={widget_inbox(widget_tenant).key}")
     w = widget(page)
     expect(w.locator("textarea")).to_have_attribute("placeholder", "输入消息…")
     assert page.evaluate("window.opened") == 1
@@ -392,10 +393,11 @@ def test_prechat_form_comes_before_the_first_message(new_page, demo_site, widget
     from kefu.models import Visitor
 
     online_agent(widget_tenant)
-    widget_tenant.widget_settings = {**widget_tenant.widget_settings, "prechat": True}
-    widget_tenant.save(update_fields=["widget_settings"])
+    inbox = widget_inbox(widget_tenant)
+    inbox.widget_settings = {**inbox.widget_settings, "prechat": True}
+    inbox.save(update_fields=["widget_settings"])
     page = new_page(open_shadow=True)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     card = w.locator(".card", has_text="Before we start")
     expect(card).to_be_visible()
     expect(w.locator("textarea")).to_be_disabled()
@@ -417,10 +419,11 @@ def test_prechat_form_comes_before_the_first_message(new_page, demo_site, widget
 def test_offline_visitors_leave_contact_details(new_page, demo_site, widget_tenant) -> None:
     from kefu.models import Visitor
 
-    widget_tenant.widget_settings = {**widget_tenant.widget_settings, "prechat": True}
-    widget_tenant.save(update_fields=["widget_settings"])
+    inbox = widget_inbox(widget_tenant)
+    inbox.widget_settings = {**inbox.widget_settings, "prechat": True}
+    inbox.save(update_fields=["widget_settings"])
     page = new_page(open_shadow=True)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     # Nobody is online: a one-line offer replaces the pre-chat form; its button opens the
     # leave-a-message form, with phone.
     w.locator(".card.away button").click()
@@ -444,7 +447,7 @@ def test_rating_when_the_conversation_closes(new_page, demo_site, widget_tenant)
     from kefu.services.conversations import conversation_close
 
     page = new_page(open_shadow=True)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     type_and_send(page, "bye")
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the message")
@@ -461,14 +464,15 @@ def test_rating_when_the_conversation_closes(new_page, demo_site, widget_tenant)
 
 def test_screenshots_desktop_and_phone(new_page, demo_site, widget_tenant, browser) -> None:
     online_agent(widget_tenant, name="Alice")
-    widget_tenant.widget_settings = {
-        **widget_tenant.widget_settings,
+    inbox = widget_inbox(widget_tenant)
+    inbox.widget_settings = {
+        **inbox.widget_settings,
         "name": "Demo Shop 客服",
         "welcome": "Hi! I'm the Demo Shop assistant. Ask me about **orders**, **shipping** or **returns**.",
     }
-    widget_tenant.save(update_fields=["widget_settings"])
+    inbox.save(update_fields=["widget_settings"])
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    url = demo_site.url(widget_tenant.widget_key)
+    url = demo_site.url(widget_inbox(widget_tenant).key)
 
     page = new_page(open_shadow=True, viewport={"width": 1280, "height": 820})
     w = open_widget(page, url)

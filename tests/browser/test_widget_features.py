@@ -17,6 +17,7 @@ from tests.browser.widget_helpers import (
     visitor_messages,
     wait_for,
 )
+from tests.factories import widget_inbox
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,7 +33,7 @@ def test_talk_to_a_human_hands_the_bot_conversation_over(new_page, demo_site, wi
 
     online_agent(widget_tenant)
     page = new_page(open_shadow=True)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     type_and_send(page, "I have a question")
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the question")
@@ -67,7 +68,7 @@ def test_drag_and_drop_and_paste_upload_files(new_page, demo_site, widget_tenant
     from tests.browser.test_widget import _png
 
     page = new_page(open_shadow=True)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     type_and_send(page, "two files coming")
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the first message")
@@ -88,7 +89,7 @@ def test_drag_and_drop_and_paste_upload_files(new_page, demo_site, widget_tenant
 
 def test_title_flashes_while_the_page_is_hidden(new_page, demo_site, widget_tenant) -> None:
     page = new_page(open_shadow=True)
-    open_widget(page, demo_site.url(widget_tenant.widget_key))
+    open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     type_and_send(page, "ping")
     conv = conversation_of(widget_tenant)
     wait_for(lambda: visitor_messages(conv), what="the message")
@@ -110,7 +111,7 @@ def test_title_flashes_while_the_page_is_hidden(new_page, demo_site, widget_tena
 
 def test_emoji_picker_inserts_at_the_cursor(new_page, demo_site, widget_tenant) -> None:
     page = new_page(open_shadow=True)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     box = w.locator("textarea")
     box.fill("thanks ")
     w.locator("button[aria-label=Emoji]").click()
@@ -122,13 +123,14 @@ def test_emoji_picker_inserts_at_the_cursor(new_page, demo_site, widget_tenant) 
 
 
 def test_theme_position_and_host_events(new_page, demo_site, widget_tenant) -> None:
-    widget_tenant.widget_settings = {
-        **widget_tenant.widget_settings,
+    inbox = widget_inbox(widget_tenant)
+    inbox.widget_settings = {
+        **inbox.widget_settings,
         "color": "#e8590c",
         "position": "left",
         "welcome": "Welcome to **our** shop",
     }
-    widget_tenant.save(update_fields=["widget_settings"])
+    inbox.save(update_fields=["widget_settings"])
     html = (
         "<!doctype html><html><body><script>window.kefu=window.kefu||function(){(kefu.q=kefu.q||[]).push(arguments)};"
         "window.seen=[];kefu('on','message',function(m){seen.push(m.sender_type+':'+m.body)});"
@@ -137,7 +139,7 @@ def test_theme_position_and_host_events(new_page, demo_site, widget_tenant) -> N
         '<script src="{product_url}/static/kefu/widget.js" data-key="{widget_key}" async></script></body></html>'
     )
     page = new_page(open_shadow=True, viewport={"width": 1200, "height": 800})
-    page.goto(demo_site.add_page("/themed", html) + f"?key={widget_tenant.widget_key}")
+    page.goto(demo_site.add_page("/themed", html) + f"?key={widget_inbox(widget_tenant).key}")
     w = page.locator("[data-kefu]")
     launcher = w.locator(".lau")
     expect(launcher).to_have_css("background-color", "rgb(232, 89, 12)")

@@ -16,6 +16,7 @@ from tests.browser.widget_helpers import (
     type_and_send,
     wait_for,
 )
+from tests.factories import widget_inbox
 
 pytestmark = [
     pytest.mark.browser,
@@ -51,7 +52,7 @@ def test_an_internal_note_leaves_no_hole_for_receipts_unread_or_resume(new_page,
     agent = online_agent(widget_tenant)
     page = new_page(open_shadow=True)
     page.add_init_script(LISTEN_UNREAD)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     type_and_send(page, "Where is my parcel?")
     conv = conversation_of(widget_tenant)
     first = send_message(conversation=conv, sender_type=SenderType.AGENT, agent=agent, body="Let me check.")
@@ -84,7 +85,7 @@ def test_a_second_embed_tag_makes_no_second_widget(new_page, demo_site, widget_t
     tag = '<script src="{product_url}/static/kefu/widget.js" data-key="{widget_key}" async></script>'
     url = demo_site.add_page("/twice", f"<!doctype html><html><body><h1>Shop</h1>{tag}{tag}</body></html>")
     page = new_page(open_shadow=True)
-    page.goto(f"{url}?key={widget_tenant.widget_key}")
+    page.goto(f"{url}?key={widget_inbox(widget_tenant).key}")
     page.evaluate("kefu('open')")
     expect(page.locator("[data-kefu] .isopen .panel")).to_be_visible()
     page.wait_for_load_state("networkidle")
@@ -105,7 +106,7 @@ def test_nobody_online_the_bot_keeps_answering_and_contact_details_are_offered_c
     bot = Bot.objects.create(tenant=widget_tenant, name="Shop bot", provider=ProviderKind.LOCAL)
     bot.knowledge_bases.add(kb)
     page = new_page(open_shadow=True)
-    w = open_widget(page, demo_site.url(widget_tenant.widget_key))
+    w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
 
     # Nobody is online: a one-line offer, not a form filling the panel before anyone typed.
     away = w.locator(".card.away")

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 
 from kefu.console.useragent import parse_user_agent
 from kefu.models import Agent, AuditLog, CannedReply, Role, RoutingPolicy, Team
-from tests.factories import AgentFactory, CannedReplyFactory, TeamFactory, TenantFactory, UserFactory
+from tests.factories import AgentFactory, CannedReplyFactory, TeamFactory, TenantFactory, UserFactory, widget_inbox
 
 pytestmark = pytest.mark.django_db
 
@@ -60,11 +60,11 @@ def test_admins_see_every_settings_page(client, admin, section):
 def test_widget_settings_save_and_audit(client, admin):
     res = client.post("/console/settings/widget/", {"color": "#FF0000", "position": "left", "welcome": "你好"})
     assert res.status_code == 302
-    admin.tenant.refresh_from_db()
-    assert admin.tenant.widget_settings["color"] == "#ff0000" and admin.tenant.widget_settings["position"] == "left"
-    assert AuditLog.objects.filter(tenant=admin.tenant, action="tenant.widget", actor=admin.user).exists()
+    inbox = widget_inbox(admin.tenant)
+    assert inbox.widget_settings["color"] == "#ff0000" and inbox.widget_settings["position"] == "left"
+    assert AuditLog.objects.filter(tenant=admin.tenant, action="inbox.widget", actor=admin.user).exists()
     page = client.get("/console/settings/widget/").content.decode()
-    assert admin.tenant.widget_key in page  # the embed code
+    assert inbox.key in page  # the embed code
     bad = client.post("/console/settings/widget/", {"color": "red", "position": "left"})
     assert bad.status_code == 200 and "errorlist" in bad.content.decode()
 
@@ -73,8 +73,7 @@ def test_origins_are_validated(client, admin):
     bad = client.post("/console/settings/origins/", {"allowed_origins": "javascript:alert(1)"})
     assert bad.status_code == 200
     client.post("/console/settings/origins/", {"allowed_origins": "https://a.test\nhttps://B.test/\n"})
-    admin.tenant.refresh_from_db()
-    assert admin.tenant.allowed_origins == ["https://a.test", "https://b.test"]
+    assert widget_inbox(admin.tenant).allowed_origins == ["https://a.test", "https://b.test"]
 
 
 def test_identity_secret_is_hidden_until_asked_and_rotates(client, admin):
@@ -91,13 +90,13 @@ def test_identity_secret_is_hidden_until_asked_and_rotates(client, admin):
 def test_business_hours_and_routing(client, admin):
     data = {"timezone": "Asia/Shanghai", "day0": "09:00-12:00, 13:00-18:00", "day5": ""}
     assert client.post("/console/settings/hours/", data).status_code == 302
-    admin.tenant.refresh_from_db()
-    assert admin.tenant.business_hours["0"] == [["09:00", "12:00"], ["13:00", "18:00"]]
-    assert admin.tenant.business_hours["5"] == []
+    inbox = widget_inbox(admin.tenant)
+    assert inbox.business_hours["0"] == [["09:00", "12:00"], ["13:00", "18:00"]]
+    assert inbox.business_hours["5"] == [] and inbox.timezone == "Asia/Shanghai"
     assert client.post("/console/settings/hours/", {"timezone": "UTC", "day1": "18:00-09:00"}).status_code == 200
-    client.post("/console/settings/hours/", {"timezone": "UTC", "always_open": "on"})
-    admin.tenant.refresh_from_db()
-    assert admin.tenant.business_hours == {}
+    client.post("/console/settings/hours/", {"timezone": "", "always_open": "on"})
+    inbox.refresh_from_db()
+    assert inbox.business_hours == {} and inbox.timezone == ""  # the workspace's time zone again
     client.post("/console/settings/routing/", {"routing_policy": "round_robin", "reassign_after_seconds": 120})
     admin.tenant.refresh_from_db()
     assert admin.tenant.routing_policy == RoutingPolicy.ROUND_ROBIN and admin.tenant.reassign_after_seconds == 120

@@ -18,7 +18,14 @@ from kefu.services.conversations import (
     conversation_reopen,
     conversation_transfer,
 )
-from tests.factories import AgentFactory, ConversationFactory, TeamFactory, TenantFactory, VisitorFactory
+from tests.factories import (
+    AgentFactory,
+    ConversationFactory,
+    InboxFactory,
+    TeamFactory,
+    TenantFactory,
+    VisitorFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +40,7 @@ def test_open_returns_the_existing_open_conversation():
 
 def test_open_goes_to_bot_when_a_selector_says_so():
     visitor = VisitorFactory()
-    selector = lambda tenant, channel: tenant.pk == visitor.tenant_id  # noqa: E731
+    selector = lambda tenant, inbox: tenant.pk == visitor.tenant_id  # noqa: E731
     signals.register_bot_selector(selector)
     try:
         conv, _ = conversation_open(tenant=visitor.tenant, visitor=visitor)
@@ -48,13 +55,29 @@ def test_open_refuses_a_visitor_of_another_tenant():
         conversation_open(tenant=TenantFactory(), visitor=visitor)
 
 
-def test_database_allows_one_open_conversation_per_visitor():
+def test_database_allows_one_open_conversation_per_visitor_and_inbox():
     conv = ConversationFactory(status=Status.QUEUED)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Conversation.objects.create(tenant=conv.tenant, visitor=conv.visitor, status=Status.BOT)
+        Conversation.objects.create(tenant=conv.tenant, inbox=conv.inbox, visitor=conv.visitor, status=Status.BOT)
+    # The same visitor may talk in another inbox (a second widget) at the same time.
+    other = InboxFactory(tenant=conv.tenant)
+    Conversation.objects.create(tenant=conv.tenant, inbox=other, visitor=conv.visitor, status=Status.BOT)
     conv.status = Status.CLOSED
     conv.save()
-    Conversation.objects.create(tenant=conv.tenant, visitor=conv.visitor, status=Status.BOT)
+    Conversation.objects.create(tenant=conv.tenant, inbox=conv.inbox, visitor=conv.visitor, status=Status.BOT)
+
+
+def test_open_in_an_inbox_takes_its_team_and_channel_and_keeps_inboxes_apart():
+    visitor = VisitorFactory()
+    team = TeamFactory(tenant=visitor.tenant)
+    sales = InboxFactory(tenant=visitor.tenant, team=team)
+    support, _ = conversation_open(tenant=visitor.tenant, visitor=visitor)
+    conv, created = conversation_open(tenant=visitor.tenant, visitor=visitor, inbox=sales)
+    assert created and conv.pk != support.pk
+    assert conv.inbox_id == sales.pk and conv.team_id == team.pk and conv.channel == "widget"
+    assert support.inbox.channel == "widget" and support.team_id is None
+    with pytest.raises(InvalidInput):
+        conversation_open(tenant=visitor.tenant, visitor=visitor, inbox=InboxFactory())  # another tenant's
 
 
 def test_assign_transfer_close_reopen_leave_event_messages():

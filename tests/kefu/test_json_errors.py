@@ -7,7 +7,7 @@ import pytest
 
 from kefu.services.conversations import conversation_open
 from kefu.visitor_tokens import token_issue
-from tests.factories import TenantFactory, VisitorFactory
+from tests.factories import TenantFactory, VisitorFactory, widget_inbox
 from tests.kefu.live_helpers import open_visitor, send, until, visitor_token
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +85,7 @@ def test_widget_history_without_an_origin_is_refused_like_bootstrap(client):
     ok = client.get("/widget/api/messages", HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ORIGIN=SHOP)
     assert ok.status_code == 200
     no_origin_boot = client.post(
-        "/widget/api/bootstrap", {"widget_key": tenant.widget_key}, content_type="application/json"
+        "/widget/api/bootstrap", {"widget_key": widget_inbox(tenant).key}, content_type="application/json"
     )
     assert_error(no_origin_boot, 403, "origin")
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from kefu.models import Presence
 from kefu.services import presence
-from tests.factories import AgentFactory, TenantFactory
+from tests.factories import AgentFactory, InboxFactory, TenantFactory, widget_inbox
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -49,43 +49,50 @@ def test_sweep_takes_agents_of_dead_processes_offline(settings):
     assert agent.presence == Presence.OFFLINE and fresh.presence == Presence.AWAY
 
 
-def test_business_hours_in_tenant_timezone():
+def test_business_hours_in_the_tenants_timezone_unless_the_inbox_has_its_own():
     tenant = TenantFactory(timezone="Asia/Shanghai", business_hours={"0": [["09:00", "18:00"]]})
+    inbox = widget_inbox(tenant)
     monday_10_shanghai = dt.datetime(2026, 11, 16, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
     monday_20_shanghai = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
     tuesday_10_shanghai = dt.datetime(2026, 11, 17, 2, 0, tzinfo=dt.UTC)
-    assert presence.business_hours_open(tenant, monday_10_shanghai) is True
-    assert presence.business_hours_open(tenant, monday_20_shanghai) is False
-    assert presence.business_hours_open(tenant, tuesday_10_shanghai) is False
-    assert presence.business_hours_open(TenantFactory(business_hours={}), monday_20_shanghai) is True
+    assert presence.business_hours_open(inbox, monday_10_shanghai) is True
+    assert presence.business_hours_open(inbox, monday_20_shanghai) is False
+    assert presence.business_hours_open(inbox, tuesday_10_shanghai) is False
+    assert presence.business_hours_open(widget_inbox(TenantFactory(business_hours={})), monday_20_shanghai) is True
+    inbox.timezone = "Europe/London"  # 20:00 in Shanghai is 12:00 in London
+    assert presence.business_hours_open(inbox, monday_20_shanghai) is True
+    assert presence.business_hours_open(inbox, monday_10_shanghai) is False
 
 
-def test_tenant_online_needs_an_online_agent_inside_hours():
+def test_inbox_online_needs_an_online_agent_inside_its_hours():
     tenant = TenantFactory()
-    assert presence.tenant_is_online(tenant) is False
+    inbox = widget_inbox(tenant)
+    closed = InboxFactory(tenant=tenant, business_hours={str(d): [] for d in range(7)})
+    assert presence.inbox_is_online(inbox) is False
     agent = AgentFactory(tenant=tenant)
     presence.agent_set_presence(agent=agent, status=Presence.ONLINE)
-    assert presence.tenant_is_online(tenant) is True
+    assert presence.inbox_is_online(inbox) is True
+    assert presence.inbox_is_online(closed) is False  # same agents, but its hours say closed
     presence.agent_set_presence(agent=agent, status=Presence.AWAY)
-    assert presence.tenant_is_online(tenant) is False
+    assert presence.inbox_is_online(inbox) is False
 
 
 def test_cached_online_answer_follows_agent_deactivation(django_capture_on_commit_callbacks):
     tenant = TenantFactory()
     agent = AgentFactory(tenant=tenant)
     presence.agent_set_presence(agent=agent, status=Presence.ONLINE)
-    assert presence.tenant_is_online(tenant) is True  # now cached
+    assert presence.inbox_is_online(widget_inbox(tenant)) is True  # now cached
     with django_capture_on_commit_callbacks(execute=True):
         agent.is_active = False
         agent.save()
-    assert presence.tenant_is_online(tenant) is False
+    assert presence.inbox_is_online(widget_inbox(tenant)) is False
 
 
 def test_cached_online_answer_follows_agent_deletion(django_capture_on_commit_callbacks):
     tenant = TenantFactory()
     agent = AgentFactory(tenant=tenant)
     presence.agent_set_presence(agent=agent, status=Presence.ONLINE)
-    assert presence.tenant_is_online(tenant) is True
+    assert presence.inbox_is_online(widget_inbox(tenant)) is True
     with django_capture_on_commit_callbacks(execute=True):
         agent.delete()
-    assert presence.tenant_is_online(tenant) is False
+    assert presence.inbox_is_online(widget_inbox(tenant)) is False

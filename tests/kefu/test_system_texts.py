@@ -52,8 +52,9 @@ def test_events_carry_code_and_params_and_render_in_either_language():
 
 def test_nobody_online_names_the_time_the_team_is_back():
     conv = ConversationFactory(status=Status.BOT)
-    conv.tenant.business_hours = {str(d): [["09:00", "18:00"]] for d in range(7)}
-    conv.tenant.timezone = "Asia/Shanghai"
+    conv.inbox.business_hours = {str(d): [["09:00", "18:00"]] for d in range(7)}
+    conv.inbox.save()
+    conv.tenant.timezone = "Asia/Shanghai"  # the inbox follows the tenant's time zone
     conv.tenant.save()
     AgentFactory(tenant=conv.tenant, presence=Presence.OFFLINE)
     with translation.override("en"):

@@ -13,7 +13,7 @@ from kefu.models import Conversation, Message, Status
 from kefu.services.conversations import conversation_open
 from kefu.services.messages import message_send
 from kefu.visitor_tokens import SALT, token_issue
-from tests.factories import TenantFactory, VisitorFactory
+from tests.factories import TenantFactory, VisitorFactory, widget_inbox
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -21,7 +21,7 @@ SHOP = "http://shop.test"
 
 
 def bootstrap(client: Client, tenant, origin: str = SHOP, **extra):
-    body = {"widget_key": tenant.widget_key, "visitor_id": None, "page_url": "http://shop.test/p", **extra}
+    body = {"widget_key": widget_inbox(tenant).key, "visitor_id": None, "page_url": "http://shop.test/p", **extra}
     return client.post("/widget/api/bootstrap", body, content_type="application/json", HTTP_ORIGIN=origin)
 
 
@@ -211,7 +211,8 @@ def test_a_newly_allowed_origin_passes_the_preflight_at_once(client, tenant):
     assert "Access-Control-Allow-Origin" not in client.options(
         "/widget/api/messages", HTTP_ORIGIN=new_site, HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET"
     )
-    tenant.allowed_origins = [*tenant.allowed_origins, new_site]
-    tenant.save()
+    inbox = widget_inbox(tenant)
+    inbox.allowed_origins = [*inbox.allowed_origins, new_site]
+    inbox.save()
     ok = client.options("/widget/api/messages", HTTP_ORIGIN=new_site, HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET")
     assert ok["Access-Control-Allow-Origin"] == new_site

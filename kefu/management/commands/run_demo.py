@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.template.loader import render_to_string
 
-from kefu.models import Tenant
+from kefu.models import Channel, Inbox
 from kefu.services.visitors import identity_hash
 
 DEMO_USER = {"id": "demo-user-1", "name": "Li Lei", "email": "li.lei@example.com"}
@@ -31,22 +31,32 @@ def demo_page(*, product_url: str, widget_key: str, demo_user: dict[str, str] | 
 def _demo_tenant_page(product_url: str) -> bytes:
     # Read per request: re-running seed_demo (or editing the tenant) needs no restart.
     close_old_connections()
-    tenant = Tenant.objects.filter(slug="demo").first()
-    if tenant is None:
+    widget = _demo_widget()
+    if widget is None:
         return demo_page(product_url=product_url, widget_key="missing: run manage.py seed_demo")
     # What a real host site does on its server: sign the logged-in user's id.
-    user = {**DEMO_USER, "hash": identity_hash(tenant=tenant, external_id=DEMO_USER["id"])}
-    return demo_page(product_url=product_url, widget_key=tenant.widget_key, demo_user=user)
+    user = {**DEMO_USER, "hash": identity_hash(tenant=widget.tenant, external_id=DEMO_USER["id"])}
+    return demo_page(product_url=product_url, widget_key=widget.key, demo_user=user)
+
+
+def _demo_widget() -> Inbox | None:
+    """The demo tenant's first website widget."""
+    return (
+        Inbox.objects.filter(tenant__slug="demo", channel=Channel.WIDGET, is_active=True)
+        .select_related("tenant")
+        .order_by("created_at", "pk")
+        .first()
+    )
 
 
 def _allow_demo_origin(host: str, demo_port: int) -> None:
-    tenant = Tenant.objects.filter(slug="demo").first()
-    if tenant is None:
+    widget = _demo_widget()
+    if widget is None:
         return
     origins = {f"http://{host}:{demo_port}", f"http://localhost:{demo_port}", f"http://127.0.0.1:{demo_port}"}
-    if not origins <= set(tenant.allowed_origins or []):
-        tenant.allowed_origins = sorted(set(tenant.allowed_origins or []) | origins)
-        tenant.save(update_fields=["allowed_origins"])
+    if not origins <= set(widget.allowed_origins or []):
+        widget.allowed_origins = sorted(set(widget.allowed_origins or []) | origins)
+        widget.save(update_fields=["allowed_origins"])
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from kefu.models import Agent, CannedReply, Role, Tag, Team, Tenant
+from kefu.models import Agent, CannedReply, Channel, Inbox, Role, Tag, Team, Tenant
 
 DEMO_PASSWORD = "kefu-demo-2026"  # noqa: S105  (printed on purpose: demo logins)
 PEOPLE = [
@@ -38,17 +38,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         origins = ["http://127.0.0.1:8001", "http://localhost:8001", *options["demo_origin"]]
         tenant, _ = Tenant.objects.get_or_create(
-            slug="demo",
-            defaults={
-                "name": "Demo Shop 演示商城",
-                "widget_key": "wk_demo_public_key",
-                "notify_email": "owner@example.com",
-            },
+            slug="demo", defaults={"name": "Demo Shop 演示商城", "notify_email": "owner@example.com"}
         )
-        tenant.allowed_origins = sorted(set(tenant.allowed_origins) | set(origins))
-        if not tenant.widget_settings.get("welcome"):
-            tenant.widget_settings = {**tenant.widget_settings, "welcome": "您好,欢迎光临演示商城!有什么可以帮您?"}
-        tenant.save(update_fields=["allowed_origins", "widget_settings"])
+        widget, _ = Inbox.objects.get_or_create(
+            key="wk_demo_public_key", defaults={"tenant": tenant, "name": "演示商城网站", "channel": Channel.WIDGET}
+        )
+        widget.allowed_origins = sorted(set(widget.allowed_origins) | set(origins))
+        if not widget.widget_settings.get("welcome"):
+            widget.widget_settings = {**widget.widget_settings, "welcome": "您好,欢迎光临演示商城!有什么可以帮您?"}
+        widget.save(update_fields=["allowed_origins", "widget_settings"])
         team, _ = Team.objects.get_or_create(tenant=tenant, name="售前 Sales")
         Team.objects.get_or_create(tenant=tenant, name="售后 Support")
         users = get_user_model()
@@ -75,7 +73,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  Admin         : {base}/admin/")
         for username, name, role in PEOPLE:
             self.stdout.write(f"  {role:<6} login : {username} / {DEMO_PASSWORD}   ({name})")
-        self.stdout.write(f"  Widget key    : {tenant.widget_key}")
+        self.stdout.write(f"  Widget key    : {widget.key}")
         # The bots app seeds its part when installed; the core never imports it.
         if "seed_demo_bot" in get_commands():
             call_command("seed_demo_bot", tenant=tenant.slug, stdout=self.stdout)
