@@ -1,28 +1,31 @@
-"""Retrieval quality of the shared SaaS sample's FAQ entries against five query sets.
+"""Answer quality of the local knowledge-base bot (no API key, no embeddings) on every evaluation set.
 
-- sample: the sample's own queries (a measurement; tuning against them flatters it);
-- held-out: bench/data/kb_heldout_queries.json, written without looking at the sample's;
-- fresh: bench/data/kb_fresh_queries.json, written from the FAQ entries' meaning only,
-  before the dictionary bridge was built;
-- fresh2: bench/data/kb_fresh2_queries.json, written the same way before the second
-  retrieval-quality pass (small-collection IDF), without looking at the other sets;
-- unanswerable: bench/data/kb_unanswerable_queries.json, questions the FAQ cannot answer
-  (used only for the threshold table).
+Sets (each a FAQ plus questions; `expect` null marks a question the FAQ cannot answer):
 
-Each set runs through `manage.py kb_eval` logic in this process (scratch tenant, rolled
-back), with the current retrieval and with ablations (a word's forms summed instead of
-counted once, per-field FAQ IDF instead of shared, no synonym table, no dictionary
-bridge, neither), so every figure in docs/knowledge.md can be reproduced. For each
-variant it also reports, over all sets pooled, how the answer-confidence threshold
-splits answers into correct / wrong entry / "don't know" / unanswerable answered.
+- bench/data/domains/*.json: knowledge bases in five domains the product was not built
+  on (e-commerce, banking, telecom, online education, travel), each committed before any
+  experiment on it. travel is BLIND: only its aggregate figures are printed, never its
+  misses, and no choice may be made on it;
+- saas: the shared sample's FAQ (../shared/data/faq_saas_sample.json) with its own
+  queries and bench/data/kb_{heldout,fresh,fresh2,unanswerable}_queries.json.
 
-Usage: python -m bench.kb_quality [--sample PATH] [--out bench/results/kb_quality.json]
+For each variant (the product's current method; old-decision: today's ranking with the
+former decision, lexical coverage at threshold 0.20 and no one-character translations;
+and ablations that switch one part off; the code before this work is measured in
+kb_quality_before.json) it prints per set: hit@1 / hit@3 / MRR of
+the FAQ ranking (answerable questions), and what a visitor would see at the product's
+answer threshold: the share of answers that are right, coverage (answerable questions
+answered) and out-of-scope questions answered. Then a threshold table pooled over the
+development sets (never the blind one). Writes bench/results/kb_quality.json.
+
+Usage: python -m bench.kb_quality [--variants current,old-decision,...] [--misses SET]
+       python -m bench.kb_quality --fit-default   (prints decide.DEFAULT's weights)
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import functools
 import json
 import os
 import sys
@@ -30,6 +33,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kefu.settings")
 os.environ.setdefault("LOG_FORMAT", "console")
@@ -38,160 +42,201 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
+import numpy as np  # noqa: E402
 
-from bots.knowledge import bridge, index, search, text  # noqa: E402
+from bots.knowledge import answer, bridge, decide, evaluation, index, search, text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
-VARIANTS = ("current", "forms-summed", "per-field-idf", "no-synonyms", "no-dictionary", "neither")
-THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+# The shared sample sits beside the checkout (CI) or at /work/shared (worktrees).
+SAMPLE = (
+    next(
+        (p for p in (ROOT.parent / "shared", Path("/work/shared")) if (p / "data" / "faq_saas_sample.json").is_file()),
+        ROOT.parent / "shared",
+    )
+    / "data"
+    / "faq_saas_sample.json"
+)
+VARIANTS = (
+    "current",
+    "old-decision",
+    "no-calibration",
+    "no-short-pivots",
+    "default-model",
+    "forms-summed",
+    "per-field-idf",
+    "no-synonyms",
+    "no-dictionary",
+)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)
+BEFORE_THRESHOLD = 0.20  # the coverage threshold of the method before calibration
+BEFORE_THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 
 
-@contextmanager
-def variant(name: str) -> Iterator[None]:
-    """Switch one part of retrieval off for one run (see VARIANTS)."""
-    saved = text.SYNONYMS_ENABLED, text.BRIDGE_ENABLED, search.FORMS_COUNT_ONCE, index.FAQ_SHARED_IDF
-    text.SYNONYMS_ENABLED = name not in ("no-synonyms", "neither")
-    text.BRIDGE_ENABLED = name not in ("no-dictionary", "neither")
-    search.FORMS_COUNT_ONCE = name != "forms-summed"
-    index.FAQ_SHARED_IDF = name != "per-field-idf"
-    text.clear_caches()
-    try:
-        yield
-    finally:
-        text.SYNONYMS_ENABLED, text.BRIDGE_ENABLED, search.FORMS_COUNT_ONCE, index.FAQ_SHARED_IDF = saved
-        text.clear_caches()
+def _at(default: float, hits: list, threshold: float | None = None, *, question: str = "") -> Any:
+    """choose_answer with another default threshold (the coverage variants)."""
+    return answer.choose_answer(hits, default if threshold is None else threshold, question=question)
 
 
-def evaluate(path: Path, *, details: bool = False) -> dict:
-    out = io.StringIO()
-    args = [str(path), "--json"] + (["--details"] if details else [])
-    call_command("kb_eval", *args, stdout=out)
-    return json.loads(out.getvalue())
-
-
-def query_sets(sample_path: Path, tmp: Path) -> dict[str, Path]:
-    sample = json.loads(sample_path.read_text())
-    sets = {"sample": sample_path}
-    for name, file in (
-        ("held-out", "kb_heldout_queries.json"),
-        ("fresh", "kb_fresh_queries.json"),
-        ("fresh2", "kb_fresh2_queries.json"),
-        ("unanswerable", "kb_unanswerable_queries.json"),
-    ):
-        queries = json.loads((DATA / file).read_text())["queries"]
-        path = tmp / f"kb_quality_{name}.json"
-        path.write_text(json.dumps({"name": name, "faq": sample["faq"], "queries": queries}, ensure_ascii=False))
-        sets[name] = path
+def load_sets(sample_path: Path = SAMPLE) -> dict[str, dict[str, Any]]:
+    sets: dict[str, dict[str, Any]] = {}
+    for path in sorted((DATA / "domains").glob("*.json")):
+        sets[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+    if sample_path.exists():
+        sample = json.loads(sample_path.read_text(encoding="utf-8"))
+        queries = list(sample["queries"])
+        for name in ("kb_heldout_queries", "kb_fresh_queries", "kb_fresh2_queries", "kb_unanswerable_queries"):
+            queries += json.loads((DATA / f"{name}.json").read_text(encoding="utf-8"))["queries"]
+        sets["saas"] = {"name": "saas", "faq": sample["faq"], "queries": queries}
     return sets
 
 
-def calibrate(details: list[dict]) -> list[dict]:
-    """How the answer threshold splits pooled queries, answerable and unanswerable.
+@contextmanager
+def variant(name: str) -> Iterator[float | None]:
+    """Switch one part off for one run; yields the answer threshold to use (None: the product's)."""
+    saved = (
+        text.SYNONYMS_ENABLED,
+        text.BRIDGE_ENABLED,
+        text.BRIDGE_MIN_CHARS,
+        search.FORMS_COUNT_ONCE,
+        search.CALIBRATED_CONFIDENCE,
+        index.FAQ_SHARED_IDF,
+        index.LEARN,
+    )
+    text.SYNONYMS_ENABLED = name != "no-synonyms"
+    text.BRIDGE_ENABLED = name != "no-dictionary"
+    text.BRIDGE_MIN_CHARS = 2 if name in ("old-decision", "no-short-pivots") else text.BRIDGE_MIN_CHARS
+    search.FORMS_COUNT_ONCE = name != "forms-summed"
+    search.CALIBRATED_CONFIDENCE = name not in ("old-decision", "no-calibration")
+    index.FAQ_SHARED_IDF = name != "per-field-idf"
+    index.LEARN = name != "default-model"
+    text.clear_caches()
+    try:
+        yield BEFORE_THRESHOLD if not search.CALIBRATED_CONFIDENCE else None
+    finally:
+        (
+            text.SYNONYMS_ENABLED,
+            text.BRIDGE_ENABLED,
+            text.BRIDGE_MIN_CHARS,
+            search.FORMS_COUNT_ONCE,
+            search.CALIBRATED_CONFIDENCE,
+            index.FAQ_SHARED_IDF,
+            index.LEARN,
+        ) = saved
+        text.clear_caches()
 
-    A query is "answered" when the hit kb_answer would choose reaches the threshold.
-    An answerable query is answered correctly when that hit is its expected entry;
-    every answer to an unanswerable query is wrong, every "don't know" to it is right.
-    precision = correct answers / all answers; recall = correct answers / answerable.
-    """
-    answerable = [d for d in details if d["expect"] is not None]
-    unanswerable = [d for d in details if d["expect"] is None]
-    rows = []
-    for threshold in THRESHOLDS:
-        answered = [d for d in answerable if d["confidence"] >= threshold]
-        correct = sum(1 for d in answered if d["answer"] == d["expect"])
-        false_answers = sum(1 for d in unanswerable if d["confidence"] >= threshold)
-        all_answers = len(answered) + false_answers
-        rows.append(
+
+def sweep(rows: list[evaluation.Outcome], thresholds: tuple[float, ...]) -> list[dict[str, Any]]:
+    """How each answer threshold splits the pooled questions."""
+    answerable = [r for r in rows if r.expect is not None]
+    unanswerable = [r for r in rows if r.expect is None]
+    table = []
+    for threshold in thresholds:
+        answered = [r for r in answerable if r.by_threshold[threshold] is not None]
+        correct = sum(1 for r in answered if r.by_threshold[threshold] == r.expect)
+        oos = sum(1 for r in unanswerable if r.by_threshold[threshold] is not None)
+        table.append(
             {
                 "threshold": threshold,
-                "answerable": len(answerable),
-                "correct": correct,
-                "wrong_entry": len(answered) - correct,
-                "dont_know": len(answerable) - len(answered),
-                "dont_know_but_right": sum(
-                    1 for d in answerable if d["confidence"] < threshold and d["answer"] == d["expect"]
-                ),
-                "unanswerable": len(unanswerable),
-                "unanswerable_answered": false_answers,
-                "precision": round(correct / all_answers, 3) if all_answers else None,
-                "recall": round(correct / len(answerable), 3) if answerable else None,
-                "right_decisions": round((correct + len(unanswerable) - false_answers) / max(1, len(details)), 3),
-                # As if half the questions had no answer in the KB: the pooled sets are
-                # mostly answerable, which favours low thresholds.
-                "right_decisions_balanced": round(
-                    (correct / max(1, len(answerable)) + 1 - false_answers / max(1, len(unanswerable))) / 2, 3
-                ),
+                "answered_correct": round(correct / len(answered), 3) if answered else None,
+                "coverage": round(len(answered) / max(1, len(answerable)), 3),
+                "correct_share": round(correct / max(1, len(answerable)), 3),
+                "out_of_scope_answered_share": round(oos / max(1, len(unanswerable)), 3),
             }
         )
-    return rows
+    return table
+
+
+def fit_default(sets: dict[str, dict[str, Any]]) -> decide.Model | None:
+    xs, ys = [], []
+    for data in sets.values():
+        if data.get("blind"):
+            continue
+        faqs = evaluation.build_index(data["faq"])[0].faqs
+        units = [text.query_units(q) for q in faqs.questions]
+        x, y = decide.training_examples(faqs.question_index, faqs.answer_index, units, range(len(units)))
+        xs.append(x)
+        ys.append(y)
+    return decide.fit(np.concatenate(xs), np.concatenate(ys))
+
+
+def print_misses(name: str, rows: list[evaluation.Outcome]) -> None:
+    for r in rows:
+        if r.expect is not None and (r.rank != 1 or r.answer != r.expect):
+            print(f"   miss: rank {r.rank}, answered {r.answer} ({r.confidence:.2f}), expected {r.expect}: {r.q}")
+        elif r.expect is None and r.answer is not None:
+            print(f"   out of scope answered with {r.answer} ({r.confidence:.2f}): {r.q}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sample", default=str(ROOT.parent / "shared" / "data" / "faq_saas_sample.json"))
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--misses", default="", help="comma-separated development sets whose misses to print")
+    parser.add_argument("--fit-default", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "kb_quality.json"))
-    parser.add_argument("--tmp", default="/tmp")
     args = parser.parse_args()
-    sets = query_sets(Path(args.sample), Path(args.tmp))
+    sets = load_sets()
+    if args.fit_default:
+        model = fit_default(sets)
+        print(model)
+        return
     started = time.perf_counter()
     headwords = len(bridge.load_table())
-    bridge_load = {"headwords": headwords, "load_seconds": round(time.perf_counter() - started, 2)}
-    print(f"dictionary: {headwords} headwords in {bridge_load['load_seconds']} s", flush=True)
-    results: dict[str, dict] = {}
-    calibration: dict[str, list[dict]] = {}
+    text.warm_up()
+    print(f"dictionary: {headwords} headwords, loaded with jieba in {time.perf_counter() - started:.2f} s")
+    show = set(filter(None, args.misses.split(",")))
+    results: dict[str, Any] = {}
+    calibration: dict[str, Any] = {}
     for name in args.variants.split(","):
         results[name] = {}
-        pooled: list[dict] = []
-        with variant(name):
-            for label, path in sets.items():
+        pooled: list[evaluation.Outcome] = []
+        with variant(name) as threshold:
+            thresholds = THRESHOLDS if threshold is None else BEFORE_THRESHOLDS
+            decide_at = answer.choose_answer if threshold is None else functools.partial(_at, threshold)
+            for label, data in sets.items():
                 started = time.perf_counter()
-                figures = evaluate(path, details=True)
-                pooled.extend(figures.pop("details"))
+                rows = evaluation.run(data, answer=decide_at, thresholds=thresholds)
+                figures = evaluation.figures(rows)
+                figures["blind"] = bool(data.get("blind"))
                 results[name][label] = figures
-                note = " (no answer exists: threshold table only)" if label == "unanswerable" else ""
-                print(f"== {name:13s} {label:8s} ({time.perf_counter() - started:.1f} s){note}", flush=True)
-                for lang in ("overall", "zh", "en"):
-                    if lang in figures and figures[lang]["n"]:
-                        m = figures[lang]
-                        print(
-                            f"   {lang:8s} n={m['n']:3d}  hit@1={m['hit@1']:.3f}  hit@3={m['hit@3']:.3f}  "
-                            f"MRR={m['mrr']:.3f}",
-                            flush=True,
-                        )
-        calibration[name] = calibrate(pooled)
+                if not data.get("blind"):
+                    pooled.extend(rows)
+                f = figures
+                bar = answer.answer_threshold() if threshold is None else threshold
+                print(
+                    f"{name:15s} {label:10s} hit@1 {f['hit@1']:.3f} hit@3 {f['hit@3']:.3f} MRR {f['mrr']:.3f} | "
+                    f"at {bar:.2f}: right {f['answered_correct']} coverage {f['coverage']:.3f} "
+                    f"out of scope answered {f['out_of_scope_answered']}/{f['out_of_scope']} "
+                    f"({time.perf_counter() - started:.1f} s){' BLIND' if data.get('blind') else ''}",
+                    flush=True,
+                )
+                if label in show and not data.get("blind"):
+                    print_misses(label, rows)
+            calibration[name] = sweep(pooled, thresholds)
     for name, rows in calibration.items():
-        print(
-            f"== answer threshold, {name}: {rows[0]['answerable']} answerable queries (all sets), "
-            f"{rows[0]['unanswerable']} unanswerable"
-        )
+        print(f"== threshold table, {name}, pooled development sets (blind set excluded)")
         for row in rows:
             print(
-                f"   >= {row['threshold']:.2f}: correct {row['correct']:3d}, wrong entry {row['wrong_entry']:2d}, "
-                f"don't know {row['dont_know']:2d} (would have been right {row['dont_know_but_right']:2d}); "
-                f"unanswerable answered {row['unanswerable_answered']:2d}  "
-                f"precision {row['precision']}  recall {row['recall']}  right decisions {row['right_decisions']} "
-                f"(half unanswerable: {row['right_decisions_balanced']})"
+                f"   >= {row['threshold']:.2f}: right {row['answered_correct']} coverage {row['coverage']} "
+                f"correct share {row['correct_share']} out of scope answered {row['out_of_scope_answered_share']}"
             )
-    out = Path(args.out)
-    out.write_text(
+    Path(args.out).write_text(
         json.dumps(
             {
                 "benchmark": "kb_quality",
-                "what": "hit@k/MRR of FAQ retrieval, keyword only (no embeddings), per query set, language and "
-                "tokenizer variant; answer-threshold calibration over the pooled sets",
+                "what": "FAQ ranking (hit@k, MRR) and answer decisions (share right, coverage, out-of-scope "
+                "answered) of the local knowledge-base bot, keyword only, per set and variant; threshold "
+                "tables pooled over the development sets",
                 "python": sys.version.split()[0],
-                "dictionary": bridge_load,
+                "answer_threshold": answer.answer_threshold(),
                 "results": results,
-                "threshold_calibration": calibration,
+                "threshold_tables": calibration,
             },
             indent=2,
             ensure_ascii=False,
         )
     )
-    print(f"wrote {out}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ class KbResult:
     sources: list[dict[str, Any]]
     confidence: float
     matched: bool
+    why: dict[str, Any] = field(default_factory=dict)  # the knowledge base's reasons (answer._explain)
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,9 @@ async def answer_turn(
     provider chain grounded in what the sources found."""
     outcome = TurnOutcome()
     if kb is not None:
-        outcome.candidates.append({"source": "kb", "score": round(kb.confidence, 4), "matched": kb.matched})
+        outcome.candidates.append(
+            {"source": "kb", "score": round(kb.confidence, 4), "matched": kb.matched, "why": kb.why}
+        )
     for hook in hooks:
         outcome.candidates.append({"source": f"hook:{hook.name}", "score": round(hook.score, 4)})
     outcome.candidates.extend(result.candidate() for result in plan.datasets)

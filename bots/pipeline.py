@@ -251,6 +251,7 @@ def _kb_lookup(bot: Bot, kb_ids: tuple[int, ...], question: str) -> KbResult | N
         sources=list(result.sources),
         confidence=float(result.confidence),
         matched=bool(result.matched),
+        why=dict(result.why),
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import sparse
 
 K1 = 1.2
+LENGTH_SKIP: tuple[str, ...] = ("^", "@", "~")
 B = 0.75
 
 
@@ -103,7 +104,7 @@ class Bm25Index:
         tfs: list[float] = []
         lengths = np.zeros(len(docs), dtype=np.float32)
         for row, terms in enumerate(docs):
-            lengths[row] = len(terms)
+            lengths[row] = sum(1 for t in terms if t[:1] not in LENGTH_SKIP) if LENGTH_SKIP else len(terms)
             for term, tf in Counter(terms).items():
                 col = vocab.setdefault(term, len(vocab))
                 rows.append(row)

@@ -44,7 +44,8 @@ MAX_GLOSS_WORDS = 2
 # ~16 MB table; a KB's vocabulary rarely fills them.
 CACHE_SIZE = 32768
 
-_LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
+_LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
+_TONE = re.compile(r"[1-5]")
 # Senses that are cross-references, classifiers, names or registers nobody writes in
 # a support question.
 _SKIP_SENSE = re.compile(
@@ -62,6 +63,9 @@ _GLOSS_STOP = frozenset(
 _NEGATION = frozenset(("not", "no", "non", "without", "never"))
 
 _table: dict[str, str] | None = None
+# Pinyin: a character's first reading, and the words whose reading differs from their
+# characters' first readings (filled by _parse; ~20,000 + ~10,000 short strings).
+_readings: dict[str, str] = {}
 _lock = threading.Lock()
 _stemmer = snowballstemmer.stemmer("english")
 _stem_lock = threading.Lock()  # snowballstemmer objects keep state between calls
@@ -89,16 +93,33 @@ def _gloss_words(definitions: str, stop: frozenset[str]) -> list[str]:
     return words_out
 
 
+def _syllables(reading: str) -> tuple[str, ...]:
+    """ "xin4 yong4 ka3" -> ("xin", "yong", "ka"); ü (written u:) as v, as pinyin keyboards type it."""
+    return tuple(_TONE.sub("", s).replace("u:", "v").lower() for s in reading.split())
+
+
 def _parse(lines: Iterable[str], stop: frozenset[str]) -> dict[str, str]:
-    """{simplified headword: its gloss words}; words are stemmed on use (stemming all costs seconds)."""
+    """{simplified headword: its gloss words}; words are stemmed on use (stemming all costs seconds).
+
+    Also fills the pinyin tables: each character's first (most common) reading, and the
+    reading of every word of two to four characters whose characters' first readings
+    would spell it wrongly (银行 yin hang, not yin xing).
+    """
     table: dict[str, str] = {}
+    chars: dict[str, str] = {}
+    words_read: list[tuple[str, tuple[str, ...]]] = []
     for line in lines:
         if line.startswith("#"):
             continue
         match = _LINE.match(line)
         if not match:
             continue
-        words = _gloss_words(match.group(3), stop)
+        simplified, syllables = match.group(2), _syllables(match.group(3))
+        if len(simplified) == 1 and len(syllables) == 1 and syllables[0].isalpha():
+            chars.setdefault(simplified, syllables[0])
+        elif 2 <= len(simplified) <= 4 and len(syllables) == len(simplified):
+            words_read.append((simplified, syllables))
+        words = _gloss_words(match.group(4), stop)
         if not words:
             continue
         headword = match.group(2)
@@ -106,6 +127,10 @@ def _parse(lines: Iterable[str], stop: frozenset[str]) -> dict[str, str]:
         if known:  # another reading of the headword: the file lists the common one first
             words = known.split() + [w for w in words if w not in known.split()]
         table[headword] = " ".join(words[:MAX_WORDS])
+    _readings.update(chars)
+    for word, syllables in words_read:
+        if word not in _readings and tuple(chars.get(c, "") for c in word) != syllables:
+            _readings[word] = " ".join(syllables)
     return table
 
 
@@ -143,3 +168,41 @@ def chinese_pivots(word: str) -> tuple[str, ...]:
 @lru_cache(maxsize=CACHE_SIZE)
 def english_pivot(word: str) -> str:
     return sys.intern(PIVOT + stem(word))
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def pinyin(word: str) -> tuple[str, ...]:
+    """A Chinese word's toneless syllables, or () when a character is unknown.
+
+    Homophone typos (冲电宝 for 充电宝, 教才 for 教材) and pinyin initials (xyk for 信用卡)
+    meet the word through them; a word the dictionary lacks is read character by character.
+    """
+    load_table()
+    known = _readings.get(word)
+    if known:
+        return tuple(known.split())
+    syllables = tuple(_readings.get(char, "") for char in word)
+    return syllables if all(syllables) else ()
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def pinyin_syllables(text: str) -> tuple[str, ...]:
+    """Split Latin letters into pinyin syllables (longest first), or () if they are not pinyin."""
+    load_table()
+    syllables = _syllable_set()
+    out: list[str] = []
+    at = 0
+    while at < len(text):
+        for size in range(min(6, len(text) - at), 0, -1):
+            if text[at : at + size] in syllables:
+                out.append(text[at : at + size])
+                at += size
+                break
+        else:
+            return ()
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def _syllable_set() -> frozenset[str]:
+    return frozenset(v for k, v in _readings.items() if len(k) == 1)

@@ -16,10 +16,11 @@ import numpy as np
 from django.core.cache import cache
 from django.db import close_old_connections, transaction
 
+from bots.knowledge import decide
 from bots.knowledge.bm25 import Bm25Index, document_frequencies
 from bots.knowledge.embeddings import from_bytes, normalize_rows
 from bots.knowledge.models import Chunk, FaqEntry, KnowledgeBase
-from bots.knowledge.text import tokenize
+from bots.knowledge.text import query_units, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ BACKGROUND_REBUILD_CHUNKS = 5_000
 # Ablation switch for bench.kb_quality (always on in the product): off, each FAQ field
 # computes IDF from its own texts, as before.
 FAQ_SHARED_IDF = True
+# Switch for bench.kb_quality (always on in the product): off, every KB uses decide.DEFAULT.
+LEARN = True
 
 
 def _version_key(kb_id: int) -> str:
@@ -81,6 +84,7 @@ class FaqIndex:
     question_index: Bm25Index
     answer_index: Bm25Index
     vectors: np.ndarray | None  # unit rows, or None when any entry lacks an embedding
+    model: decide.Model = decide.DEFAULT  # P(the best entry answers the question), learned from this FAQ
 
 
 @dataclass
@@ -129,13 +133,17 @@ def build_faq_index(
     vectors, rows = _vectors(blobs)
     if rows is not None and len(rows) != len(ids):
         vectors = None
+    question_index = Bm25Index(question_docs, statistics=statistics)
+    answer_index = Bm25Index(answer_docs, statistics=statistics)
+    model = decide.learn(question_index, answer_index, [query_units(q) for q in questions]) if LEARN else decide.DEFAULT
     return FaqIndex(
         ids=ids,
         questions=questions,
         answers=answers,
-        question_index=Bm25Index(question_docs, statistics=statistics),
-        answer_index=Bm25Index(answer_docs, statistics=statistics),
+        question_index=question_index,
+        answer_index=answer_index,
         vectors=vectors,
+        model=model,
     )
 
 

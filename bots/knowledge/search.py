@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bots.knowledge import decide
 from bots.knowledge.access import access_knowledge_bases
 from bots.knowledge.embeddings import EmbeddingConfig, EmbeddingError, embed_query
 from bots.knowledge.index import FaqIndex, KbIndex, get_indexes
 from bots.knowledge.models import KnowledgeBase
-from bots.knowledge.text import query_terms, query_units, without_unigrams
+from bots.knowledge.text import PINYIN, query_terms, query_units, without_unigrams
 from kefu.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,13 @@ CANDIDATES = 20
 # Ablation switch for bench.kb_quality (always on in the product): off, every form of
 # a question word adds up, as before (an exact word counted three to five times).
 FORMS_COUNT_ONCE = True
+# The best keyword FAQ entries get a calibrated probability (decide.py) as their confidence.
+CALIBRATED = 8
+# Ablation switch for bench.kb_quality (always on in the product): off, an FAQ entry's
+# confidence is its lexical coverage alone, as before (answer threshold 0.20).
+CALIBRATED_CONFIDENCE = True
 SNIPPET_CHARS = 160
+SURFACE = ("!", "#")  # character and bigram units
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,8 @@ class Hit:
     title: str
     text: str
     score: float  # the fused rank score; comparable within one result list only
-    confidence: float  # 0..1: how much of the question this hit accounts for
+    confidence: float  # 0..1: FAQ: P(it answers the question); passage: share of the question it contains
+    why: dict | None = None  # what made it rank: rankers, matched words, signals (shown in the console)
 
     @property
     def snippet(self) -> str:
@@ -50,6 +58,7 @@ class Hit:
             "id": self.id,
             "title": self.title,
             "score": round(self.score, 4),
+            "confidence": round(self.confidence, 4),
             "snippet": self.snippet,
         }
 
@@ -84,21 +93,48 @@ def faq_scores(faqs: FaqIndex, units: list[dict[str, float]]) -> np.ndarray:
     return scores
 
 
+def _for_this_kb(faqs: FaqIndex, units: list[dict[str, float]]) -> list[dict[str, float]]:
+    """A question word the FAQ itself contains keeps no pinyin form: the pinyin is for typos
+    and pinyin initials, and would otherwise let the word meet its homophones too."""
+    out = []
+    for unit in units:
+        word = next(iter(unit))
+        if word[:1] not in SURFACE and (word in faqs.question_index.vocab or word in faqs.answer_index.vocab):
+            unit = {t: w for t, w in unit.items() if not t.startswith(PINYIN)}
+        out.append(unit)
+    return out
+
+
 def _faq_keyword(
     index: KbIndex, terms: dict[str, float], units: list[dict[str, float]]
-) -> tuple[list[int], dict[int, float]]:
+) -> tuple[list[int], dict[int, float], dict[int, dict]]:
     faqs = index.faqs
     if not faqs.ids or not terms:
-        return [], {}
+        return [], {}, {}
+    units = _for_this_kb(faqs, units)
     scores = faq_scores(faqs, units)
     nz = np.flatnonzero(scores)
     order = nz[np.argsort(-scores[nz], kind="stable")][:CANDIDATES]
     if not len(order):
-        return [], {}
-    cov_q = faqs.question_index.coverage(units, order)
-    cov_a = faqs.answer_index.coverage(units, order)
-    confidence = cov_q + 0.5 * (1 - cov_q) * cov_a
-    return [int(i) for i in order], {int(i): float(c) for i, c in zip(order, confidence, strict=True)}
+        return [], {}, {}
+    if not CALIBRATED_CONFIDENCE:
+        cov_q = faqs.question_index.coverage(units, order)
+        cov_a = faqs.answer_index.coverage(units, order)
+        coverage = cov_q + 0.5 * (1 - cov_q) * cov_a
+        return [int(i) for i in order], {int(i): float(c) for i, c in zip(order, coverage, strict=True)}, {}
+    # P(this entry answers the question) from several signals, weighed by the KB's own model.
+    table = decide.Table.build(faqs.question_index, faqs.answer_index, units)
+    confidence: dict[int, float] = {}
+    why: dict[int, dict] = {}
+    for i in order[:CALIBRATED]:
+        signals = decide.signals_for(table, int(i))
+        confidence[int(i)] = faqs.model.probability(signals)
+        why[int(i)] = {
+            "matched": table.matched(int(i)),
+            "signals": {name: round(float(v), 3) for name, v in zip(decide.FEATURES, signals, strict=True)},
+            "model": "learned" if faqs.model.learned else "default",
+        }
+    return [int(i) for i in order], confidence, why
 
 
 def _chunk_keyword(
@@ -111,7 +147,8 @@ def _chunk_keyword(
     # confidence counts a word's forms once, like the FAQ entries'.
     passage_units = [u for u in ({t: w for t, w in unit.items() if not t.startswith("!")} for unit in units) if u]
     hits = chunks.index.search(without_unigrams(terms), CANDIDATES, units=passage_units)
-    return [int(i) for i in hits.indices], {int(i): float(c) for i, c in zip(hits.indices, hits.coverage, strict=True)}
+    coverage = {int(i): float(c) for i, c in zip(hits.indices, hits.coverage, strict=True)}
+    return [int(i) for i in hits.indices], coverage, {}
 
 
 def _top_by_vector(vectors: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,15 +168,27 @@ def search_indexes(
     rankings: list[list[tuple[str, int]]] = []
     confidence: dict[tuple[str, int], float] = {}
     located: dict[tuple[str, int], tuple[KbIndex, int]] = {}
+    why: dict[tuple[str, int], dict] = {}
 
-    def note(kind: str, index: KbIndex, positions: list[int], conf: dict[int, float]) -> None:
+    def note(
+        kind: str,
+        index: KbIndex,
+        positions: list[int],
+        conf: dict[int, float],
+        details: dict[int, dict] | None = None,
+        ranker: str = "keyword",
+    ) -> None:
         ids = index.faqs.ids if kind == "faq" else index.chunks.ids
         ranking = []
-        for pos in positions:
+        for rank, pos in enumerate(positions, start=1):
             key = (kind, ids[pos])
             ranking.append(key)
             located[key] = (index, pos)
             confidence[key] = max(confidence.get(key, 0.0), conf.get(pos, 0.0))
+            entry = why.setdefault(key, {"rankers": {}})
+            entry["rankers"][ranker] = {"rank": rank, "confidence": round(conf.get(pos, 0.0), 4)}
+            if details and pos in details:
+                entry.update(details[pos])
         if ranking:
             rankings.append(ranking)
 
@@ -156,6 +205,7 @@ def search_indexes(
                 index,
                 [int(i) for i in top],
                 {int(i): similarity_confidence(float(s)) for i, s in zip(top, sims, strict=True)},
+                ranker="vector",
             )
         if index.chunks.vectors is not None and index.chunks.vector_rows is not None:
             top, sims = _top_by_vector(index.chunks.vectors, vector, CANDIDATES)
@@ -165,6 +215,7 @@ def search_indexes(
                 index,
                 [int(i) for i in rows],
                 {int(r): similarity_confidence(float(s)) for r, s in zip(rows, sims, strict=True)},
+                ranker="vector",
             )
 
     fused = rrf(rankings)
@@ -176,7 +227,9 @@ def search_indexes(
             title, text = index.faqs.questions[pos], index.faqs.answers[pos]
         else:
             title, text = index.chunks.titles[pos], index.chunks.texts[pos]
-        hits.append(Hit(key[0], key[1], index.kb_id, title, text, fused[key], round(confidence.get(key, 0.0), 4)))
+        hits.append(
+            Hit(key[0], key[1], index.kb_id, title, text, fused[key], round(confidence.get(key, 0.0), 4), why.get(key))
+        )
     return hits
 
 

@@ -85,11 +85,20 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("手机", "phone", "mobile"),
 )
 _SYNONYMS: dict[str, str] = {member: f"~{i}" for i, group in enumerate(SYNONYM_GROUPS) for member in group}
+JIEBA_HMM = True
+PINYIN_ENABLED = True
+PINYIN = "^"
+MAX_INITIALS = 4
+PINYIN_SHARE = 0.5
+_VOWELS = frozenset("aeiouv")
 # Ablation switches for bench.kb_quality; always on in the product.
 SYNONYMS_ENABLED = True
 BRIDGE_ENABLED = True
-# Single characters have too many senses to translate out of context (打, 开, 会).
-BRIDGE_MIN_CHARS = 2
+# A one-character word (转, 退, 丢, 改) is translated in questions and FAQ entries, where
+# colloquial questions use it for the two-character word an entry has (转 / 转账); not in
+# passages, where it would add a long posting list per sense to every search.
+BRIDGE_MIN_CHARS = 1
+PASSAGE_BRIDGE_MIN_CHARS = 2
 
 
 def _synonym(term: str) -> str | None:
@@ -138,26 +147,57 @@ def normalize(text: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _cjk_words(run: str) -> tuple[str, ...]:
-    return tuple(_get_tokenizer().cut_for_search(run))
+    return tuple(_get_tokenizer().cut_for_search(run, HMM=JIEBA_HMM))
 
 
 @lru_cache(maxsize=4096)  # ~3 MB when full
-def _forms(word: str, chinese: bool) -> tuple[tuple[str, float], ...]:
-    """A word's alternative forms with their shares: itself, its synonym group, its pivots."""
+def _forms(word: str, chinese: bool, short: bool = True, query: bool = False) -> tuple[tuple[str, float], ...]:
+    """A word's alternative forms with their shares: itself, its synonym group, its pivots,
+    and (short texts: questions and FAQ entries) its pinyin and pinyin initials."""
     forms = [(word, 1.0)]
     syn = _synonym(word)
     if syn:
         forms.append((syn, 1.0))
-    if BRIDGE_ENABLED and chinese and len(word) >= BRIDGE_MIN_CHARS:
+    min_chars = BRIDGE_MIN_CHARS if short else max(BRIDGE_MIN_CHARS, PASSAGE_BRIDGE_MIN_CHARS)
+    if BRIDGE_ENABLED and chinese and len(word) >= min_chars:
         pivots = bridge.chinese_pivots(word)
         share = _pivot_share(len(pivots))
         forms.extend((pivot, share) for pivot in pivots)
     elif BRIDGE_ENABLED and not chinese and not word.isdigit():
         forms.append((bridge.english_pivot(word), 1.0))
+    if PINYIN_ENABLED and short:
+        forms.extend(_pinyin_forms(word, chinese, query))
     return tuple(forms)
 
 
-def _terms(text: str, unigrams: bool) -> Iterator[tuple[str, float, int]]:
+def _pinyin_forms(word: str, chinese: bool, query: bool) -> list[tuple[str, float]]:
+    """'^' + the toneless pinyin of a Chinese word of two or more characters (homophone
+    typos meet: 冲电宝/充电宝), and in texts '^^' + its initials for two to four characters
+    (xyk for 信用卡). A short Latin word of a question could be either, so it yields both
+    forms; a Chinese word of a question yields no initials (they would make every word
+    with the same initials, 支付/转发, an alternative form of it)."""
+    if chinese:
+        if len(word) < 2:
+            return []
+        syllables = bridge.pinyin(word)
+        if not syllables:
+            return []
+        forms = [(PINYIN + "".join(syllables), PINYIN_SHARE)]
+        if not query and len(word) <= MAX_INITIALS:
+            forms.append((PINYIN * 2 + "".join(s[0] for s in syllables), 1.0))
+        return forms
+    if not word.isalpha() or not 2 <= len(word) <= 16:
+        return []
+    # Pinyin initials have no vowels (jf, xyk); an English word nearly always has one.
+    if len(word) <= MAX_INITIALS and not _VOWELS.intersection(word):
+        return [(PINYIN * 2 + word, 1.0)]
+    # Full pinyin of two or more syllables (tuikuan); "can" or "long" alone stay English.
+    if len(bridge.pinyin_syllables(word)) >= 2:
+        return [(PINYIN + word, PINYIN_SHARE)]
+    return []
+
+
+def _terms(text: str, unigrams: bool, query: bool = False) -> Iterator[tuple[str, float, int]]:
     """(term, share, unit) triples; a share below 1 splits one word's say among its
     dictionary senses. Terms with the same unit number are alternative forms of one
     word of the text (_forms); every character and bigram is a unit of its own."""
@@ -169,7 +209,7 @@ def _terms(text: str, unigrams: bool) -> Iterator[tuple[str, float, int]]:
             for word in _cjk_words(part):
                 if word not in CJK_STOP:
                     unit += 1
-                    for term, share in _forms(word, True):
+                    for term, share in _forms(word, True, unigrams, query):
                         yield term, share, unit
             for char in part:
                 if char not in _CHAR_SKIP:
@@ -196,7 +236,7 @@ def _terms(text: str, unigrams: bool) -> Iterator[tuple[str, float, int]]:
                     if word in EN_STOP or (len(word) == 1 and not word.isdigit()):
                         continue
                     unit += 1
-                    for term, share in _forms(word, False):
+                    for term, share in _forms(word, False, unigrams, query):
                         yield term, share, unit
                 if len(words) > 1:  # self-host, on-premise: the table may know the compound
                     syn = _synonym(compound) or _synonym(compound.replace("-", ""))
@@ -225,7 +265,7 @@ def tokenize(text: str, *, unigrams: bool = True) -> list[str]:
 def query_terms(text: str) -> dict[str, float]:
     """A question's terms with their weights: the kind of term times its share."""
     weights: dict[str, float] = {}
-    for term, share, _ in _terms(text, True):
+    for term, share, _ in _terms(text, True, query=True):
         weights[term] = weights.get(term, 0.0) + share * term_weight(term)
     return weights
 
@@ -239,10 +279,15 @@ def query_units(text: str) -> list[dict[str, float]]:
     and bigrams still add up, so an exact match keeps a lead from its surface.
     """
     units: dict[int, dict[str, float]] = {}
-    for term, share, unit in _terms(text, True):
+    for term, share, unit in _terms(text, True, query=True):
         weights = units.setdefault(unit, {})
         weights[term] = max(weights.get(term, 0.0), share * term_weight(term))
     return list(units.values())
+
+
+def language_of(text: str) -> str:
+    """ "zh" when the text has any Chinese character, else "en" (the languages shipped)."""
+    return "zh" if _CJK_RUN.search(text) else "en"
 
 
 def token_count(text: str) -> int:

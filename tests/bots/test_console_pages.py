@@ -230,8 +230,11 @@ def test_try_a_question_shows_answer_confidence_and_sources(client, admin, kb, c
     assert 'id="ask-answer"' in page and "7 working days" in page.split('id="ask-text"')[1]
     assert "Refund policy" in page.split('id="ask-sources"')[1].split("</div>")[0]
     assert 'id="ask-confidence"' in page
+    why = page.split('id="ask-why"')[1].split("</details>")[0]
+    assert "Answered: confidence" in why and "Refund policy" in why.split('id="why-best"')[1]
     unknown = client.get(_url(kb), {"q": "quantum chromodynamics lattice"}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "No confident answer" in unknown and 'id="ask-sources"' not in unknown
+    assert "Not answered" in unknown.split('id="why-decision"')[1].split("</dd>")[0]
 
 
 def _bot_data(**overrides: object) -> dict[str, object]:

@@ -35,7 +35,7 @@ def test_answer_from_faq_with_source(kb, run_on_commit) -> None:  # type: ignore
     assert answer.text == "在设置-订阅中点击取消自动续费。"
     assert answer.sources[0]["type"] == "faq"
     assert answer.sources[0]["title"] == "怎么取消订阅?"
-    assert set(answer.sources[0]) == {"type", "id", "title", "score", "snippet"}
+    assert set(answer.sources[0]) == {"type", "id", "title", "score", "confidence", "snippet"}
     assert 0 < answer.confidence <= 1
 
 

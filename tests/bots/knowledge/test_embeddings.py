@@ -47,7 +47,8 @@ def test_vector_search_finds_what_keywords_miss(tenant, embeddings_server, run_o
     assert {h.type for h in hits[:2]} == {"faq", "chunk"}
     assert all("退款" in h.title + h.text for h in hits[:2])
     answer = kb_answer(tenant=tenant, knowledge_base_ids=[kb.pk], question="I want my money back")
-    assert answer.matched and answer.text == "可以,七天无理由。"
+    # An English question, an answer the KB has only in Chinese: the reply says so first.
+    assert answer.matched and answer.text == "This answer is only available in Chinese:\n可以,七天无理由。"
 
 
 def test_keyword_kb_never_calls_the_provider(kb, embeddings_server, run_on_commit) -> None:  # type: ignore[no-untyped-def]
