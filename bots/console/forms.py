@@ -81,6 +81,18 @@ class KnowledgeBaseSettingsForm(forms.Form):
     )
     embedding_model = forms.CharField(label=_("Embeddings model"), max_length=120, required=False)
     embedding_api_key = secret_field(_("Embeddings API key"))
+    llm_base_url = forms.URLField(
+        label=_("Answer-check base URL"),
+        required=False,
+        max_length=300,
+        assume_scheme="https",
+        help_text=_(
+            "Optional, OpenAI-compatible (…/v1). A chat model then checks which entry or passage answers "
+            "a question, and translates it into the question's language."
+        ),
+    )
+    llm_model = forms.CharField(label=_("Answer-check model"), max_length=120, required=False)
+    llm_api_key = secret_field(_("Answer-check API key"))
 
     def __init__(self, *args: Any, knowledge_base: KnowledgeBase, **kwargs: Any) -> None:
         kb = knowledge_base
@@ -91,12 +103,13 @@ class KnowledgeBaseSettingsForm(forms.Form):
                 "description": kb.description,
                 "embedding_base_url": kb.embedding_base_url,
                 "embedding_model": kb.embedding_model,
+                "llm_base_url": kb.llm_base_url,
+                "llm_model": kb.llm_model,
             },
         )
         super().__init__(*args, **kwargs)
-        self.fields["embedding_api_key"].help_text = (
-            _("Stored. Leave blank to keep it.") if kb.embedding_api_key else _("Not set.")
-        )
+        for name in ("embedding_api_key", "llm_api_key"):
+            self.fields[name].help_text = _("Stored. Leave blank to keep it.") if getattr(kb, name) else _("Not set.")
 
 
 class DocumentUploadForm(forms.Form):

@@ -60,11 +60,12 @@ def knowledge_base_add(*, actor: Agent, name: str, description: str = "", ip: st
 def knowledge_base_edit(
     *, knowledge_base: KnowledgeBase, actor: Agent, changes: dict[str, Any], ip: str | None = None
 ) -> KnowledgeBase:
-    """Rename, describe, or point at an embeddings endpoint; a blank key keeps the stored one."""
+    """Rename, describe, or point at an embeddings or answer-check endpoint; a blank key keeps the stored one."""
     require_admin(actor)
     kb = knowledge_base
-    if not changes.get("embedding_api_key"):
-        changes.pop("embedding_api_key", None)
+    for secret in ("embedding_api_key", "llm_api_key"):
+        if not changes.get(secret):
+            changes.pop(secret, None)
     changed = [name for name, value in changes.items() if getattr(kb, name) != value]
     if not changed:
         return kb

@@ -40,12 +40,17 @@ class KnowledgeBaseAdmin(admin.ModelAdmin):
     # The key is a secret: never echo it back into the page.
 
     def get_form(self, request: HttpRequest, obj: object = None, change: bool = False, **kwargs: object) -> type:
-        kwargs["widgets"] = {"embedding_api_key": forms.PasswordInput(render_value=False)}
+        kwargs["widgets"] = {
+            "embedding_api_key": forms.PasswordInput(render_value=False),
+            "llm_api_key": forms.PasswordInput(render_value=False),
+        }
         return super().get_form(request, obj, change, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: KnowledgeBase, form: object, change: bool) -> None:
-        if change and not obj.embedding_api_key:  # an empty password field keeps the stored key
-            obj.embedding_api_key = KnowledgeBase.objects.get(pk=obj.pk).embedding_api_key
+        stored = KnowledgeBase.objects.get(pk=obj.pk) if change else None
+        for name in ("embedding_api_key", "llm_api_key"):
+            if stored is not None and not getattr(obj, name):  # an empty password field keeps the stored key
+                setattr(obj, name, getattr(stored, name))
         super().save_model(request, obj, form, change)
 
     list_filter = ("tenant",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -10,9 +11,13 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext
 
-from bots.knowledge.search import Hit, kb_search
+from bots.knowledge import judge
+from bots.knowledge.access import access_knowledge_bases
+from bots.knowledge.search import Hit, search_knowledge_bases
 from bots.knowledge.text import language_of
 from kefu.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 # An FAQ entry's confidence is P(it answers the question), from several signals weighed
 # by a model each KB learns from its own FAQ (decide.py). Calibrated by bench.kb_quality
@@ -149,7 +154,49 @@ def choose_answer(hits: list[Hit], threshold: float | None = None, *, question: 
     )
 
 
+def choose_checked(hits: list[Hit], verdict: judge.Verdict, question: str, threshold: float) -> Answer:
+    """The answer-check model's choice among the candidates decides (judge.py)."""
+    language = language_of(question) if question.strip() else None
+    if verdict.choice is None:
+        best = _best(hits)
+        why = _explain("checked_none", threshold, best, next((h for h in hits if h is not best), None))
+        return Answer(text=not_known_text(language), confidence=best.confidence, why=why)
+    best = hits[verdict.choice]
+    text = best.text.strip() if best.type == "faq" else _passage(best.text)
+    why = _explain("checked", threshold, best, next((h for h in hits if h is not best), None))
+    why["checked_rank"] = verdict.choice + 1  # where the keyword ranking had put it
+    answer_language = language_of(text)
+    if language is not None and answer_language != language:
+        if verdict.translation:
+            text = verdict.translation
+            why["translated"] = {"question": language, "answer": answer_language}
+        else:
+            text = f"{other_language_note(language, answer_language)}\n{text}"
+            why["language_note"] = {"question": language, "answer": answer_language}
+    others = [h for h in hits if h is not best][: MAX_SOURCES - 1]
+    return Answer(
+        text=text,
+        sources=[h.as_source() for h in [best, *others]],
+        confidence=best.confidence,
+        matched=True,
+        why=why,
+    )
+
+
 def kb_answer(*, tenant: Tenant, knowledge_base_ids: Iterable[object], question: str) -> Answer:
-    """Answer from the tenant's knowledge bases; matched=False below the confidence threshold."""
-    hits = kb_search(tenant=tenant, knowledge_base_ids=knowledge_base_ids, query=question, k=ANSWER_CANDIDATES)
+    """Answer from the tenant's knowledge bases; matched=False when nothing answers the question.
+
+    With an answer-check model on one of the KBs, the model picks among the best
+    candidates (judge.py); without one, or when it fails, the calibrated threshold decides.
+    """
+    kbs = access_knowledge_bases(tenant=tenant, knowledge_base_ids=knowledge_base_ids)
+    hits = search_knowledge_bases(kbs, question, k=ANSWER_CANDIDATES)
+    config = judge.JudgeConfig.for_knowledge_bases(kbs)
+    if config is not None and hits:
+        try:
+            verdict = judge.check(config, question, hits)
+        except judge.JudgeError as exc:
+            logger.warning("answer check failed, keyword decision instead: %s", exc)
+        else:
+            return choose_checked(hits[: judge.CANDIDATES], verdict, question, answer_threshold())
     return choose_answer(hits, question=question)

@@ -21,6 +21,11 @@ class KnowledgeBase(models.Model):
     embedding_model = models.CharField(_("embeddings model"), max_length=120, blank=True)
     # Encrypted at rest like every tenant credential; plain values stored earlier still read.
     embedding_api_key = EncryptedTextField(_("embeddings API key"), blank=True)
+    # Optional OpenAI-compatible chat model that checks which retrieved entry or passage
+    # answers a question (and translates it into the question's language), see judge.py.
+    llm_base_url = models.URLField(_("answer-check base URL"), blank=True, max_length=300)
+    llm_model = models.CharField(_("answer-check model"), max_length=120, blank=True)
+    llm_api_key = EncryptedTextField(_("answer-check API key"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -36,6 +41,10 @@ class KnowledgeBase(models.Model):
     @property
     def has_embeddings(self) -> bool:
         return bool(self.embedding_base_url and self.embedding_model)
+
+    @property
+    def has_answer_check(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
 
 
 class SourceType(models.TextChoices):

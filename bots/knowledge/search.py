@@ -247,10 +247,15 @@ def query_vectors_for(kbs: list[KnowledgeBase], query: str) -> dict[int, np.ndar
     return vectors
 
 
-def kb_search(*, tenant: Tenant, knowledge_base_ids: Iterable[object], query: str, k: int = 5) -> list[Hit]:
-    """Best FAQ entries and passages of the tenant's knowledge bases for a question."""
-    kbs = access_knowledge_bases(tenant=tenant, knowledge_base_ids=knowledge_base_ids)
+def search_knowledge_bases(kbs: list[KnowledgeBase], query: str, *, k: int = 5) -> list[Hit]:
+    """Best FAQ entries and passages of KBs already checked to belong to the caller's tenant."""
     if not query.strip():
         return []
     indexes = get_indexes(kbs)
     return search_indexes(indexes, query, k=k, query_vectors=query_vectors_for(kbs, query))
+
+
+def kb_search(*, tenant: Tenant, knowledge_base_ids: Iterable[object], query: str, k: int = 5) -> list[Hit]:
+    """Best FAQ entries and passages of the tenant's knowledge bases for a question."""
+    kbs = access_knowledge_bases(tenant=tenant, knowledge_base_ids=knowledge_base_ids)
+    return search_knowledge_bases(kbs, query, k=k)
