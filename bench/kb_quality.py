@@ -44,7 +44,7 @@ django.setup()
 
 import numpy as np  # noqa: E402
 
-from bots.knowledge import answer, bridge, decide, evaluation, index, search, text  # noqa: E402
+from bots.knowledge import answer, bridge, decide, evaluation, index, judge, search, text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
@@ -173,6 +173,11 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--misses", default="", help="comma-separated development sets whose misses to print")
     parser.add_argument("--fit-default", action="store_true")
+    parser.add_argument(
+        "--check",
+        default="",
+        help="BASE_URL,MODEL[,API_KEY] of an OpenAI-compatible chat model: measure the answer check (variant 'checked')",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "kb_quality.json"))
     args = parser.parse_args()
     sets = load_sets()
@@ -187,7 +192,13 @@ def main() -> None:
     show = set(filter(None, args.misses.split(",")))
     results: dict[str, Any] = {}
     calibration: dict[str, Any] = {}
-    for name in args.variants.split(","):
+    names = args.variants.split(",")
+    check = None
+    if args.check:
+        base_url, model, *key = args.check.split(",")
+        check = judge.JudgeConfig(base_url=base_url, model=model, api_key=key[0] if key else "")
+        names.append("checked")
+    for name in names:
         results[name] = {}
         pooled: list[evaluation.Outcome] = []
         with variant(name) as threshold:
@@ -195,7 +206,9 @@ def main() -> None:
             decide_at = answer.choose_answer if threshold is None else functools.partial(_at, threshold)
             for label, data in sets.items():
                 started = time.perf_counter()
-                rows = evaluation.run(data, answer=decide_at, thresholds=thresholds)
+                rows = evaluation.run(
+                    data, answer=decide_at, thresholds=thresholds, check=check if name == "checked" else None
+                )
                 figures = evaluation.figures(rows)
                 figures["blind"] = bool(data.get("blind"))
                 results[name][label] = figures
@@ -205,8 +218,10 @@ def main() -> None:
                 bar = answer.answer_threshold() if threshold is None else threshold
                 print(
                     f"{name:15s} {label:10s} hit@1 {f['hit@1']:.3f} hit@3 {f['hit@3']:.3f} MRR {f['mrr']:.3f} | "
-                    f"at {bar:.2f}: right {f['answered_correct']} coverage {f['coverage']:.3f} "
+                    f"hit@5 {f['hit@5']:.3f} | at {bar:.2f}: right {f['answered_correct']} coverage {f['coverage']:.3f} "
                     f"out of scope answered {f['out_of_scope_answered']}/{f['out_of_scope']} "
+                    f"| suggested right {f['suggested_right']} wrong {f['suggested_wrong']}, "
+                    f"self-service {f['self_service']:.3f} "
                     f"({time.perf_counter() - started:.1f} s){' BLIND' if data.get('blind') else ''}",
                     flush=True,
                 )

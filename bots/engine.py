@@ -43,6 +43,7 @@ class KbResult:
     confidence: float
     matched: bool
     why: dict[str, Any] = field(default_factory=dict)  # the knowledge base's reasons (answer._explain)
+    suggestions: list[str] = field(default_factory=list)  # "did you mean" FAQ questions when not sure
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,7 @@ async def answer_turn(
         outcome.text = kb.text if kb is not None else ""
         outcome.provider, outcome.matched = "local-kb", False
         outcome.confidence = kb.confidence if kb else 0.0
+        outcome.quick_replies = list(kb.suggestions) if kb is not None else []
         if outcome.text:
             await _answer_directly(outcome.text, publisher)
     else:

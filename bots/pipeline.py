@@ -252,6 +252,7 @@ def _kb_lookup(bot: Bot, kb_ids: tuple[int, ...], question: str) -> KbResult | N
         confidence=float(result.confidence),
         matched=bool(result.matched),
         why=dict(result.why),
+        suggestions=[s["title"] for s in result.suggestions],
     )
 
 

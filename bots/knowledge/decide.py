@@ -108,14 +108,16 @@ class Table:
         for unit, unit_rows in zip(self.units, self.rows, strict=True):
             if not _is_word_unit(unit):
                 continue
-            best = None  # (field, weighted BM25, term): the question field first, then the best form
+            word = next(iter(unit))
+            best = None  # the question field first, then the word itself, then the strongest form
             for (term, _), row in zip(unit.items(), unit_rows, strict=True):
                 for rank, (field, present) in enumerate((("question", self.question), ("answer", self.answer))):
                     value = float(present[row, entry]) * float(self.weights[row])
-                    if value > 0 and (best is None or (-rank, value) > (-best[0], best[1])):
-                        best = (rank, value, term, field)
+                    key = (-rank, term == word, value)
+                    if value > 0 and (best is None or key > best[0]):
+                        best = (key, term, field)
             if best is not None:
-                out.append({"word": next(iter(unit)), "via": VIA.get(best[2][:1], "word"), "field": best[3]})
+                out.append({"word": word, "via": VIA.get(best[1][:1], "word"), "field": best[2]})
         return out
 
     def signals(self, question: np.ndarray, answer: np.ndarray, top: int, second: int | None) -> np.ndarray:

@@ -237,3 +237,25 @@ def test_deltas_reach_the_conversation_group_before_the_stored_message(tenant):
     assert "kefu.bot.delta" in types and types[-1] == "kefu.bot.done"
     streamed = "".join(e["text"] for e in received if e["type"] == "kefu.bot.delta")
     assert streamed == received[-1]["message"]["body"]
+
+
+def test_an_unsure_local_bot_offers_did_you_mean_and_stores_why(tenant):
+    # The knowledge base's part of the reply (bots.knowledge.answer): not sure enough to
+    # answer "我想退钱", it offers the likely entry as a quick reply beside a human.
+    make_bot(tenant)
+    conv, _ = visitor_says(tenant, "我想退钱")
+    reply = bot_replies(conv)[0]
+    assert "Did you mean" in reply.body or "您是想问" in reply.body
+    assert reply.metadata["quick_replies"] == ["退款多久到账?"]
+    kb = next(c for c in reply.metadata["candidates"] if c["source"] == "kb")
+    assert not kb["matched"] and kb["why"]["decision"] == "below_threshold"
+    assert kb["why"]["best"]["title"] == "退款多久到账?" and kb["why"]["suggestions"][0]["title"] == "退款多久到账?"
+    # The quick reply is the entry's own question: asked, it is answered.
+    visitor_says(tenant, "退款多久到账?", conversation=conv)
+    answered = bot_replies(conv)[-1]
+    assert "3-5个工作日" in answered.body
+    kb = next(c for c in answered.metadata["candidates"] if c["source"] == "kb")
+    assert (
+        kb["why"]["decision"] == "answered"
+        and {"word": "退款", "via": "word", "field": "question"} in kb["why"]["matched"]
+    )
