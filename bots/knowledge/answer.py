@@ -84,11 +84,15 @@ def suggestions_text(language: str | None = None) -> str:
         )
 
 
-def _suggestions(hits: list[Hit]) -> list[dict]:
+def _suggestions(hits: list[Hit], language: str | None) -> list[dict]:
+    """Likely entries, each worded as the entry asks it in the question's language when it can."""
     out: list[dict] = []
     for hit in hits:
-        if hit.type == "faq" and hit.confidence >= SUGGEST_THRESHOLD and hit.title not in {s["title"] for s in out}:
-            out.append({"type": hit.type, "id": hit.id, "title": hit.title})
+        if hit.type != "faq" or hit.confidence < SUGGEST_THRESHOLD:
+            continue
+        title = next((t for t in (hit.title, *hit.alternates) if language_of(t) == language), hit.title)
+        if title not in {s["title"] for s in out}:
+            out.append({"type": hit.type, "id": hit.id, "title": title})
     return out[:MAX_SUGGESTIONS]
 
 
@@ -156,7 +160,7 @@ def choose_answer(hits: list[Hit], threshold: float | None = None, *, question: 
     if not confident:
         best = _best(hits)
         why = _explain("below_threshold", threshold, best, next((h for h in hits if h is not best), None))
-        suggestions = _suggestions(hits)
+        suggestions = _suggestions(hits, language)
         if suggestions:
             why["suggestions"] = suggestions
         return Answer(

@@ -72,7 +72,11 @@ def _is_word_unit(unit: dict[str, float]) -> bool:
 
 @dataclass
 class Table:
-    """A question's terms against every FAQ entry: BM25 weights and presence per field."""
+    """A question's terms against every FAQ entry: BM25 weights and presence per field.
+
+    Every signal is computed for all entries at once with numpy (a question costs tens of
+    microseconds here, not a Python loop per entry and unit).
+    """
 
     units: list[dict[str, float]]
     rows: list[list[int]]  # per unit: row numbers of its forms in the arrays below
@@ -80,9 +84,13 @@ class Table:
     idf: np.ndarray  # per row
     question: np.ndarray  # rows x entries: BM25 weight in the question field (0: absent)
     answer: np.ndarray  # rows x entries: BM25 weight in the answer field
+    flat: np.ndarray  # the rows of every unit, unit after unit
+    starts: np.ndarray  # where each unit begins in flat
+    word_units: np.ndarray  # the units that are words (not characters or bigrams)
 
     @classmethod
     def build(cls, question_index: Bm25Index, answer_index: Bm25Index, units: list[dict[str, float]]) -> Table:
+        units = [unit for unit in units if unit]
         vocab: dict[str, int] = {}
         rows = [[vocab.setdefault(t, len(vocab)) for t in unit] for unit in units]
         weights = np.zeros(len(vocab), dtype=np.float32)
@@ -91,15 +99,31 @@ class Table:
                 weights[row] = max(weights[row], w)
         terms = list(vocab)
         idf = np.asarray([question_index._idf(t) for t in terms], dtype=np.float32)
-        return cls(units, rows, weights, idf, question_index.term_scores(terms), answer_index.term_scores(terms))
+        flat = np.asarray([r for unit_rows in rows for r in unit_rows], dtype=np.int64)
+        starts = np.cumsum([0] + [len(r) for r in rows[:-1]]).astype(np.int64) if rows else np.zeros(0, np.int64)
+        word_units = np.asarray([i for i, unit in enumerate(units) if _is_word_unit(unit)], dtype=np.int64)
+        return cls(
+            units,
+            rows,
+            weights,
+            idf,
+            question_index.term_scores(terms),
+            answer_index.term_scores(terms),
+            flat,
+            starts,
+            word_units,
+        )
+
+    def _per_unit(self, per_row: np.ndarray) -> np.ndarray:
+        """units x entries: the best of each unit's forms (rows x entries in)."""
+        if not len(self.flat):
+            return np.zeros((0, per_row.shape[1] if per_row.ndim > 1 else 0), dtype=np.float32)
+        return np.maximum.reduceat(per_row[self.flat], self.starts, axis=0)
 
     def scores(self, question: np.ndarray, answer: np.ndarray) -> np.ndarray:
         """Per entry: sum over units of the best form's field-weighted BM25 (search.faq_scores)."""
         per_row = (QUESTION_WEIGHT * question + ANSWER_WEIGHT * answer) * self.weights[:, None]
-        out = np.zeros(question.shape[1], dtype=np.float32)
-        for unit_rows in self.rows:
-            out += per_row[unit_rows].max(axis=0)
-        return out
+        return self._per_unit(per_row).sum(axis=0)
 
     def matched(self, entry: int) -> list[dict[str, str]]:
         """The question's words this entry contains, each through its best form: the word
@@ -120,57 +144,45 @@ class Table:
                 out.append({"word": word, "via": VIA.get(best[1][:1], "word"), "field": best[2]})
         return out
 
-    def signals(self, question: np.ndarray, answer: np.ndarray, top: int, second: int | None) -> np.ndarray:
-        mass_rows = self.idf * self.weights
-        units_mass = np.asarray([mass_rows[r].max() for r in self.rows], dtype=np.float32)
+    def all_signals(self, question: np.ndarray, answer: np.ndarray) -> np.ndarray:
+        """entries x FEATURES: each entry's signals as if the ranking had put it first."""
+        entries = question.shape[1]
+        if not len(self.flat) or not entries:
+            return np.zeros((entries, len(FEATURES)), dtype=np.float32)
+        mass_rows = (self.idf * self.weights)[:, None]
+        units_mass = self._per_unit(np.broadcast_to(mass_rows, (len(self.weights), 1)))[:, 0]
         mass = float(units_mass.sum()) or 1.0
-
-        def cover(present: np.ndarray) -> float:
-            return float(sum((mass_rows[r] * present[r]).max() for r in self.rows)) / mass
-
-        cov_q = cover(question[:, top] > 0)
-        cov_a = cover(answer[:, top] > 0)
-        pair = [top] if second is None else [top, second]
-        scores = self.scores(question[:, pair], answer[:, pair])
-        margin = _margin(float(scores[0]), float(scores[1]) if second is not None else 0.0)
-        known_rows = (question > 0).any(axis=1) | (answer > 0).any(axis=1)
-        word_units = [i for i, unit in enumerate(self.units) if _is_word_unit(unit)]
-        word_mass = float(units_mass[word_units].sum()) if word_units else 0.0
-        known = (
-            float(sum((mass_rows[self.rows[i]] * known_rows[self.rows[i]]).max() for i in word_units)) / word_mass
-            if word_mass
-            else 0.0
-        )
-        return np.asarray(
-            [cov_q + 0.5 * (1 - cov_q) * cov_a, cov_q, margin, known, math.log1p(len(word_units))],
-            dtype=np.float32,
-        )
+        cov_q = self._per_unit(mass_rows * (question > 0)).sum(axis=0) / mass
+        cov_a = self._per_unit(mass_rows * (answer > 0)).sum(axis=0) / mass
+        scores = self.scores(question, answer)
+        order = np.argsort(-scores, kind="stable")
+        best_other = np.full(entries, scores[order[0]], dtype=np.float32)
+        best_other[order[0]] = scores[order[1]] if entries > 1 else 0.0
+        top = np.maximum(scores, best_other)
+        margin = np.where(top > 0, (scores - best_other) / np.where(top > 0, top, 1.0), -1.0)
+        known_rows = ((question > 0).any(axis=1) | (answer > 0).any(axis=1))[:, None]
+        word_mass = float(units_mass[self.word_units].sum()) if len(self.word_units) else 0.0
+        known_units = self._per_unit(mass_rows * known_rows)[:, 0]
+        known = float(known_units[self.word_units].sum()) / word_mass if word_mass else 0.0
+        out = np.empty((entries, len(FEATURES)), dtype=np.float32)
+        out[:, 0] = cov_q + 0.5 * (1 - cov_q) * cov_a
+        out[:, 1] = cov_q
+        out[:, 2] = margin
+        out[:, 3] = known
+        out[:, 4] = math.log1p(len(self.word_units))
+        return out
 
 
 VIA = {"~": "synonym", "@": "translation", "^": "pinyin"}
 
 
-def _margin(score: float, other: float) -> float:
-    """How far an entry is ahead of the best other one, -1..1 (negative: behind it)."""
-    top = max(score, other)
-    return (score - other) / top if top > 0 else -1.0
-
-
-def _top_two(scores: np.ndarray) -> tuple[int | None, int | None]:
-    if not len(scores) or scores.max() <= 0:
-        return None, None
-    order = np.argsort(-scores, kind="stable")
-    second = int(order[1]) if len(order) > 1 and scores[order[1]] > 0 else None
-    return int(order[0]), second
+def _top(scores: np.ndarray) -> int | None:
+    return int(np.argmax(scores)) if len(scores) and scores.max() > 0 else None
 
 
 def signals_for(table: Table, top: int) -> np.ndarray:
-    """Signals of a served question for the entry the ranking put first."""
-    scores = table.scores(table.question, table.answer)
-    others = scores.copy()
-    others[top] = -1.0
-    second = int(np.argmax(others)) if len(others) > 1 and others.max() > 0 else None
-    return table.signals(table.question, table.answer, top, second)
+    """Signals of a served question for one entry, as if the ranking had put it first."""
+    return table.all_signals(table.question, table.answer)[top]
 
 
 def training_examples(
@@ -193,18 +205,18 @@ def training_examples(
             for unit_rows, drop in zip(table.rows, dropped, strict=True):
                 if drop:
                     q[unit_rows, entry] = 0.0
-            top, second = _top_two(table.scores(q, table.answer))
+            top = _top(table.scores(q, table.answer))
             if top is not None:
-                xs.append(table.signals(q, table.answer, top, second))
+                xs.append(table.all_signals(q, table.answer)[top])
                 ys.append(int(top == entry))
         # The entry removed: whatever comes first is a wrong answer.
         q = table.question.copy()
         a = table.answer.copy()
         q[:, entry] = 0.0
         a[:, entry] = 0.0
-        top, second = _top_two(table.scores(q, a))
+        top = _top(table.scores(q, a))
         if top is not None:
-            xs.append(table.signals(q, a, top, second))
+            xs.append(table.all_signals(q, a)[top])
             ys.append(0)
     if not xs:
         return np.zeros((0, len(FEATURES)), dtype=np.float32), np.zeros(0, dtype=np.int64)

@@ -85,6 +85,7 @@ class FaqIndex:
     answer_index: Bm25Index
     vectors: np.ndarray | None  # unit rows, or None when any entry lacks an embedding
     model: decide.Model = decide.DEFAULT  # P(the best entry answers the question), learned from this FAQ
+    alternates: list[list[str]] = field(default_factory=list)  # other ways to ask, per entry
 
 
 @dataclass
@@ -144,6 +145,7 @@ def build_faq_index(
         answer_index=answer_index,
         vectors=vectors,
         model=model,
+        alternates=alternates,
     )
 
 

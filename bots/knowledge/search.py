@@ -46,6 +46,7 @@ class Hit:
     score: float  # the fused rank score; comparable within one result list only
     confidence: float  # 0..1: FAQ: P(it answers the question); passage: share of the question it contains
     why: dict | None = None  # what made it rank: rankers, matched words, signals (shown in the console)
+    alternates: tuple[str, ...] = ()  # an FAQ entry's other ways to ask
 
     @property
     def snippet(self) -> str:
@@ -126,8 +127,9 @@ def _faq_keyword(
     table = decide.Table.build(faqs.question_index, faqs.answer_index, units)
     confidence: dict[int, float] = {}
     why: dict[int, dict] = {}
+    every = table.all_signals(table.question, table.answer)
     for i in order[:CALIBRATED]:
-        signals = decide.signals_for(table, int(i))
+        signals = every[int(i)]
         confidence[int(i)] = faqs.model.probability(signals)
         why[int(i)] = {
             "matched": table.matched(int(i)),
@@ -223,12 +225,24 @@ def search_indexes(
     hits = []
     for key in ordered[:k]:
         index, pos = located[key]
+        alternates: tuple[str, ...] = ()
         if key[0] == "faq":
             title, text = index.faqs.questions[pos], index.faqs.answers[pos]
+            alternates = tuple(index.faqs.alternates[pos]) if index.faqs.alternates else ()
         else:
             title, text = index.chunks.titles[pos], index.chunks.texts[pos]
         hits.append(
-            Hit(key[0], key[1], index.kb_id, title, text, fused[key], round(confidence.get(key, 0.0), 4), why.get(key))
+            Hit(
+                key[0],
+                key[1],
+                index.kb_id,
+                title,
+                text,
+                fused[key],
+                round(confidence.get(key, 0.0), 4),
+                why.get(key),
+                alternates,
+            )
         )
     return hits
 

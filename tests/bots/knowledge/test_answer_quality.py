@@ -137,3 +137,20 @@ def test_why_says_what_matched_and_how_sure(kb, bilingual, settings) -> None:  #
     refused = kb_answer(tenant=kb.tenant, knowledge_base_ids=[kb.pk], question="退款几天能到账")
     assert not refused.matched and refused.why["decision"] == "below_threshold"
     assert refused.why["best"]["id"] == bilingual["refund-zh"]
+
+
+def test_the_demo_shop_no_longer_answers_canada_with_shipping_time() -> None:
+    """The newcomer's report: "Do you ship to Canada?" was answered with the shipping-time
+    entry. Now it is offered as a suggestion, worded in English, beside a human."""
+    from bots.management.commands.seed_demo_bot import DEMO_FAQ  # noqa: PLC0415
+
+    faq = [{"id": str(i), "q": q, "a": a, "alternates": alts} for i, (q, a, alts) in enumerate(DEMO_FAQ)]
+    index, _ = evaluation.build_index(faq)
+    with translation.override("zh-hans"):
+        answer = choose_answer(
+            search_indexes([index], "Do you ship to Canada?", k=8), question="Do you ship to Canada?"
+        )
+    assert not answer.matched and answer.text.startswith("I'm not sure I understood.")
+    assert [s["title"] for s in answer.suggestions] == ["When will my order ship?"]
+    asked = choose_answer(search_indexes([index], "When will my order ship?", k=8), question="When will my order ship?")
+    assert asked.matched and "24 小时内发货" in asked.text  # the suggestion, asked, is answered (with the note)
