@@ -132,7 +132,9 @@ def _brief(hit: Hit) -> dict:
 def _explain(decision: str, threshold: float, best: Hit | None, runner_up: Hit | None = None) -> dict:
     """Why the bot answered or not: shown in the console's "try a question" box and stored
     with the bot's reply (message metadata)."""
-    why: dict = {"decision": decision, "threshold": threshold}
+    # The bar the best hit had to reach: FAQ entries by probability, passages by coverage.
+    bar = passage_threshold() if best is not None and best.type != "faq" else threshold
+    why: dict = {"decision": decision, "threshold": bar}
     if best is not None:
         why["best"] = _brief(best)
         why.update({k: v for k, v in (best.why or {}).items() if k in ("matched", "signals", "rankers", "model")})

@@ -196,6 +196,9 @@ def test_admin_uploads_watches_progress_and_tries_a_question(new_page, ai_server
     expect(page.locator("#ask-text")).to_contain_text("7 working days")
     expect(page.locator("#ask-sources")).to_contain_text("handbook.md")
     expect(answer.locator(".pill")).to_have_text("Answered")
+    # Why: the decision against the threshold and the best match.
+    expect(page.locator("#why-decision")).to_contain_text("Answered: confidence")
+    expect(page.locator("#why-best")).to_contain_text("handbook.md")
     page.locator("#ask").scroll_into_view_if_needed()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
