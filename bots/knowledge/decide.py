@@ -160,7 +160,7 @@ class Table:
         best_other[order[0]] = scores[order[1]] if entries > 1 else 0.0
         top = np.maximum(scores, best_other)
         margin = np.where(top > 0, (scores - best_other) / np.where(top > 0, top, 1.0), -1.0)
-        known_rows = ((question > 0).any(axis=1) | (answer > 0).any(axis=1))[:, None]
+        known_rows = np.logical_or((question > 0).any(axis=1), (answer > 0).any(axis=1)).reshape(-1, 1)
         word_mass = float(units_mass[self.word_units].sum()) if len(self.word_units) else 0.0
         known_units = self._per_unit(mass_rows * known_rows)[:, 0]
         known = float(known_units[self.word_units].sum()) / word_mass if word_mass else 0.0

@@ -18,12 +18,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import openai
 from django.conf import settings
 
 from bots.knowledge.search import Hit
-from bots.netguard import OutboundURLRefused, check_url
+from kefu import outbound
+
+if TYPE_CHECKING:
+    from bots.knowledge.models import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +57,10 @@ class JudgeConfig:
     api_key: str = ""
 
     @classmethod
-    def for_knowledge_bases(cls, kbs: Sequence[object]) -> JudgeConfig | None:
+    def for_knowledge_bases(cls, kbs: Sequence[KnowledgeBase]) -> JudgeConfig | None:
         """The first of the KBs that names a model (a bot's KBs belong to one tenant)."""
         for kb in kbs:
-            if getattr(kb, "has_answer_check", False):
+            if kb.has_answer_check:
                 return cls(base_url=kb.llm_base_url, model=kb.llm_model, api_key=kb.llm_api_key)
         return None
 
@@ -75,12 +79,18 @@ def _client(config: JudgeConfig) -> openai.OpenAI:
     with _clients_lock:
         client = _clients.get(config)
         if client is None:
-            try:  # tenant admins choose the URL: private addresses only when the operator allows them
-                check_url(config.base_url, allowlist=settings.KEFU_OUTBOUND_ALLOWLIST)
-            except OutboundURLRefused as exc:
+            # Tenant admins choose the URL: the guarded client refuses private addresses
+            # unless the operator allows them, checked again on every connection.
+            try:
+                outbound.check_url(config.base_url, allowlist=settings.KEFU_OUTBOUND_ALLOWLIST, resolve=False)
+            except outbound.OutboundURLRefused as exc:
                 raise JudgeError(str(exc)) from exc
             client = openai.OpenAI(
-                base_url=config.base_url, api_key=config.api_key or "unused", timeout=TIMEOUT_SECONDS, max_retries=1
+                base_url=config.base_url,
+                api_key=config.api_key or "unused",
+                timeout=TIMEOUT_SECONDS,
+                max_retries=1,
+                http_client=outbound.sync_client(allowlist=outbound.settings_allowlist, timeout=TIMEOUT_SECONDS),
             )
             _clients[config] = client
         return client

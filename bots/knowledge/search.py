@@ -141,10 +141,10 @@ def _faq_keyword(
 
 def _chunk_keyword(
     index: KbIndex, terms: dict[str, float], units: list[dict[str, float]]
-) -> tuple[list[int], dict[int, float]]:
+) -> tuple[list[int], dict[int, float], dict[int, dict]]:
     chunks = index.chunks
     if not chunks.ids or not terms:
-        return [], {}
+        return [], {}, {}
     # Passages are ranked by plain BM25 (one bincount keeps 100k chunks fast); their
     # confidence counts a word's forms once, like the FAQ entries'.
     passage_units = [u for u in ({t: w for t, w in unit.items() if not t.startswith("!")} for unit in units) if u]
