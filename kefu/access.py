@@ -20,6 +20,7 @@ from django.db.models import Exists, OuterRef, Q
 from kefu.errors import Forbidden, NotFound
 from kefu.models import (
     Agent,
+    ApiKey,
     Attachment,
     CannedReply,
     Channel,
@@ -30,6 +31,8 @@ from kefu.models import (
     Team,
     Tenant,
     Visitor,
+    WebhookDelivery,
+    WebhookSubscription,
 )
 
 M = TypeVar("M", bound=models.Model)
@@ -273,3 +276,15 @@ def agent_inbox_ids(agent: Agent) -> frozenset[int] | None:
         agent._kefu_inbox_ids = frozenset(agent.inboxes.values_list("pk", flat=True))  # type: ignore[attr-defined]
     ids: frozenset[int] = agent._kefu_inbox_ids  # type: ignore[attr-defined]
     return ids or None
+
+
+def access_api_key(*, tenant: Tenant, api_key_id: object) -> ApiKey:
+    return _get(ApiKey.objects.filter(tenant=tenant), pk=api_key_id)
+
+
+def access_webhook(*, tenant: Tenant, webhook_id: object) -> WebhookSubscription:
+    return _get(WebhookSubscription.objects.filter(tenant=tenant), pk=webhook_id)
+
+
+def access_webhook_delivery(*, tenant: Tenant, delivery_id: object) -> WebhookDelivery:
+    return _get(WebhookDelivery.objects.filter(tenant=tenant).select_related("subscription"), pk=delivery_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
@@ -24,6 +25,7 @@ from kefu.models import (
     Tenant,
     Visitor,
 )
+from kefu.services.api_keys import all_scopes, api_key_issue, api_key_revoke
 from kefu.services.audit import audit_record
 
 
@@ -283,27 +285,72 @@ class TagAdmin(TenantScopedAdmin):
     search_fields = ("name",)
 
 
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        label=_("scopes"),
+        choices=[(s, s) for s in all_scopes()],
+        initial=["read"],
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("admin includes write includes read; a resource scope limits the key to that resource."),
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["tenant", "name", "scopes", "expires_at"]
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantScopedAdmin):
-    list_display = ("name", "prefix", "tenant", "created_at", "last_used_at", "revoked_at")
+    """Keys are issued here (the token is shown once) and revoked; never edited."""
+
+    form = ApiKeyForm
+    list_display = (
+        "name",
+        "prefix",
+        "tenant",
+        "scopes",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("tenant",)
     search_fields = ("name", "prefix")
-    readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "created_by", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None:  # an issued key changes only by revocation
+            return ("name", "scopes", "expires_at", *self.readonly_fields)
+        return self.readonly_fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the row (and its audit trail) stays
+
+    @admin.action(description=_("Revoke the selected keys"))
+    def revoke(self, request: HttpRequest, queryset: models.QuerySet) -> None:
+        for key in queryset:
+            api_key_revoke(key=key, actor=request.user)
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if change:
-            return super().save_model(request, obj, form, change)
+            return
         from django.contrib import messages
-
-        from kefu.api.auth import api_key_issue
 
         agent = _tenant_admin(request)
         tenant = agent.tenant if agent and not request.user.is_superuser else obj.tenant
-        key, token = api_key_issue(tenant=tenant, name=obj.name)
-        obj.pk, obj.prefix, obj.key_hash = key.pk, key.prefix, key.key_hash
+        key, token = api_key_issue(
+            tenant=tenant,
+            name=obj.name,
+            scopes=form.cleaned_data["scopes"],
+            expires_at=obj.expires_at,
+            created_by=request.user,
+        )
+        obj.pk, obj.prefix, obj.key_hash, obj.tenant = key.pk, key.prefix, key.key_hash, tenant
+        obj._state.adding = False
         # Shown once; only its hash is kept.
         messages.warning(request, _("New API key (copy it now, it is not shown again): %(token)s") % {"token": token})
-        audit_record(tenant=tenant, actor=request.user, action="apikey.issue", target=key)
 
 
 @admin.register(AuditLog)

@@ -101,3 +101,21 @@ def conversation_payload(conversation: Conversation) -> dict[str, Any]:
         "closed_at": conversation.closed_at.isoformat() if conversation.closed_at else None,
         "rating": conversation.rating,
     }
+
+
+def contact_payload(visitor: Visitor) -> dict[str, Any]:
+    """A visitor as the REST API and webhooks name it: a contact."""
+    data = visitor_payload(visitor)
+    data["first_seen_at"] = visitor.first_seen_at.isoformat() if visitor.first_seen_at else None
+    return data
+
+
+def api_message_payload(message: Message) -> dict[str, Any]:
+    """message_payload with the attachment link an API key can follow (the console's needs a session)."""
+    data = message_payload(message)
+    if data["attachment"] is not None:
+        data["attachment"] = {
+            **data["attachment"],
+            "url": reverse("api-attachment-download", args=[data["attachment"]["id"]]),
+        }
+    return data

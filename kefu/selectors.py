@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from kefu import access
 from kefu.models import Agent, Channel, Conversation, Inbox, Message, Tenant, Visitor
@@ -18,21 +20,65 @@ def conversation_list(
     *,
     tenant: Tenant,
     agent: Agent | None = None,
-    status: str | None = None,
-    assignee_id: int | None = None,
+    status: str | Iterable[str] | None = None,
+    assignee_id: int | str | None = None,
     team_id: int | None = None,
     inbox_id: int | None = None,
+    tag: str | None = None,
+    channel: str | None = None,
+    priority: Iterable[int] | None = None,
+    contact_id: int | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    updated_after: datetime | None = None,
+    updated_before: datetime | None = None,
+    q: str = "",
 ) -> QuerySet[Conversation]:
+    """The conversations the caller may see (all of the tenant's for an API key), filtered."""
     qs = access.conversations_for(tenant=tenant, agent=agent).select_related("visitor", "assignee")
     if inbox_id:
         qs = qs.filter(inbox_id=inbox_id)
     if status:
-        qs = qs.filter(status=status)
-    if assignee_id:
-        qs = qs.filter(assignee_id=assignee_id)
+        statuses = [status] if isinstance(status, str) else list(status)
+        qs = qs.filter(status__in=statuses)
+    if assignee_id == "none":
+        qs = qs.filter(assignee__isnull=True)
+    elif assignee_id:
+        qs = qs.filter(assignee_id=int(assignee_id))
     if team_id:
         qs = qs.filter(team_id=team_id)
+    if tag:
+        qs = qs.filter(tags__id=int(tag)) if str(tag).isdigit() else qs.filter(tags__name=tag)
+    if channel:
+        qs = qs.filter(channel=channel)
+    if priority:
+        qs = qs.filter(priority__in=list(priority))
+    if contact_id:
+        qs = qs.filter(visitor_id=contact_id)
+    if created_after:
+        qs = qs.filter(created_at__gte=created_after)
+    if created_before:
+        qs = qs.filter(created_at__lt=created_before)
+    if updated_after:
+        qs = qs.filter(last_message_at__gte=updated_after)
+    if updated_before:
+        qs = qs.filter(last_message_at__lt=updated_before)
+    q = (q or "").strip()[:100]
+    if q:
+        # As the console's search: icontains scans one tenant's rows (a trigram index is next).
+        body_hit = Message.objects.filter(conversation_id=OuterRef("pk"), body__icontains=q, is_internal=False)
+        qs = qs.filter(
+            Q(visitor__name__icontains=q)
+            | Q(visitor__email__icontains=q)
+            | Q(visitor__phone__icontains=q)
+            | Exists(body_hit)
+        )
     return qs.order_by("-last_message_at", "-id")
+
+
+def conversation_fresh(*, conversation: Conversation) -> Conversation:
+    """The conversation as stored now, with what the API shows of it (after a service ran)."""
+    return Conversation.objects.select_related("visitor", "assignee").prefetch_related("tags").get(pk=conversation.pk)
 
 
 def message_list(

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "kefu.apps.KefuConfig",
     "bots.apps.BotsConfig",
@@ -216,6 +217,7 @@ CELERY_BEAT_SCHEDULE.update(
         "kefu-reassign-unanswered": {"task": "kefu.reassign_unanswered", "schedule": 15.0},
         "kefu-close-inactive": {"task": "kefu.close_inactive", "schedule": 60.0},
         "kefu-presence-sweep": {"task": "kefu.presence_sweep", "schedule": 30.0},
+        "kefu-webhook-sweep": {"task": "kefu.webhook_sweep", "schedule": 30.0},
     }
 )
 
@@ -301,17 +303,37 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["kefu.api.auth.IsTenantMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "kefu.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["kefu.api.throttling.IdentityRateThrottle"],
 }
+# Requests per minute: per API key, per signed-in agent, per IP for anonymous calls
+# (0 disables one). Widget HTTP calls: per visitor and per IP.
+KEFU_API_RATE_KEY_PER_MINUTE = env.int("KEFU_API_RATE_KEY_PER_MINUTE", default=6000)
+KEFU_API_RATE_SESSION_PER_MINUTE = env.int("KEFU_API_RATE_SESSION_PER_MINUTE", default=1200)
+KEFU_API_RATE_IP_PER_MINUTE = env.int("KEFU_API_RATE_IP_PER_MINUTE", default=120)
+KEFU_RL_VISITOR_HTTP_PER_MINUTE = env.int("KEFU_RL_VISITOR_HTTP_PER_MINUTE", default=120)
+KEFU_RL_IP_HTTP_PER_MINUTE = env.int("KEFU_RL_IP_HTTP_PER_MINUTE", default=600)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kefu API",
-    "DESCRIPTION": "Multi-tenant customer service: conversations, messages, visitors.",
+    "DESCRIPTION": (BASE_DIR / "kefu" / "api" / "description.md").read_text(encoding="utf-8"),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from drf-spectacular-sidecar's static files: no CDN. (Redoc is not served:
+    # its page loads web fonts and a logo from the internet.)
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": True},
 }
+
+# --- Outbound webhooks (kefu/services/webhooks.py) --------------------------------------
+KEFU_WEBHOOK_TIMEOUT_SECONDS = env.float("KEFU_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+KEFU_WEBHOOK_MAX_ATTEMPTS = env.int("KEFU_WEBHOOK_MAX_ATTEMPTS", default=10)
+# Backoff: a random delay between the base and base * 2^(attempt-1), capped (full jitter).
+KEFU_WEBHOOK_RETRY_BASE_SECONDS = env.float("KEFU_WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
+KEFU_WEBHOOK_RETRY_MAX_SECONDS = env.float("KEFU_WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+# Consecutive failed attempts (over all its deliveries) that disable a subscription.
+KEFU_WEBHOOK_DISABLE_AFTER = env.int("KEFU_WEBHOOK_DISABLE_AFTER", default=50)
 
 # --- Observability ----------------------------------------------------------------------
 # /metrics is served only to these client addresses, or to a request bearing METRICS_TOKEN.

@@ -19,6 +19,11 @@ conversation_opened = Signal()
 # sender=Conversation class, conversation=Conversation, old_status=str, new_status=str
 conversation_status_changed = Signal()
 
+# Sent inside the erasure's transaction (not after commit), so a receiver that keeps its
+# own copy of a contact's data erases it atomically with the core's.
+# sender=Visitor class, visitor=Visitor, conversation_ids=list[int]
+contact_erasing = Signal()
+
 # Functions (tenant, inbox) -> bool asked whether a new conversation of the inbox starts
 # with a bot.
 BotSelector = Callable[[Any, Any], bool]

@@ -68,3 +68,18 @@ def notify_offline_message(conversation_id: int) -> bool:
     from kefu.services.routing import routing_notify_offline
 
     return routing_notify_offline(conversation_id=conversation_id)
+
+
+@app.task(name="kefu.webhook_deliver", ignore_result=True, acks_late=True)
+def webhook_deliver(delivery_id: int) -> str | None:
+    """Retries are scheduled by the service itself (it records each attempt in the row)."""
+    from kefu.services.webhooks import webhook_deliver as deliver
+
+    return deliver(delivery_id=delivery_id)
+
+
+@app.task(name="kefu.webhook_sweep", ignore_result=True)
+def webhook_sweep() -> int:
+    from kefu.services.webhooks import webhook_sweep as sweep
+
+    return sweep()

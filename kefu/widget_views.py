@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -63,7 +64,10 @@ def _cors(response: HttpResponse, origin: str) -> HttpResponse:
 
 
 def _error(exc: KefuError) -> JsonResponse:
-    return JsonResponse(error_body(exc.code, exc.message, fields=exc.fields), status=exc.status)
+    response = JsonResponse(error_body(exc.code, exc.message, fields=exc.fields), status=exc.status)
+    if exc.status == 429:
+        response["Retry-After"] = str(max(1, int(60 - time.time() % 60)))  # the counting window's end
+    return response
 
 
 def _ip(request: HttpRequest) -> str:
@@ -109,6 +113,11 @@ def widget_endpoint(*, methods: tuple[str, ...], token: bool = True) -> Callable
                     if visitor.is_blocked:
                         raise Forbidden(_("This visitor is blocked."), code="blocked")
                     allowed_origin = origin or None
+                    if not ratelimit.hit_all(
+                        ("visitorhttp", visitor.pk, settings.KEFU_RL_VISITOR_HTTP_PER_MINUTE),
+                        ("iphttp", _ip(request), settings.KEFU_RL_IP_HTTP_PER_MINUTE),
+                    ):
+                        raise RateLimited()
                     response = view(request, _Auth(tenant, inbox, visitor), *args, **kwargs)
                 else:
                     response = view(request, *args, **kwargs)
@@ -117,7 +126,7 @@ def widget_endpoint(*, methods: tuple[str, ...], token: bool = True) -> Callable
                 response = json_error(401, "auth_failed", _("Invalid token."))
             except KefuError as exc:
                 response = _error(exc)
-                if exc.code not in ("origin",) and token:
+                if exc.code not in ("origin", "rate_limited") and token:
                     allowed_origin = None
             if allowed_origin:
                 _cors(response, allowed_origin)

@@ -43,3 +43,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F
 MEDIA_ROOT = BASE_DIR / "var" / f"test-media-{os.getpid()}"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOG_LEVEL = "WARNING"
+# Whole test runs call the API from 127.0.0.1 many times a minute; the rate-limit tests
+# set their own small limits.
+KEFU_API_RATE_IP_PER_MINUTE = 100_000
+KEFU_API_RATE_SESSION_PER_MINUTE = 100_000
+KEFU_API_RATE_KEY_PER_MINUTE = 100_000

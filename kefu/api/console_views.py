@@ -15,10 +15,11 @@ from rest_framework import permissions, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from kefu import access, selectors
 from kefu.access import agent_for_user
+from kefu.api.base import KefuApiView
+from kefu.api.directory import CannedReplySerializer
 from kefu.api.errors import error_body
 from kefu.api.serializers import ErrorSerializer
 from kefu.console import assist
@@ -47,7 +48,7 @@ class IsConsoleAgent(permissions.BasePermission):
         return True
 
 
-class ConsoleApi(APIView):
+class ConsoleApi(KefuApiView):
     permission_classes = [IsConsoleAgent]
 
     def agent(self) -> Agent:
@@ -241,7 +242,7 @@ class UploadApi(ConsoleApi):
 
 
 class CannedRepliesApi(ConsoleApi):
-    @extend_schema(responses={200: AnyObject}, operation_id="console_canned_replies")
+    @extend_schema(responses={200: CannedReplySerializer(many=True)}, operation_id="console_canned_replies")
     def get(self, request: Request) -> Response:
         rows = CannedReply.objects.filter(tenant=self.agent().tenant).order_by("shortcut")
         return Response([{"id": c.pk, "shortcut": c.shortcut, "title": c.title, "body": c.body} for c in rows])

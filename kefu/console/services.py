@@ -17,6 +17,7 @@ from kefu.errors import Conflict, Forbidden, InvalidInput
 from kefu.models import Agent, CannedReply, Conversation, Role, Tag, Team, Tenant
 from kefu.models.tenants import new_identity_secret
 from kefu.payloads import conversation_payload
+from kefu.services import directory
 from kefu.services.audit import audit_record
 from kefu.services.text import clean_plain
 
@@ -33,7 +34,9 @@ def _tag_event(conv: Conversation) -> None:
 
 
 @transaction.atomic
-def conversation_tag_add(*, conversation: Conversation, name: str = "", tag: Tag | None = None, actor: Agent) -> Tag:
+def conversation_tag_add(
+    *, conversation: Conversation, name: str = "", tag: Tag | None = None, actor: Agent | None
+) -> Tag:
     if tag is None:
         name = clean_plain(name, max_chars=50)
         try:
@@ -49,7 +52,7 @@ def conversation_tag_add(*, conversation: Conversation, name: str = "", tag: Tag
 
 
 @transaction.atomic
-def conversation_tag_remove(*, conversation: Conversation, tag: Tag, actor: Agent) -> None:
+def conversation_tag_remove(*, conversation: Conversation, tag: Tag, actor: Agent | None) -> None:
     conversation.tags.remove(tag)
     _tag_event(conversation)
 
@@ -95,24 +98,14 @@ def tenant_identity_secret_rotate(*, tenant: Tenant, actor: Agent, ip: str | Non
     return tenant.identity_secret
 
 
-@transaction.atomic
 def team_create(*, tenant: Tenant, actor: Agent, name: str, ip: str | None = None) -> Team:
     require_admin(actor)
-    name = clean_plain(name, max_chars=80)
-    if Team.objects.filter(tenant=tenant, name=name).exists():
-        raise Conflict(_("A team with that name exists."), code="duplicate")
-    team = Team.objects.create(tenant=tenant, name=name)
-    audit_record(tenant=tenant, actor=actor.user, action="team.create", target=team, data={"name": name}, ip=ip)
-    return team
+    return directory.team_create(tenant=tenant, name=name, actor=actor.user, ip=ip)
 
 
-@transaction.atomic
 def team_delete(*, team: Team, actor: Agent, ip: str | None = None) -> None:
     require_admin(actor)
-    audit_record(
-        tenant=team.tenant, actor=actor.user, action="team.delete", target=team, data={"name": team.name}, ip=ip
-    )
-    team.delete()
+    directory.team_remove(team=team, actor=actor.user, ip=ip)
 
 
 def _one_time_password() -> str:
@@ -204,7 +197,6 @@ def agent_update(
     return agent
 
 
-@transaction.atomic
 def canned_reply_save(
     *,
     tenant: Tenant,
@@ -216,32 +208,13 @@ def canned_reply_save(
     ip: str | None = None,
 ) -> CannedReply:
     require_admin(actor)
-    canned = canned or CannedReply(tenant=tenant)
-    if canned.tenant_id != tenant.pk:
+    if canned is not None and canned.tenant_id != tenant.pk:
         raise Forbidden()
-    canned.shortcut = shortcut
-    canned.title = clean_plain(title, max_chars=120)
-    canned.body = clean_plain(body, max_chars=5000)
-    canned.full_clean(exclude=["tenant"])
-    action = "canned.update" if canned.pk else "canned.create"
-    try:
-        with transaction.atomic():
-            canned.save()
-    except IntegrityError:
-        raise Conflict(_("That shortcut is taken."), code="duplicate") from None
-    audit_record(tenant=tenant, actor=actor.user, action=action, target=canned, data={"shortcut": shortcut}, ip=ip)
-    return canned
+    return directory.canned_reply_write(
+        tenant=tenant, shortcut=shortcut, title=title, body=body, canned=canned, actor=actor.user, ip=ip
+    )
 
 
-@transaction.atomic
 def canned_reply_delete(*, canned: CannedReply, actor: Agent, ip: str | None = None) -> None:
     require_admin(actor)
-    audit_record(
-        tenant=canned.tenant,
-        actor=actor.user,
-        action="canned.delete",
-        target=canned,
-        data={"shortcut": canned.shortcut},
-        ip=ip,
-    )
-    canned.delete()
+    directory.canned_reply_remove(canned=canned, actor=actor.user, ip=ip)

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from kefu import access
-from kefu.console import forms, services
+from kefu.console import forms, integration_views, services
 from kefu.console.extensions import settings_links
 from kefu.console.i18n import js_messages
 from kefu.errors import Forbidden, KefuError, NotFound
@@ -92,6 +92,7 @@ def _settings_nav() -> list[tuple[str, str]]:
         ("teams", _("Teams")),
         ("agents", _("Agents")),
         ("canned", _("Canned replies")),
+        ("api-keys", _("API keys")),
     ]
 
 
@@ -354,4 +355,5 @@ _HANDLERS: dict[str, Callable[[HttpRequest], HttpResponse]] = {
     "teams": _teams,
     "agents": _agents,
     "canned": _canned,
+    "api-keys": integration_views.api_keys,
 }

@@ -187,6 +187,7 @@ async def _housekeeping_loop() -> None:
         (tasks.reassign_unanswered, 15.0),
         (tasks.close_inactive, 60.0),
         (tasks.presence_sweep, 30.0),
+        (tasks.webhook_sweep, 10.0),  # retries when due: there is no broker to schedule them
     ]
     due = {task.name: time.monotonic() + period for task, period in schedule}
     while True:

@@ -7,6 +7,7 @@ from kefu.models.messages import Attachment, Kind, Message, SenderType
 from kefu.models.misc import ApiKey, AuditLog, CannedReply, Tag
 from kefu.models.tenants import RoutingPolicy, Team, Tenant
 from kefu.models.visitors import Visitor
+from kefu.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEvent, WebhookSubscription
 
 __all__ = [
     "Agent",
@@ -29,4 +30,8 @@ __all__ = [
     "Team",
     "Tenant",
     "Visitor",
+    "DeliveryStatus",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
 ]

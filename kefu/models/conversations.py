@@ -59,6 +59,7 @@ class Conversation(models.Model):
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     rating = models.PositiveSmallIntegerField(_("rating"), null=True, blank=True)
     rating_comment = models.TextField(_("rating comment"), blank=True)
+    attributes = models.JSONField(_("custom attributes"), default=dict, blank=True)
     visitor_read_seq = models.PositiveBigIntegerField(_("read by visitor up to"), default=0)
     agent_read_seq = models.PositiveBigIntegerField(_("read by agent up to"), default=0)
 

@@ -43,6 +43,25 @@ class CannedReply(models.Model):
         return f"/{self.shortcut}"
 
 
+# Levels include the ones before them (admin > write > read); a scope is a level, for
+# every resource, or "<resource>:<level>".
+SCOPE_LEVELS = ("read", "write", "admin")
+SCOPE_RESOURCES = (
+    "conversations",
+    "contacts",
+    "attachments",
+    "directory",
+    "knowledge",
+    "bots",
+    "webhooks",
+    "reports",
+)
+
+
+def default_scopes() -> list[str]:
+    return ["read"]
+
+
 class ApiKey(models.Model):
     """A tenant's REST credential; only a SHA-256 of the secret is stored."""
 
@@ -50,6 +69,20 @@ class ApiKey(models.Model):
     name = models.CharField(_("name"), max_length=80)
     prefix = models.CharField(_("prefix"), max_length=16, unique=True)
     key_hash = models.CharField(_("key hash"), max_length=64)
+    scopes = models.JSONField(
+        _("scopes"),
+        default=default_scopes,
+        help_text=_('"read", "write", "admin", or per resource such as "contacts:write".'),
+    )
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)

@@ -31,6 +31,15 @@ class Visitor(models.Model):
     current_url = models.URLField(_("current page"), max_length=1000, blank=True)
     referrer = models.URLField(_("referrer"), max_length=1000, blank=True)
     is_blocked = models.BooleanField(_("blocked"), default=False)
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("merged into"),
+        help_text=_("Set when this contact was merged into another; its browser then reaches that one."),
+    )
 
     class Meta:
         verbose_name = _("visitor")

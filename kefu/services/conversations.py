@@ -10,15 +10,36 @@ from django.utils.translation import gettext as _
 
 from kefu import events, signals, system_texts
 from kefu.errors import Conflict, InvalidInput
-from kefu.models import Agent, Channel, Conversation, Inbox, SenderType, Status, Team, Tenant, Visitor
+from kefu.models import Agent, Channel, Conversation, Inbox, Priority, SenderType, Status, Team, Tenant, Visitor
 from kefu.payloads import conversation_payload
 from kefu.services.inboxes import inbox_default
 from kefu.services.messages import _announce_status, _reopen_locked, message_send, system_event
+from kefu.services.visitors import MAX_ATTRIBUTES, clean_attributes
+from kefu.services.webhooks import webhook_emit
+
+# Live events that integrators also receive as webhooks (status changes go through
+# messages._announce_status, which every status change calls).
+_WEBHOOK_EVENTS = {
+    "kefu.conversation.opened": "conversation.created",
+    "kefu.conversation.assigned": "conversation.assigned",
+    "kefu.conversation.transferred": "conversation.transferred",
+    "kefu.conversation.closed": "conversation.closed",
+    "kefu.conversation.rated": "conversation.rated",
+}
 
 
 def _broadcast_conversation(conv: Conversation, event_type: str, **extra: Any) -> None:
+    """Inside the change's transaction: the live event after commit, the webhooks with it."""
+    payload = conversation_payload(conv)
     groups = [events.inbox_group(conv.tenant_id), events.conversation_group(conv.pk)]
-    events.broadcast_on_commit(groups, {"type": event_type, "conversation": conversation_payload(conv), **extra})
+    events.broadcast_on_commit(groups, {"type": event_type, "conversation": payload, **extra})
+    hook = _WEBHOOK_EVENTS.get(event_type)
+    if hook:
+        data: dict[str, Any] = {"conversation": payload}
+        if event_type == "kefu.conversation.rated":
+            data["rating_comment"] = conv.rating_comment
+        data.update({k: v for k, v in extra.items() if k in ("previous_status", "from_agent_id")})
+        webhook_emit(tenant_id=conv.tenant_id, event=hook, data=data, lane=f"c{conv.pk}")
 
 
 def _lock(conversation: Conversation) -> Conversation:
@@ -171,6 +192,43 @@ def conversation_reopen(*, conversation: Conversation, actor: Agent | None = Non
     system_event(conversation=conv, event="reopened")
     _broadcast_conversation(conv, "kefu.conversation.reopened")
     _announce_status(conv, Status.CLOSED)
+    return conv
+
+
+@transaction.atomic
+def conversation_update(
+    *, conversation: Conversation, priority: int | None = None, attributes: dict[str, Any] | None = None
+) -> Conversation:
+    """Priority and custom attributes (merged; a null value removes a key)."""
+    conv = _lock(conversation)
+    fields = []
+    if priority is not None:
+        if priority not in Priority.values:
+            raise InvalidInput(_("Unknown priority."), code="bad_priority")
+        conv.priority = priority
+        fields.append("priority")
+    if attributes is not None:
+        merged = {**(conv.attributes or {}), **clean_attributes(attributes)}
+        conv.attributes = {k: v for k, v in merged.items() if v is not None}
+        if len(conv.attributes) > MAX_ATTRIBUTES:
+            raise InvalidInput(_("Too many custom attributes."), code="bad_attributes")
+        fields.append("attributes")
+    if fields:
+        conv.save(update_fields=fields)
+        _broadcast_conversation(conv, "kefu.conversation.status")
+    return conv
+
+
+@transaction.atomic
+def conversation_set_team(*, conversation: Conversation, team: Team | None) -> Conversation:
+    """Which team's queue the conversation belongs to (transfer moves it and unassigns)."""
+    if team is not None and team.tenant_id != conversation.tenant_id:
+        raise InvalidInput(_("That team belongs to another tenant."), code="bad_team")
+    conv = _lock(conversation)
+    if conv.team_id != (team.pk if team else None):
+        conv.team = team
+        conv.save(update_fields=["team"])
+        _broadcast_conversation(conv, "kefu.conversation.status")
     return conv
 
 

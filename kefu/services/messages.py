@@ -17,9 +17,10 @@ from kefu import events, signals, system_texts, tracing
 from kefu.errors import Conflict, InvalidInput
 from kefu.fastsql import column_field, pk_column
 from kefu.models import Agent, Attachment, Conversation, Kind, Message, SenderType, Status
-from kefu.payloads import message_payload
+from kefu.payloads import api_message_payload, message_payload
 from kefu.selectors import raw_rows
 from kefu.services.text import clean_plain, clean_rich
+from kefu.services.webhooks import webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +209,16 @@ def _announce(message: Message, conv: Conversation, old_status: str) -> None:
         },
     )
     signals.send_on_commit(signals.message_stored, sender=Message, message=message)
+    webhook_emit(
+        tenant_id=conv.tenant_id,
+        event="message.created",
+        data={
+            "message": api_message_payload(message) if message.attachment_id else payload,
+            "conversation": {"id": conv.pk, "status": conv.status, "channel": conv.channel},
+        },
+        lane=f"c{conv.pk}",
+        internal=message.is_internal,
+    )
     if old_status != conv.status:
         _announce_status(conv, old_status)
 
@@ -560,6 +571,13 @@ def _reopen_locked(conv: Conversation) -> None:
 
 
 def _announce_status(conv: Conversation, old_status: str) -> None:
+    """Inside the change's transaction (the webhook is recorded with it); the signal after."""
+    webhook_emit(
+        tenant_id=conv.tenant_id,
+        event="conversation.status_changed",
+        data={"conversation_id": conv.pk, "old_status": old_status, "new_status": conv.status},
+        lane=f"c{conv.pk}",
+    )
     signals.send_on_commit(
         signals.conversation_status_changed,
         sender=Conversation,

@@ -28,7 +28,7 @@ def identity_is_valid(*, tenant: Tenant, external_id: str, signature: str) -> bo
     return hmac.compare_digest(expected, (signature or "").lower())
 
 
-def _clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+def clean_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(attributes, dict) or len(attributes) > MAX_ATTRIBUTES:
         raise InvalidInput(_("Custom attributes must be an object with at most 50 keys."), code="bad_attributes")
     cleaned: dict[str, Any] = {}
@@ -61,6 +61,11 @@ def visitor_get_or_create(
         visitor, created = Visitor.objects.get_or_create(tenant=tenant, anon_id=anon_id, defaults=defaults)
     except IntegrityError:
         visitor, created = Visitor.objects.get(tenant=tenant, anon_id=anon_id), False
+    if visitor.merged_into_id is not None:
+        # A merged contact's browser reaches the contact it became.
+        visitor, created = Visitor.objects.get(pk=visitor.merged_into_id), False
+    if created:
+        _emit_contact(visitor, "contact.created")
     if visitor.is_blocked:
         raise Forbidden(_("This visitor is blocked."), code="blocked")
     if not created:
@@ -83,9 +88,11 @@ def visitor_identify(*, visitor: Visitor, external_id: str, signature: str, name
         raise Forbidden(_("The identity signature does not match."), code="bad_identity")
     holder = Visitor.objects.filter(tenant=tenant, external_id=external_id).exclude(pk=visitor.pk).first()
     if holder is not None:
-        # The same person on a new device: this browser's visitor takes over the identity.
-        holder.external_id = None
-        holder.save(update_fields=["external_id"])
+        # The same person on a new device: this browser joins the contact that holds the
+        # identity, so their history follows them (identity carries conversations).
+        from kefu.services.contacts import contact_merge
+
+        visitor = contact_merge(target=holder, source=visitor)
     visitor.external_id, visitor.identity_verified = external_id, True
     fields = ["external_id", "identity_verified"]
     if name:
@@ -98,15 +105,25 @@ def visitor_identify(*, visitor: Visitor, external_id: str, signature: str, name
     return visitor
 
 
-def visitor_update(*, visitor: Visitor, **changes: Any) -> Visitor:
-    """Profile edits by an agent or the widget (name, email, phone, attributes)."""
+def _emit_contact(visitor: Visitor, event: str) -> None:
+    from kefu.payloads import contact_payload
+    from kefu.services.webhooks import webhook_emit
+
+    webhook_emit(
+        tenant_id=visitor.tenant_id, event=event, data={"contact": contact_payload(visitor)}, lane=f"v{visitor.pk}"
+    )
+
+
+def visitor_update(*, visitor: Visitor, emit: bool = True, **changes: Any) -> Visitor:
+    """Profile edits by an agent, the API or the widget (name, email, phone, attributes)."""
+    before = (visitor.name, visitor.email, visitor.phone, dict(visitor.attributes or {}))
     fields: list[str] = []
     for name in ("name", "email", "phone"):
         if name in changes and changes[name] is not None:
             setattr(visitor, name, clean_plain(str(changes[name]), max_chars=254, allow_empty=True))
             fields.append(name)
     if "attributes" in changes and changes["attributes"] is not None:
-        visitor.attributes = {**visitor.attributes, **_clean_attributes(changes["attributes"])}
+        visitor.attributes = {**visitor.attributes, **clean_attributes(changes["attributes"])}
         if len(visitor.attributes) > MAX_ATTRIBUTES:
             raise InvalidInput(_("Too many custom attributes."), code="bad_attributes")
         fields.append("attributes")
@@ -118,5 +135,10 @@ def visitor_update(*, visitor: Visitor, **changes: Any) -> Visitor:
             errors = {name: [str(m) for m in messages] for name, messages in exc.message_dict.items()}
             first = next(iter(errors.values()))[0]
             raise InvalidInput(first, code="invalid", fields=errors) from None
-        visitor.save(update_fields=fields)
+        if (visitor.name, visitor.email, visitor.phone, visitor.attributes) == before:
+            return visitor  # the widget sends its attributes on every page: nothing changed
+        with transaction.atomic():
+            visitor.save(update_fields=fields)
+            if emit:
+                _emit_contact(visitor, "contact.updated")
     return visitor

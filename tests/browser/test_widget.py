@@ -58,7 +58,7 @@ def test_loader_keeps_a_closed_root_and_no_globals_but_kefu(new_page, demo_site,
 
 def test_visitor_chats_with_an_agent_across_origins(new_page, demo_site, kefu_server, widget_tenant) -> None:
     agent = online_agent(widget_tenant)
-    _, token = api_key_issue(tenant=widget_tenant, name="test")
+    _, token = api_key_issue(tenant=widget_tenant, name="test", scopes=["write"])
     page = new_page(open_shadow=True)
     w = open_widget(page, demo_site.url(widget_inbox(widget_tenant).key))
     expect(w.locator(".hs")).to_have_text("We reply in a few minutes")

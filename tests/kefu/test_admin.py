@@ -97,7 +97,7 @@ def test_every_admin_changelist_renders_for_an_owner(client, two_tenants):
 def test_api_key_issued_in_admin_is_shown_once_and_works(client, two_tenants):
     owner, mine, _ = two_tenants
     client.force_login(owner.user)
-    response = client.post(reverse("admin:kefu_apikey_add"), {"name": "CRM"}, follow=True)
+    response = client.post(reverse("admin:kefu_apikey_add"), {"name": "CRM", "scopes": ["read"]}, follow=True)
     shown = [str(m) for m in response.context["messages"]]
     token = next(re.search(r"kefu_[0-9a-f]+_[\w-]+", m).group(0) for m in shown if "kefu_" in m)
     client.logout()

@@ -40,9 +40,18 @@ def world():
     msg = message_send(conversation=conv, sender_type=SenderType.VISITOR, body="secret of A").message
     message_send(conversation=conv, sender_type=SenderType.AGENT, agent=owner, body="note of A", is_internal=True)
     attachment = attachment_create(tenant=tenant, data=b"hello", filename="a.txt", conversation=conv)
+    from kefu.models import WebhookDelivery, WebhookSubscription
+
+    hook = WebhookSubscription.objects.create(tenant=tenant, url="https://hooks.example.com/a", secret="s")
+    delivery = WebhookDelivery.objects.create(
+        tenant=tenant, subscription=hook, event="message.created", payload={"secret": "secret of A"}
+    )
     objects = {
         "conversation_id": conv.pk,
         "visitor_id": conv.visitor_id,
+        "contact_id": conv.visitor_id,
+        "webhook_id": hook.pk,
+        "delivery_id": delivery.pk,
         "message_id": msg.pk,
         "attachment_id": attachment.pk,
         "agent_id": AgentFactory(tenant=tenant).pk,
@@ -51,8 +60,10 @@ def world():
         "canned_reply_id": CannedReplyFactory(tenant=tenant).pk,
     }
     other = ConversationFactory()
-    _, token_b = api_key_issue(tenant=other.tenant, name="B")
-    _, token_a = api_key_issue(tenant=tenant, name="A")
+    _, token_b = api_key_issue(tenant=other.tenant, name="B", scopes=["admin"])
+    _, token_a = api_key_issue(tenant=tenant, name="A", scopes=["admin"])
+    _, read_only = api_key_issue(tenant=tenant, name="A-read", scopes=["read"])
+    objects["read_only_token"] = read_only
     return objects, token_a, token_b
 
 
@@ -92,6 +103,28 @@ def test_every_api_route_hides_tenant_a_objects_from_tenant_b(client, world):
     assert leaks == []
 
 
+def test_a_read_only_key_cannot_write_anywhere(client, world):
+    """Every write on every route with tenant A's own read-only key: 403 (or 405 where the
+    route has no such method), and nothing changes."""
+    from kefu.models import Message
+
+    ids, *_ = world
+    token = ids["read_only_token"]
+    before = Message.objects.count()
+    writes = []
+    for route in api_routes():
+        url = _fill(route, ids)
+        for method in ("post", "patch", "put", "delete"):
+            response = getattr(client, method)(
+                url, {"body": "x"}, HTTP_AUTHORIZATION=f"Bearer {token}", content_type="application/json"
+            )
+            # The console's endpoints do not exist for a key at all (404).
+            refused = (403, 404, 405) if route.startswith("api/v1/console/") else (403, 405)
+            if response.status_code not in refused:
+                writes.append((method, url, response.status_code))
+    assert writes == [] and Message.objects.count() == before
+
+
 def test_every_api_route_refuses_anonymous_callers(client, world):
     ids, *_ = world
     open_routes = []
@@ -104,6 +137,22 @@ def test_every_api_route_refuses_anonymous_callers(client, world):
     assert open_routes == []
 
 
+MISSING = dict.fromkeys(
+    (
+        "conversation_id",
+        "visitor_id",
+        "contact_id",
+        "attachment_id",
+        "message_id",
+        "agent_id",
+        "team_id",
+        "tag_id",
+        "canned_reply_id",
+        "webhook_id",
+        "delivery_id",
+    ),
+    999_999_999,
+)
 HIDDEN_IDS = ("conversation_id", "visitor_id", "contact_id", "attachment_id", "message_id")
 
 
@@ -127,7 +176,15 @@ def test_every_route_hides_a_colleagues_conversation_from_an_agent_without_acces
             if response.status_code == 405:
                 continue
             if response.status_code != 404:
-                leaks.append((method, url, response.status_code))
+                # Refused before any lookup (an admin-only operation) is fine only if a
+                # missing id gets exactly the same answer: nothing is learnt.
+                missing = getattr(client, method)(_fill(route, MISSING), {}, content_type="application/json")
+                same = (missing.status_code, missing.json()["error"]["code"]) == (
+                    response.status_code,
+                    response.json()["error"]["code"] if response.status_code >= 400 else None,
+                )
+                if not same:
+                    leaks.append((method, url, response.status_code))
     for route in _session_routes():
         if "<" in route:
             continue
@@ -164,7 +221,7 @@ def test_tenant_a_reaches_its_own_objects(client, world):
     response = client.get(
         f"/api/v1/conversations/{ids['conversation_id']}/messages/", HTTP_AUTHORIZATION=f"Bearer {token_a}"
     )
-    assert response.status_code == 200 and response.json()[0]["body"] == "secret of A"
+    assert response.status_code == 200 and response.json()["results"][0]["body"] == "secret of A"
 
 
 def test_revoked_key_and_deactivated_agent_lose_access_at_once(client, world):

@@ -42,7 +42,7 @@ def test_api_errors_have_the_shape_for_each_status(client, mode):
     from kefu.api.auth import api_key_issue
 
     tenant = TenantFactory()
-    _key, token = api_key_issue(tenant=tenant, name="k")
+    _key, token = api_key_issue(tenant=tenant, name="k", scopes=["read", "write"])
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     assert_error(client.get("/api/v1/conversations/"), 401, "not_authenticated")
     assert_error(client.get("/api/v1/conversations/", HTTP_AUTHORIZATION="Bearer kefu_x_y"), 401, "auth_failed")
