@@ -24,6 +24,8 @@ from kefu.models import (
     Team,
     Tenant,
     Visitor,
+    WebhookDelivery,
+    WebhookSubscription,
 )
 from kefu.services.api_keys import all_scopes, api_key_issue, api_key_revoke
 from kefu.services.audit import audit_record
@@ -351,6 +353,56 @@ class ApiKeyAdmin(TenantScopedAdmin):
         obj._state.adding = False
         # Shown once; only its hash is kept.
         messages.warning(request, _("New API key (copy it now, it is not shown again): %(token)s") % {"token": token})
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(TenantScopedAdmin):
+    list_display = ("url", "tenant", "is_active", "consecutive_failures", "disabled_at", "created_at")
+    list_filter = ("is_active", "tenant")
+    search_fields = ("url", "description")
+    readonly_fields = ("consecutive_failures", "disabled_at", "disabled_reason", "created_by", "created_at")
+    exclude = ("secret",)  # shown once when created (console or API); rotated there
+
+    def save_model(self, request: HttpRequest, obj: WebhookSubscription, form: Any, change: bool) -> None:
+        if not change:
+            from django.contrib import messages
+
+            from kefu.services.webhooks import webhook_create
+
+            agent = _tenant_admin(request)
+            tenant = agent.tenant if agent and not request.user.is_superuser else obj.tenant
+            sub, secret = webhook_create(
+                tenant=tenant,
+                url=obj.url,
+                events=obj.events,
+                include_internal=obj.include_internal,
+                description=obj.description,
+                actor=request.user,
+            )
+            obj.pk, obj.tenant, obj.secret = sub.pk, tenant, secret
+            obj._state.adding = False
+            messages.warning(request, _("Signing secret (copy it now, it is not shown again): %(s)s") % {"s": secret})
+            return
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyMixin, TenantScopedAdmin):
+    """The delivery log; "send again" queues a new delivery of the same payload."""
+
+    list_display = ("id", "event", "subscription", "status", "attempts", "response_status", "response_ms", "created_at")
+    list_filter = ("status", "event", "tenant")
+    search_fields = ("event", "subscription__url")
+    raw_id_fields = ("subscription",)
+    actions = ["send_again"]
+
+    @admin.action(description=_("Send again"))
+    def send_again(self, request: HttpRequest, queryset: models.QuerySet) -> None:
+        from kefu.services.webhooks import webhook_redeliver
+
+        for delivery in queryset.select_related("tenant"):
+            webhook_redeliver(delivery=delivery, actor=request.user)
+        self.message_user(request, _("Queued to be sent again."))
 
 
 @admin.register(AuditLog)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from kefu.api import console_views, contacts, conversations, directory
+from kefu.api import console_views, contacts, conversations, directory, webhooks
 
 C = "conversations/<int:conversation_id>/"
 CT = "contacts/<int:contact_id>/"
@@ -40,6 +40,15 @@ urlpatterns = [
     path("tags/<int:tag_id>/", directory.TagDetailApi.as_view(), name="api-tag"),
     path("canned-replies/", directory.CannedReplyListApi.as_view(), name="api-canned-replies"),
     path("canned-replies/<int:canned_reply_id>/", directory.CannedReplyDetailApi.as_view(), name="api-canned-reply"),
+    path("webhooks/", webhooks.WebhookListApi.as_view(), name="api-webhooks"),
+    path("webhooks/<int:webhook_id>/", webhooks.WebhookDetailApi.as_view(), name="api-webhook"),
+    path("webhooks/<int:webhook_id>/ping/", webhooks.WebhookPingApi.as_view(), name="api-webhook-ping"),
+    path("webhooks/<int:webhook_id>/deliveries/", webhooks.DeliveryListApi.as_view(), name="api-webhook-deliveries"),
+    path(
+        "webhooks/deliveries/<int:delivery_id>/redeliver/",
+        webhooks.DeliveryRedeliverApi.as_view(),
+        name="api-webhook-redeliver",
+    ),
     # The agent console (session agents only).
     path("console/inbox/", console_views.InboxApi.as_view(), name="console-inbox"),
     path("console/meta/", console_views.MetaApi.as_view(), name="console-meta"),

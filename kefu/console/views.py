@@ -93,6 +93,7 @@ def _settings_nav() -> list[tuple[str, str]]:
         ("agents", _("Agents")),
         ("canned", _("Canned replies")),
         ("api-keys", _("API keys")),
+        ("webhooks", _("Webhooks")),
     ]
 
 
@@ -356,4 +357,5 @@ _HANDLERS: dict[str, Callable[[HttpRequest], HttpResponse]] = {
     "agents": _agents,
     "canned": _canned,
     "api-keys": integration_views.api_keys,
+    "webhooks": integration_views.webhooks,
 }

@@ -51,3 +51,36 @@ class FakeWebhooks(FakeServer):
             return False
         expected = base64.b64encode(hmac.new(f"{ts}\n{self.secret}".encode(), b"", hashlib.sha256).digest()).decode()
         return hmac.compare_digest(sign, expected)
+
+
+class KefuWebhookReceiver(FakeServer):
+    """A Kefu webhook endpoint as an integrator writes it from docs/api.md: it checks
+    X-Kefu-Signature over "<timestamp>.<body>" (refusing timestamps older than 5 minutes)
+    and records what it accepted. `script` is the status to answer for each next request
+    (then 200), e.g. [500, 503, 200]."""
+
+    def __init__(self, secret: str = "", script: list[int] | None = None, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.secret = secret
+        self.script = list(script or [])
+        self.accepted: list[dict] = []
+        self.bad_signatures = 0
+
+    def verify(self, request: Request) -> bool:
+        timestamp = request.headers.get("x-kefu-timestamp", "")
+        signature = request.headers.get("x-kefu-signature", "")
+        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 300:
+            return False
+        mac = hmac.new(self.secret.encode(), timestamp.encode() + b"." + request.body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(signature, f"v1={mac}")
+
+    async def handle(self, request: Request) -> Response:
+        if self.script:
+            status = self.script.pop(0)
+            if status != 200:
+                return json_response({"error": "scripted"}, status)
+        if not self.verify(request):
+            self.bad_signatures += 1
+            return json_response({"error": "bad signature"}, 401)
+        self.accepted.append(request.json())
+        return json_response({"ok": True})
